@@ -1,0 +1,28 @@
+//! Records the git revision, rustc version and faer version for run manifests.
+
+use std::process::Command;
+
+fn output(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn main() {
+    let revision = output("git", &["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    let revision = if dirty && revision != "unknown" { format!("{revision}-dirty") } else { revision };
+    println!("cargo:rustc-env=PROXYROBUST_GIT_REVISION={revision}");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    println!("cargo:rustc-env=PROXYROBUST_RUSTC_VERSION={}", output(&rustc, &["--version"]).unwrap_or_else(|| "unknown".into()));
+    let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
+    let faer = lock
+        .split("[[package]]")
+        .find(|block| block.contains("name = \"faer\"\n"))
+        .and_then(|block| block.lines().find_map(|l| l.strip_prefix("version = \"")))
+        .map(|v| v.trim_end_matches('"').to_string())
+        .unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=PROXYROBUST_FAER_VERSION={faer}");
+    println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/index");
+    println!("cargo:rerun-if-changed=Cargo.lock");
+}

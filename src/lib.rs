@@ -1,0 +1,14 @@
+//! proxyrobust: proxy distributions and adversarial robustness.
+//!
+//! A toolkit around Sehwag et al., "Robust Learning Meets Generative Models: Can Proxy
+//! Distributions Improve Adversarial Robustness?" (ICLR 2022). The theory core checks the
+//! paper's bounds exactly where they can be computed; every numeric path is f64 and refuses
+//! invalid input with an [`Error`] that names what was wrong.
+
+pub mod error;
+pub mod stats;
+pub mod theory;
+
+pub use error::{Error, Result};
+pub mod npz;
+pub mod report;

@@ -1,0 +1,417 @@
+//! Gaussian class conditionals and their closed-form Wasserstein-2 distances.
+//!
+//! The paper validates Theorem 1 on Gaussian class conditionals (Appendix A.5, Figure 4) because
+//! there the Wasserstein-2 distance has a closed form (Givens & Shortt, 1984):
+//!
+//! ```text
+//! W2(N(m1, S1), N(m2, S2))² = ‖m1 − m2‖² + tr S1 + tr S2 − 2 tr (S2^½ S1 S2^½)^½
+//! ```
+//!
+//! Every [`Gaussian`] keeps a factor `F` with `F Fᵀ = S`: the Cholesky factor when `S` is
+//! positive definite, otherwise `V diag(√λ₊)` from its eigendecomposition, so singular covariances
+//! (point masses included) are exact too. With factors `F1`, `F2`, the non-zero eigenvalues of
+//! `S2^½ S1 S2^½` are those of `Gᵀ G` with `G = F2ᵀ F1`, which is what [`wasserstein2`] takes
+//! the square roots of.
+
+use faer::linalg::matmul::triangular::{BlockStructure, matmul};
+use faer::{Accum, Mat, MatRef, Par, Side};
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+use crate::error::{Error, Result};
+
+/// Relative tolerance for the symmetry check: `|S_ij − S_ji| ≤ 1e-10 · max|S|`.
+pub const SYMMETRY_TOLERANCE: f64 = 1e-10;
+/// Relative tolerance for positive semidefiniteness: `λ_min ≥ −1e-10 · max(|λ_max|, 1e-300)`.
+pub const PSD_TOLERANCE: f64 = 1e-10;
+/// Absolute tolerance when comparing class probabilities of two labeled distributions.
+pub const PROBABILITY_TOLERANCE: f64 = 1e-9;
+
+/// A multivariate normal distribution `N(mean, cov)` with a validated covariance.
+#[derive(Clone, Debug)]
+pub struct Gaussian {
+    mean: Vec<f64>,
+    cov: Mat<f64>,
+    factor: Factor,
+}
+
+/// A matrix `F` with `F Fᵀ = cov`, remembering whether it is lower triangular.
+#[derive(Clone, Debug)]
+struct Factor {
+    matrix: Mat<f64>,
+    structure: BlockStructure,
+}
+
+impl Gaussian {
+    /// Builds `N(mean, cov)`, checking that values are finite, dimensions match, `cov` is
+    /// symmetric within [`SYMMETRY_TOLERANCE`] and positive semidefinite within [`PSD_TOLERANCE`].
+    /// The covariance is symmetrised, `(S + Sᵀ)/2`, before it is stored.
+    pub fn new(mean: Vec<f64>, cov: Mat<f64>) -> Result<Self> {
+        let d = mean.len();
+        if d == 0 {
+            return Err(Error::invalid("mean", "at least one dimension, got an empty vector"));
+        }
+        if cov.nrows() != d || cov.ncols() != d {
+            return Err(Error::invalid(
+                "cov",
+                format!("shape ({d}, {d}) to match mean of length {d}, got ({}, {})", cov.nrows(), cov.ncols()),
+            ));
+        }
+        if let Some(i) = mean.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid("mean", format!("finite values, entry {i} is {}", mean[i])));
+        }
+        let cov = symmetrised(cov)?;
+        let factor = Factor::of(&cov)?;
+        Ok(Gaussian { mean, cov, factor })
+    }
+
+    /// The point mass at `mean`: `N(mean, 0)`.
+    pub fn point_mass(mean: Vec<f64>) -> Result<Self> {
+        let d = mean.len();
+        Gaussian::new(mean, Mat::zeros(d, d))
+    }
+
+    /// Dimension `d`.
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Mean vector.
+    pub fn mean(&self) -> &[f64] {
+        &self.mean
+    }
+
+    /// Covariance matrix (symmetric, positive semidefinite).
+    pub fn cov(&self) -> MatRef<'_, f64> {
+        self.cov.as_ref()
+    }
+
+    /// A factor `F` with `F Fᵀ = cov` (lower triangular when `cov` is positive definite).
+    pub fn factor(&self) -> MatRef<'_, f64> {
+        self.factor.matrix.as_ref()
+    }
+
+    /// Maps standard normal draws to this Gaussian: row `i` of the result is `mean + F zᵢ`,
+    /// with `zᵢ` row `i` of `z` (n × d). Feeding the same `z` to two Gaussians couples them.
+    pub fn transform_standard_normal(&self, z: MatRef<'_, f64>) -> Mat<f64> {
+        let mut x = Mat::<f64>::zeros(z.nrows(), self.dim());
+        matmul(
+            x.as_mut(),
+            BlockStructure::Rectangular,
+            Accum::Replace,
+            z,
+            BlockStructure::Rectangular,
+            self.factor.matrix.transpose(),
+            self.factor.structure.transposed(),
+            1.0,
+            faer::get_global_parallelism(),
+        );
+        for j in 0..self.dim() {
+            let m = self.mean[j];
+            x.col_mut(j).iter_mut().for_each(|v| *v += m);
+        }
+        x
+    }
+
+    /// `n` independent samples as the rows of an n × d matrix.
+    pub fn sample<R: Rng + ?Sized>(&self, n: usize, rng: &mut R) -> Mat<f64> {
+        self.transform_standard_normal(standard_normal_matrix(n, self.dim(), rng).as_ref())
+    }
+}
+
+/// An n × d matrix of independent standard normal draws.
+pub fn standard_normal_matrix<R: Rng + ?Sized>(n: usize, d: usize, rng: &mut R) -> Mat<f64> {
+    let mut z = Mat::<f64>::zeros(n, d);
+    // Row-major fill so the draws for sample i are contiguous in the stream, whatever n is.
+    for i in 0..n {
+        for j in 0..d {
+            z[(i, j)] = StandardNormal.sample(rng);
+        }
+    }
+    z
+}
+
+trait Transposed {
+    fn transposed(self) -> Self;
+}
+
+impl Transposed for BlockStructure {
+    fn transposed(self) -> Self {
+        match self {
+            BlockStructure::TriangularLower => BlockStructure::TriangularUpper,
+            BlockStructure::TriangularUpper => BlockStructure::TriangularLower,
+            other => other,
+        }
+    }
+}
+
+fn symmetrised(cov: Mat<f64>) -> Result<Mat<f64>> {
+    let d = cov.nrows();
+    let mut scale = 0.0f64;
+    for j in 0..d {
+        for i in 0..d {
+            let v = cov[(i, j)];
+            if !v.is_finite() {
+                return Err(Error::invalid("cov", format!("finite values, entry ({i}, {j}) is {v}")));
+            }
+            scale = scale.max(v.abs());
+        }
+    }
+    let mut out = cov.clone();
+    for j in 0..d {
+        for i in (j + 1)..d {
+            let (a, b) = (cov[(i, j)], cov[(j, i)]);
+            if (a - b).abs() > SYMMETRY_TOLERANCE * scale {
+                return Err(Error::invalid(
+                    "cov",
+                    format!("a symmetric matrix, but cov[{i},{j}] = {a} and cov[{j},{i}] = {b}"),
+                ));
+            }
+            let m = 0.5 * (a + b);
+            out[(i, j)] = m;
+            out[(j, i)] = m;
+        }
+    }
+    Ok(out)
+}
+
+impl Factor {
+    /// Cholesky when it succeeds, otherwise the eigen-factor `V diag(√λ₊)` after checking that
+    /// no eigenvalue is below `−PSD_TOLERANCE · max|λ|`.
+    fn of(cov: &Mat<f64>) -> Result<Self> {
+        if let Ok(llt) = cov.llt(Side::Lower) {
+            let mut l = llt.L().to_owned();
+            zero_strict_upper(&mut l);
+            return Ok(Factor { matrix: l, structure: BlockStructure::TriangularLower });
+        }
+        let evd = cov
+            .self_adjoint_eigen(Side::Lower)
+            .map_err(|e| Error::invalid("cov", format!("an eigendecomposition, which failed: {e:?}")))?;
+        let s = evd.S().column_vector();
+        let d = cov.nrows();
+        let lmax = (0..d).map(|i| s[i].abs()).fold(0.0f64, f64::max);
+        let lmin = (0..d).map(|i| s[i]).fold(f64::INFINITY, f64::min);
+        if lmin < -PSD_TOLERANCE * lmax.max(1e-300) {
+            return Err(Error::invalid(
+                "cov",
+                format!("a positive semidefinite matrix, but its smallest eigenvalue is {lmin:.6e} (largest {lmax:.6e})"),
+            ));
+        }
+        let u = evd.U();
+        let matrix = Mat::from_fn(d, d, |i, j| u[(i, j)] * s[j].max(0.0).sqrt());
+        Ok(Factor { matrix, structure: BlockStructure::Rectangular })
+    }
+}
+
+fn zero_strict_upper(l: &mut Mat<f64>) {
+    for j in 0..l.ncols() {
+        for i in 0..j {
+            l[(i, j)] = 0.0;
+        }
+    }
+}
+
+/// Closed-form Wasserstein-2 distance between two Gaussians (Givens & Shortt, 1984):
+/// `W2² = ‖m1 − m2‖² + tr S1 + tr S2 − 2 tr (S2^½ S1 S2^½)^½`.
+///
+/// The trace term is `Σ √λᵢ(Gᵀ G)` with `G = F2ᵀ F1` built from the stored factors, which avoids
+/// matrix square roots and is exact for singular covariances. Tiny negative round-off in the
+/// eigenvalues and in `W2²` is clamped to zero. Used for `cwd` in Definition 2 and Figure 4.
+pub fn wasserstein2(a: &Gaussian, b: &Gaussian) -> Result<f64> {
+    Ok(wasserstein2_squared(a, b)?.sqrt())
+}
+
+/// `W2²` of [`wasserstein2`].
+pub fn wasserstein2_squared(a: &Gaussian, b: &Gaussian) -> Result<f64> {
+    if a.dim() != b.dim() {
+        return Err(Error::invalid(
+            "dimensions",
+            format!("two Gaussians of the same dimension, got {} and {}", a.dim(), b.dim()),
+        ));
+    }
+    let mean_term: f64 = a.mean.iter().zip(&b.mean).map(|(x, y)| (x - y) * (x - y)).sum();
+    let trace_a: f64 = (0..a.dim()).map(|i| a.cov[(i, i)]).sum();
+    let trace_b: f64 = (0..b.dim()).map(|i| b.cov[(i, i)]).sum();
+    let cross = trace_sqrt_product(&a.factor, &b.factor)?;
+    Ok((mean_term + trace_a + trace_b - 2.0 * cross).max(0.0))
+}
+
+/// `tr (S2^½ S1 S2^½)^½ = Σ √λᵢ(Gᵀ G)`, `G = F2ᵀ F1`.
+fn trace_sqrt_product(f1: &Factor, f2: &Factor) -> Result<f64> {
+    let d = f1.matrix.nrows();
+    let par: Par = faer::get_global_parallelism();
+    let mut g = Mat::<f64>::zeros(d, d);
+    matmul(
+        g.as_mut(),
+        BlockStructure::Rectangular,
+        Accum::Replace,
+        f2.matrix.transpose(),
+        f2.structure.transposed(),
+        f1.matrix.as_ref(),
+        f1.structure,
+        1.0,
+        par,
+    );
+    let mut gram = Mat::<f64>::zeros(d, d);
+    matmul(
+        gram.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        g.transpose(),
+        BlockStructure::Rectangular,
+        g.as_ref(),
+        BlockStructure::Rectangular,
+        1.0,
+        par,
+    );
+    let eigenvalues = gram
+        .self_adjoint_eigenvalues(Side::Lower)
+        .map_err(|e| Error::invalid("covariance product", format!("an eigendecomposition, which failed: {e:?}")))?;
+    Ok(eigenvalues.iter().map(|l| l.max(0.0).sqrt()).sum())
+}
+
+/// A labeled distribution with Gaussian class conditionals: class `y` has probability `probs[y]`
+/// and conditional `N(means[y], covs[y])`.
+#[derive(Clone, Debug)]
+pub struct ClassConditionalGaussians {
+    classes: Vec<Gaussian>,
+    probs: Vec<f64>,
+}
+
+impl ClassConditionalGaussians {
+    /// Validates: at least one class, one dimension across classes, probabilities finite,
+    /// non-negative and summing to 1 within [`PROBABILITY_TOLERANCE`].
+    pub fn new(classes: Vec<Gaussian>, probs: Vec<f64>) -> Result<Self> {
+        let k = classes.len();
+        if k == 0 {
+            return Err(Error::invalid("classes", "at least one class"));
+        }
+        if probs.len() != k {
+            return Err(Error::invalid("probs", format!("{k} class probabilities, got {}", probs.len())));
+        }
+        let d = classes[0].dim();
+        if let Some(y) = classes.iter().position(|g| g.dim() != d) {
+            return Err(Error::invalid(
+                "classes",
+                format!("every class in dimension {d}, class {y} has dimension {}", classes[y].dim()),
+            ));
+        }
+        if let Some(y) = probs.iter().position(|p| !p.is_finite() || *p < 0.0) {
+            return Err(Error::invalid("probs", format!("finite non-negative values, probs[{y}] = {}", probs[y])));
+        }
+        let total: f64 = probs.iter().sum();
+        if (total - 1.0).abs() > PROBABILITY_TOLERANCE {
+            return Err(Error::invalid("probs", format!("probabilities summing to 1, they sum to {total}")));
+        }
+        Ok(ClassConditionalGaussians { classes, probs })
+    }
+
+    /// Equal class probabilities `1/K`.
+    pub fn uniform(classes: Vec<Gaussian>) -> Result<Self> {
+        let k = classes.len().max(1);
+        ClassConditionalGaussians::new(classes, vec![1.0 / k as f64; k])
+    }
+
+    /// Number of classes `K`.
+    pub fn num_classes(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// Input dimension `d`.
+    pub fn dim(&self) -> usize {
+        self.classes[0].dim()
+    }
+
+    /// Class conditional `D | y`.
+    pub fn class(&self, y: usize) -> &Gaussian {
+        &self.classes[y]
+    }
+
+    /// All class conditionals, in label order.
+    pub fn classes(&self) -> &[Gaussian] {
+        &self.classes
+    }
+
+    /// Class probabilities `Pr[y]`.
+    pub fn probs(&self) -> &[f64] {
+        &self.probs
+    }
+}
+
+/// Conditional Wasserstein distance with its per-class terms.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ConditionalWasserstein {
+    /// `cwd(D, D~) = Σ_y Pr[y] · W2(D|y, D~|y)`.
+    pub cwd: f64,
+    /// `W2(D|y, D~|y)` for each label `y`.
+    pub per_class: Vec<f64>,
+}
+
+/// Conditional Wasserstein distance of Definition 2 with the Euclidean W2 ground cost:
+/// `cwd(D, D~) = Σ_y Pr[y] · W2(D|y, D~|y)`.
+///
+/// Theorem 1 needs identical label distributions; two sets whose class counts or probabilities
+/// differ (beyond [`PROBABILITY_TOLERANCE`]) are refused. Since `W1 ≤ W2`, this upper-bounds the
+/// `cwd` of Theorem 1 for the ℓ2 metric and, because `‖·‖∞ ≤ ‖·‖2`, for ℓ∞ too.
+pub fn conditional_wasserstein(
+    real: &ClassConditionalGaussians,
+    proxy: &ClassConditionalGaussians,
+) -> Result<ConditionalWasserstein> {
+    check_same_labels(real, proxy)?;
+    let per_class = real
+        .classes
+        .iter()
+        .zip(&proxy.classes)
+        .map(|(a, b)| wasserstein2(a, b))
+        .collect::<Result<Vec<f64>>>()?;
+    let cwd = per_class.iter().zip(&real.probs).map(|(w, p)| w * p).sum();
+    Ok(ConditionalWasserstein { cwd, per_class })
+}
+
+/// `Σ_y Pr[y] · ‖m_y − m~_y‖`, the lower bound of the conditional W2 (and W1) distance given by
+/// the means alone (Jensen: `E‖x − x'‖ ≥ ‖E x − E x'‖`).
+pub fn conditional_mean_distance(
+    real: &ClassConditionalGaussians,
+    proxy: &ClassConditionalGaussians,
+) -> Result<f64> {
+    check_same_labels(real, proxy)?;
+    Ok(real
+        .classes
+        .iter()
+        .zip(&proxy.classes)
+        .zip(&real.probs)
+        .map(|((a, b), p)| p * euclidean_distance(&a.mean, &b.mean))
+        .sum())
+}
+
+fn euclidean_distance(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt()
+}
+
+fn check_same_labels(a: &ClassConditionalGaussians, b: &ClassConditionalGaussians) -> Result<()> {
+    if a.num_classes() != b.num_classes() {
+        return Err(Error::invalid(
+            "label distributions",
+            format!(
+                "the same classes in both distributions (Theorem 1), got {} and {} classes",
+                a.num_classes(),
+                b.num_classes()
+            ),
+        ));
+    }
+    if a.dim() != b.dim() {
+        return Err(Error::invalid(
+            "dimensions",
+            format!("both distributions in the same dimension, got {} and {}", a.dim(), b.dim()),
+        ));
+    }
+    for (y, (p, q)) in a.probs.iter().zip(&b.probs).enumerate() {
+        if (p - q).abs() > PROBABILITY_TOLERANCE {
+            return Err(Error::invalid(
+                "label distributions",
+                format!("identical class probabilities (Theorem 1's hypothesis), class {y} has {p} and {q}"),
+            ));
+        }
+    }
+    Ok(())
+}
