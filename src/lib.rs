@@ -12,3 +12,5 @@ pub mod theory;
 pub use error::{Error, Result};
 pub mod npz;
 pub mod report;
+pub mod bench;
+pub mod sweep;

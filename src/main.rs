@@ -1,1 +1,126 @@
-fn main() {}
+//! The `proxyrobust` command line: a thin layer over the library.
+//!
+//! Every failure prints one line, `error: …`, naming the file or field at fault, and exits with
+//! status 2.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use proxyrobust::bench;
+use proxyrobust::npz::{read_class_conditionals, read_gaussian};
+use proxyrobust::sweep::SweepConfig;
+use proxyrobust::theory::gaussian::{conditional_wasserstein, wasserstein2};
+use proxyrobust::{Error, Result};
+
+#[derive(Parser)]
+#[command(name = "proxyrobust", version, about = "Proxy distributions and adversarial robustness (Sehwag et al., ICLR 2022)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a theorem sweep from a TOML config in experiments/.
+    Sweep {
+        /// The sweep config, e.g. experiments/theorem1_gaussian.toml.
+        config: PathBuf,
+        /// Run folder (default: runs/<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Closed-form W2 between two Gaussians stored as npz (`mean` (d), `cov` (d, d), float64).
+    W2 {
+        a: PathBuf,
+        b: PathBuf,
+        /// Print {"w2": …}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Conditional Wasserstein distance (Definition 2) between two class-conditional Gaussian sets
+    /// stored as npz (`means` (K, d), `covs` (K, d, d), optional `probs` (K)).
+    Cwd {
+        a: PathBuf,
+        b: PathBuf,
+        /// Print {"cwd": …, "per_class": […]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks; `bench w2` times W2 and cwd and writes its inputs for the Python reference.
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// W2 at the given dimensions and a 10-class cwd at d = 128 (see scripts/bench-w2.sh).
+    W2 {
+        /// Dimensions to time.
+        #[arg(long, value_delimiter = ',', default_value = "128,3072")]
+        dims: Vec<usize>,
+        /// Repetitions per dimension (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Folder for the generated npz inputs and bench.json.
+        #[arg(long, default_value = "runs/bench-w2")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Sweep { config, out, quiet } => {
+            let config = SweepConfig::load(&config)?;
+            let run_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(config.name()));
+            let outcome = config.run(&run_dir, !quiet)?;
+            println!("{}", outcome.summary);
+            println!("outputs: {}", outcome.run_dir.display());
+            Ok(())
+        }
+        Command::W2 { a, b, json } => {
+            let (ga, gb) = (read_gaussian(&a)?, read_gaussian(&b)?);
+            let w2 = wasserstein2(&ga, &gb)?;
+            if json {
+                println!("{}", serde_json::json!({ "w2": w2 }));
+            } else {
+                println!("{w2:.15e}");
+            }
+            Ok(())
+        }
+        Command::Cwd { a, b, json } => {
+            let (da, db) = (read_class_conditionals(&a)?, read_class_conditionals(&b)?);
+            let result = conditional_wasserstein(&da, &db)?;
+            if json {
+                println!("{}", serde_json::to_string(&result).map_err(|e| Error::invalid("output", e.to_string()))?);
+            } else {
+                println!("{:.15e}", result.cwd);
+            }
+            Ok(())
+        }
+        Command::Bench { which: BenchCommand::W2 { dims, reps, out, seed } } => {
+            let report = bench::w2(&dims, reps, seed, &out)?;
+            println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::invalid("output", e.to_string()))?);
+            Ok(())
+        }
+    }
+}

@@ -28,8 +28,8 @@ pub struct Series<'a> {
 }
 
 /// Log-log scatter of the series, with the line `y = x` when `diagonal` is set, written to
-/// `stem.png` and `stem.svg`. Non-positive coordinates cannot be shown on log axes and are
-/// raised to a floor a decade under the smallest positive value (the CSV keeps exact values).
+/// `stem.png` and `stem.svg`. Points with a non-positive or non-finite coordinate cannot be shown
+/// on log axes and are left out (the CSV next to the plot keeps every value).
 pub fn scatter_loglog(
     stem: &Path,
     title: &str,
@@ -39,12 +39,14 @@ pub fn scatter_loglog(
     diagonal: bool,
 ) -> Result<()> {
     register_font();
-    let positive: Vec<f64> =
-        series.iter().flat_map(|s| s.points.iter().flat_map(|p| [p.0, p.1])).filter(|v| *v > 0.0 && v.is_finite()).collect();
+    let positive: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().filter(|p| on_log_axes(p.0) && on_log_axes(p.1)).flat_map(|p| [p.0, p.1]))
+        .collect();
     if positive.is_empty() {
         return Err(Error::invalid("plot", format!("{title}: at least one positive finite point")));
     }
-    let lo = positive.iter().copied().fold(f64::INFINITY, f64::min) / 10.0;
+    let lo = positive.iter().copied().fold(f64::INFINITY, f64::min) / 2.0;
     let hi = positive.iter().copied().fold(0.0, f64::max) * 2.0;
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
@@ -91,7 +93,7 @@ fn draw_scatter<DB: DrawingBackend>(
     }
     for s in series {
         let color = s.color;
-        let points = s.points.iter().filter(|p| p.0.is_finite() && p.1.is_finite()).map(|&(x, y)| (x.max(lo), y.max(lo)));
+        let points = s.points.iter().copied().filter(|&(x, y)| on_log_axes(x) && on_log_axes(y));
         chart
             .draw_series(points.map(|p| Circle::new(p, 4, color.filled())))
             .map_err(e)?
@@ -107,4 +109,8 @@ fn draw_scatter<DB: DrawingBackend>(
         .draw()
         .map_err(e)?;
     root.present().map_err(e)
+}
+
+fn on_log_axes(v: f64) -> bool {
+    v > 0.0 && v.is_finite()
 }

@@ -1,0 +1,496 @@
+//! Theorem 1 on Gaussian class conditionals, done exactly (paper Appendix A.5, Figure 4).
+//!
+//! A real distribution `D` with `K` Gaussian classes in `d` dimensions and a linear classifier
+//! `h` (the LDA rule or an adversarially trained one) are fixed. Each proxy `D~` perturbs the
+//! class means, `m~ = m + t·δ`, and/or the covariances, `S~ = (I + tE) S (I + tE)ᵀ`, at a
+//! strength `t` from a log-spaced grid. For each proxy the sweep records the closed-form
+//! `cwd` by W2, its lower bound `Σ_y Pr[y]‖m_y − m~_y‖`, `Rob(h, D)` and `Rob(h, D~)` with
+//! confidence intervals, and `|ΔRob|` from paired samples (common random numbers). Theorem 1
+//! asserts `|Rob(h, D) − Rob(h, D~)| ≤ cwd(D, D~)`; with the Euclidean W2 this holds for ℓ2 and ℓ∞
+//! robustness, and for ℓ1 after multiplying by `√d` ([`Norm::euclidean_domination_factor`]).
+//! A violation is reported only when the whole interval of `|ΔRob|` lies above the bound.
+
+use std::path::Path;
+use std::time::Instant;
+
+use faer::Mat;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use super::SweepOutcome;
+use crate::error::{Error, Result};
+use crate::report::{self, Manifest, Series, Versions};
+use crate::stats::Estimate;
+use crate::theory::gaussian::{
+    ClassConditionalGaussians, Gaussian, conditional_mean_distance, conditional_wasserstein, standard_normal_matrix,
+};
+use crate::theory::linear::{
+    AdversarialTraining, CommonDraws, LinearClassifier, Norm, adversarial_linear_classifier, lda_classifier,
+};
+
+/// `experiments/theorem1_gaussian.toml`, field by field.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Theorem1Config {
+    /// Must be `"theorem1"`.
+    pub sweep: String,
+    /// Run name (default run folder `runs/<name>`).
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Seed of every random draw in the sweep.
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub real: RealModel,
+    #[serde(default)]
+    pub classifier: ClassifierConfig,
+    #[serde(default)]
+    pub proxies: ProxyFamily,
+    #[serde(default)]
+    pub evaluation: Evaluation,
+}
+
+fn default_name() -> String {
+    "theorem1_gaussian".into()
+}
+
+/// The real distribution: `K` classes, means `m_y ~ N(0, mean_scale² I)`, covariances
+/// `S_y = cov_scale · A Aᵀ/d + cov_floor · I` with `A` standard normal, equal class weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RealModel {
+    pub classes: usize,
+    pub dim: usize,
+    pub mean_scale: f64,
+    pub cov_scale: f64,
+    pub cov_floor: f64,
+    /// One covariance for all classes (then the LDA rule is the Bayes classifier).
+    pub shared_covariance: bool,
+}
+
+impl Default for RealModel {
+    fn default() -> Self {
+        RealModel { classes: 10, dim: 128, mean_scale: 0.35, cov_scale: 1.0, cov_floor: 0.1, shared_covariance: false }
+    }
+}
+
+/// Which linear classifier `h` to evaluate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassifierKind {
+    /// Linear discriminant analysis on the true parameters (pooled covariance).
+    Lda,
+    /// Adversarially trained linear classifier on samples of the real distribution.
+    Adversarial,
+}
+
+/// `[classifier]`: the kind, and for `adversarial` its training set size and `[classifier.training]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifierConfig {
+    pub kind: ClassifierKind,
+    pub train_samples_per_class: usize,
+    pub training: AdversarialTraining,
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        ClassifierConfig { kind: ClassifierKind::Adversarial, train_samples_per_class: 500, training: AdversarialTraining::default() }
+    }
+}
+
+/// How a proxy perturbs the real distribution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Perturbation {
+    /// Shift every class mean.
+    Mean,
+    /// Deform every covariance.
+    Covariance,
+    /// Both at once.
+    Both,
+}
+
+impl Perturbation {
+    fn name(self) -> &'static str {
+        match self {
+            Perturbation::Mean => "mean",
+            Perturbation::Covariance => "covariance",
+            Perturbation::Both => "both",
+        }
+    }
+}
+
+/// `[proxies]`: `count` proxies at strengths log-spaced in `[min_strength, max_strength]`,
+/// cycling through `kinds`. At strength `t`, means move by `t · mean_shift · δ` with
+/// `δ ~ N(0, I/d)` (so `‖Δm‖ ≈ t · mean_shift`) and covariances become `(I + tE) S (I + tE)ᵀ`
+/// with `E_ij ~ N(0, cov_shift²/d)`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyFamily {
+    pub count: usize,
+    pub min_strength: f64,
+    pub max_strength: f64,
+    pub mean_shift: f64,
+    pub cov_shift: f64,
+    pub kinds: Vec<Perturbation>,
+}
+
+impl Default for ProxyFamily {
+    fn default() -> Self {
+        ProxyFamily {
+            count: 60,
+            min_strength: 1e-3,
+            max_strength: 1.0,
+            mean_shift: 10.0,
+            cov_shift: 1.0,
+            kinds: vec![Perturbation::Mean, Perturbation::Covariance, Perturbation::Both],
+        }
+    }
+}
+
+/// `[evaluation]`: the robustness metric and the Monte-Carlo budget.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Evaluation {
+    pub norm: Norm,
+    pub samples_per_class: usize,
+    pub confidence: f64,
+}
+
+impl Default for Evaluation {
+    fn default() -> Self {
+        Evaluation { norm: Norm::L2, samples_per_class: 4000, confidence: 0.95 }
+    }
+}
+
+fn positive_finite(field: &str, value: f64) -> Result<()> {
+    if value > 0.0 && value.is_finite() { Ok(()) } else { Err(Error::invalid(field, format!("a finite value > 0, got {value}"))) }
+}
+
+fn non_negative_finite(field: &str, value: f64) -> Result<()> {
+    if value >= 0.0 && value.is_finite() { Ok(()) } else { Err(Error::invalid(field, format!("a finite value ≥ 0, got {value}"))) }
+}
+
+impl Theorem1Config {
+    /// Checks every field; errors name it.
+    pub fn validate(&self) -> Result<()> {
+        if self.sweep != "theorem1" {
+            return Err(Error::invalid("sweep", format!("\"theorem1\", got \"{}\"", self.sweep)));
+        }
+        if self.name.is_empty() || self.name.contains(['/', '\\']) {
+            return Err(Error::invalid("name", "a non-empty name without path separators"));
+        }
+        let r = &self.real;
+        if r.classes < 2 {
+            return Err(Error::invalid("real.classes", format!("at least 2, got {}", r.classes)));
+        }
+        if r.dim == 0 {
+            return Err(Error::invalid("real.dim", "at least 1"));
+        }
+        positive_finite("real.mean_scale", r.mean_scale)?;
+        non_negative_finite("real.cov_scale", r.cov_scale)?;
+        positive_finite("real.cov_floor", r.cov_floor)?;
+        if self.classifier.kind == ClassifierKind::Adversarial {
+            if self.classifier.train_samples_per_class == 0 {
+                return Err(Error::invalid("classifier.train_samples_per_class", "at least 1"));
+            }
+            self.classifier.training.validate()?;
+        }
+        let p = &self.proxies;
+        if p.count == 0 {
+            return Err(Error::invalid("proxies.count", "at least 1"));
+        }
+        positive_finite("proxies.min_strength", p.min_strength)?;
+        positive_finite("proxies.max_strength", p.max_strength)?;
+        if p.max_strength < p.min_strength {
+            return Err(Error::invalid("proxies.max_strength", format!("a value ≥ proxies.min_strength ({}), got {}", p.min_strength, p.max_strength)));
+        }
+        non_negative_finite("proxies.mean_shift", p.mean_shift)?;
+        non_negative_finite("proxies.cov_shift", p.cov_shift)?;
+        if p.kinds.is_empty() {
+            return Err(Error::invalid("proxies.kinds", "at least one of \"mean\", \"covariance\", \"both\""));
+        }
+        if self.evaluation.samples_per_class < 2 {
+            return Err(Error::invalid("evaluation.samples_per_class", "at least 2"));
+        }
+        if !(self.evaluation.confidence > 0.0 && self.evaluation.confidence < 1.0) {
+            return Err(Error::invalid("evaluation.confidence", format!("a level in (0, 1), got {}", self.evaluation.confidence)));
+        }
+        Ok(())
+    }
+
+    /// The proxy strengths: `count` values log-spaced from `min_strength` to `max_strength`.
+    pub fn strengths(&self) -> Vec<f64> {
+        let p = &self.proxies;
+        if p.count == 1 {
+            return vec![p.min_strength];
+        }
+        let (a, b) = (p.min_strength.ln(), p.max_strength.ln());
+        (0..p.count).map(|i| (a + (b - a) * i as f64 / (p.count - 1) as f64).exp()).collect()
+    }
+}
+
+/// One CSV row per proxy; see `docs/outputs.md` for the meaning of each column.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProxyRow {
+    pub proxy: usize,
+    pub perturbation: &'static str,
+    pub strength: f64,
+    pub cwd_w2: f64,
+    pub bound: f64,
+    pub mean_distance: f64,
+    pub rob_real: f64,
+    pub rob_real_half_width: f64,
+    pub rob_proxy: f64,
+    pub rob_proxy_half_width: f64,
+    pub delta_rob: f64,
+    pub delta_rob_half_width: f64,
+    pub holds: bool,
+    pub holds_point: bool,
+}
+
+/// Draws the real distribution of `config.real`.
+pub fn real_distribution(model: &RealModel, rng: &mut StdRng) -> Result<ClassConditionalGaussians> {
+    let d = model.dim;
+    let random_cov = |rng: &mut StdRng| -> Result<Mat<f64>> {
+        let a = standard_normal_matrix(d, d, rng);
+        let mut s = faer::Scale(model.cov_scale / d as f64) * (&a * a.transpose());
+        for i in 0..d {
+            s[(i, i)] += model.cov_floor;
+        }
+        Ok(symmetric_part(&s))
+    };
+    let shared = if model.shared_covariance { Some(random_cov(rng)?) } else { None };
+    let mut classes = Vec::with_capacity(model.classes);
+    for _ in 0..model.classes {
+        let mean = standard_normal_matrix(1, d, rng).row(0).iter().map(|v| v * model.mean_scale).collect();
+        let cov = match &shared {
+            Some(s) => s.clone(),
+            None => random_cov(rng)?,
+        };
+        classes.push(Gaussian::new(mean, cov)?);
+    }
+    ClassConditionalGaussians::uniform(classes)
+}
+
+fn symmetric_part(s: &Mat<f64>) -> Mat<f64> {
+    Mat::from_fn(s.nrows(), s.ncols(), |i, j| 0.5 * (s[(i, j)] + s[(j, i)]))
+}
+
+/// The proxy of `real` at `strength` with the given perturbation, drawn from `rng`.
+pub fn proxy_distribution(
+    real: &ClassConditionalGaussians,
+    family: &ProxyFamily,
+    kind: Perturbation,
+    strength: f64,
+    rng: &mut StdRng,
+) -> Result<ClassConditionalGaussians> {
+    let d = real.dim();
+    let scale = 1.0 / (d as f64).sqrt();
+    let mut classes = Vec::with_capacity(real.num_classes());
+    for g in real.classes() {
+        let mut mean = g.mean().to_vec();
+        if kind != Perturbation::Covariance {
+            let delta = standard_normal_matrix(1, d, rng);
+            for (m, v) in mean.iter_mut().zip(delta.row(0).iter()) {
+                *m += strength * family.mean_shift * scale * v;
+            }
+        }
+        let cov = if kind != Perturbation::Mean {
+            let mut deform = faer::Scale(strength * family.cov_shift * scale) * standard_normal_matrix(d, d, rng);
+            for i in 0..d {
+                deform[(i, i)] += 1.0;
+            }
+            symmetric_part(&(&deform * g.cov() * deform.transpose()))
+        } else {
+            g.cov().to_owned()
+        };
+        classes.push(Gaussian::new(mean, cov)?);
+    }
+    ClassConditionalGaussians::new(classes, real.probs().to_vec())
+}
+
+/// The classifier `h` of the sweep.
+pub fn build_classifier(
+    config: &ClassifierConfig,
+    real: &ClassConditionalGaussians,
+    rng: &mut StdRng,
+) -> Result<LinearClassifier> {
+    match config.kind {
+        ClassifierKind::Lda => lda_classifier(real),
+        ClassifierKind::Adversarial => {
+            let n = config.train_samples_per_class;
+            let (k, d) = (real.num_classes(), real.dim());
+            let mut x = Mat::<f64>::zeros(n * k, d);
+            let mut labels = Vec::with_capacity(n * k);
+            for y in 0..k {
+                let xs = real.class(y).sample(n, rng);
+                x.as_mut().subrows_mut(y * n, n).copy_from(&xs);
+                labels.extend(std::iter::repeat_n(y, n));
+            }
+            adversarial_linear_classifier(x.as_ref(), &labels, k, &config.training)
+        }
+    }
+}
+
+/// Runs the sweep and writes `theorem1.csv`, `theorem1.png`/`.svg`, `report.md`, `real.npz` and
+/// `manifest.json` under `run_dir`.
+pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<SweepOutcome> {
+    config.validate()?;
+    let started = (report::unix_seconds(), Instant::now());
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let real = real_distribution(&config.real, &mut rng)?;
+    let classifier = build_classifier(&config.classifier, &real, &mut rng)?;
+    let eval = &config.evaluation;
+    let draws = CommonDraws::new(real.num_classes(), real.dim(), eval.samples_per_class, &mut rng)?;
+    let real_distances = draws.class_distances(&classifier, &real, eval.norm)?;
+    let rob_real = Estimate::stratified(&real_distances, real.probs(), eval.confidence)?;
+    let accuracy = real_distances.iter().zip(real.probs()).map(|(d, p)| p * fraction_positive(d)).sum::<f64>();
+    let factor = eval.norm.euclidean_domination_factor(real.dim());
+
+    let strengths = config.strengths();
+    let bar = report::progress_bar(strengths.len() as u64, "theorem 1 proxies");
+    if !progress {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut rows = Vec::with_capacity(strengths.len());
+    for (i, &strength) in strengths.iter().enumerate() {
+        let kind = config.proxies.kinds[i % config.proxies.kinds.len()];
+        let mut proxy_rng = StdRng::seed_from_u64(config.seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1)));
+        let proxy = proxy_distribution(&real, &config.proxies, kind, strength, &mut proxy_rng)?;
+        let cwd = conditional_wasserstein(&real, &proxy)?.cwd;
+        let proxy_distances = draws.class_distances(&classifier, &proxy, eval.norm)?;
+        let rob_proxy = Estimate::stratified(&proxy_distances, proxy.probs(), eval.confidence)?;
+        let paired: Vec<Vec<f64>> = real_distances
+            .iter()
+            .zip(&proxy_distances)
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x - y).collect())
+            .collect();
+        let delta = Estimate::stratified(&paired, real.probs(), eval.confidence)?;
+        let bound = factor * cwd;
+        let delta_abs = delta.mean.abs();
+        rows.push(ProxyRow {
+            proxy: i,
+            perturbation: kind.name(),
+            strength,
+            cwd_w2: cwd,
+            bound,
+            mean_distance: conditional_mean_distance(&real, &proxy)?,
+            rob_real: rob_real.mean,
+            rob_real_half_width: rob_real.half_width,
+            rob_proxy: rob_proxy.mean,
+            rob_proxy_half_width: rob_proxy.half_width,
+            delta_rob: delta_abs,
+            delta_rob_half_width: delta.half_width,
+            holds: delta_abs - delta.half_width <= bound,
+            holds_point: delta_abs <= bound,
+        });
+        bar.set_message(format!("cwd {cwd:.3e} |ΔRob| {delta_abs:.3e}"));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    std::fs::create_dir_all(run_dir).map_err(|e| Error::file(run_dir, format!("cannot create run folder: {e}")))?;
+    report::write_csv(&run_dir.join("theorem1.csv"), &rows)?;
+    plot(run_dir, &rows, eval.norm)?;
+    crate::npz::write_class_conditionals(&run_dir.join("real.npz"), &real)?;
+    let violations: Vec<&ProxyRow> = rows.iter().filter(|r| !r.holds).collect();
+    let markdown = report_markdown(config, &rows, &rob_real, accuracy, factor);
+    report::atomic_write(&run_dir.join("report.md"), markdown.as_bytes())?;
+    let outputs = ["theorem1.csv", "theorem1.png", "theorem1.svg", "real.npz", "report.md", "manifest.json"];
+    let manifest = Manifest {
+        command: "sweep".into(),
+        config: serde_json::to_value(config).map_err(|e| Error::invalid("config", e.to_string()))?,
+        seed: config.seed,
+        git_revision: report::GIT_REVISION,
+        versions: Versions::current(),
+        device: report::cpu_device(),
+        started_unix_s: started.0,
+        elapsed_s: started.1.elapsed().as_secs_f64(),
+        outputs: outputs.iter().map(|s| s.to_string()).collect(),
+    };
+    report::write_json(&run_dir.join("manifest.json"), &manifest)?;
+    let max_ratio = rows.iter().map(|r| r.delta_rob / r.bound).fold(0.0, f64::max);
+    Ok(SweepOutcome {
+        run_dir: run_dir.to_owned(),
+        checks: rows.len(),
+        violations: violations.len(),
+        summary: format!(
+            "Theorem 1: {} proxies, {} violations; Rob(h, D) = {:.4} ± {:.4}; max |ΔRob|/bound = {:.3}",
+            rows.len(),
+            violations.len(),
+            rob_real.mean,
+            rob_real.half_width,
+            max_ratio
+        ),
+    })
+}
+
+fn fraction_positive(values: &[f64]) -> f64 {
+    values.iter().filter(|v| **v > 0.0).count() as f64 / values.len() as f64
+}
+
+fn plot(run_dir: &Path, rows: &[ProxyRow], norm: Norm) -> Result<()> {
+    let observed: Vec<(f64, f64)> = rows.iter().map(|r| (r.bound, r.delta_rob)).collect();
+    let lower: Vec<(f64, f64)> = rows.iter().map(|r| (r.bound, r.mean_distance)).collect();
+    report::scatter_loglog(
+        &run_dir.join("theorem1"),
+        &format!("Theorem 1 on Gaussian classes ({} robustness)", norm.name()),
+        "bound: conditional Wasserstein distance (W2)",
+        "observed |Rob(h, D) - Rob(h, D~)|",
+        &[
+            Series { name: "|ΔRob| (Monte Carlo, paired)", points: &observed, color: plotters::style::RGBColor(31, 119, 180) },
+            Series { name: "Σ p_y ‖Δmean_y‖ (lower bound on cwd)", points: &lower, color: plotters::style::RGBColor(255, 127, 14) },
+        ],
+        true,
+    )
+}
+
+fn report_markdown(config: &Theorem1Config, rows: &[ProxyRow], rob_real: &Estimate, accuracy: f64, factor: f64) -> String {
+    use std::fmt::Write;
+    let eval = &config.evaluation;
+    let mut s = String::new();
+    let _ = writeln!(s, "# Theorem 1: bound vs observed ({})\n", config.name);
+    let _ = writeln!(
+        s,
+        "Real distribution: {} Gaussian classes in d = {}; classifier: {:?}; metric: {}; {} Monte-Carlo samples per class; {:.0}% intervals; seed {}.\n",
+        config.real.classes,
+        config.real.dim,
+        config.classifier.kind,
+        eval.norm.name(),
+        eval.samples_per_class,
+        100.0 * eval.confidence,
+        config.seed
+    );
+    let _ = writeln!(s, "- Clean accuracy of h on D (Monte Carlo): {:.4}", accuracy);
+    let _ = writeln!(s, "- Rob(h, D) = {:.5} ± {:.5}", rob_real.mean, rob_real.half_width);
+    let _ = writeln!(s, "- Bound = {factor:.4} × cwd_W2 (1 for ℓ2/ℓ∞, √d for ℓ1)");
+    let holds = rows.iter().filter(|r| r.holds).count();
+    let holds_point = rows.iter().filter(|r| r.holds_point).count();
+    let _ = writeln!(s, "- Proxies: {}; bound holds within the interval for {holds}, by the point estimate for {holds_point}", rows.len());
+    let max = rows.iter().max_by(|a, b| (a.delta_rob / a.bound).total_cmp(&(b.delta_rob / b.bound)));
+    if let Some(r) = max {
+        let _ = writeln!(s, "- Largest |ΔRob| / bound: {:.4} (proxy {}, {}, strength {:.3e})", r.delta_rob / r.bound, r.proxy, r.perturbation, r.strength);
+    }
+    let _ = writeln!(s, "\n## Violations\n");
+    let violations: Vec<&ProxyRow> = rows.iter().filter(|r| !r.holds).collect();
+    if violations.is_empty() {
+        let _ = writeln!(s, "None: for every proxy, |ΔRob| minus its interval half-width is at most the bound.");
+    } else {
+        let _ = writeln!(s, "| proxy | perturbation | strength | bound | abs ΔRob | half-width |\n|---|---|---|---|---|---|");
+        for r in violations {
+            let _ = writeln!(s, "| {} | {} | {:.3e} | {:.4e} | {:.4e} | {:.2e} |", r.proxy, r.perturbation, r.strength, r.bound, r.delta_rob, r.delta_rob_half_width);
+        }
+    }
+    let _ = writeln!(s, "\n## All proxies\n\n| proxy | perturbation | strength | cwd (W2) | mean lower bound | Rob(h, D~) | abs ΔRob ± hw | ratio |\n|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.3e} | {:.4e} | {:.4e} | {:.4} ± {:.4} | {:.3e} ± {:.1e} | {:.3} |",
+            r.proxy, r.perturbation, r.strength, r.cwd_w2, r.mean_distance, r.rob_proxy, r.rob_proxy_half_width, r.delta_rob, r.delta_rob_half_width, r.delta_rob / r.bound
+        );
+    }
+    s
+}
