@@ -35,11 +35,13 @@ pub struct Gaussian {
     factor: Factor,
 }
 
-/// A matrix `F` with `F Fᵀ = cov`, remembering whether it is lower triangular.
+/// A matrix `F` with `F Fᵀ = cov`, remembering whether it is lower triangular and which columns
+/// are non-zero (for a singular covariance, the eigenvectors of its non-zero eigenvalues).
 #[derive(Clone, Debug)]
 struct Factor {
     matrix: Mat<f64>,
     structure: BlockStructure,
+    columns: std::ops::Range<usize>,
 }
 
 impl Gaussian {
@@ -176,19 +178,25 @@ fn symmetrised(cov: Mat<f64>) -> Result<Mat<f64>> {
 }
 
 impl Factor {
-    /// Cholesky when it succeeds, otherwise the eigen-factor `V diag(√λ₊)` after checking that
-    /// no eigenvalue is below `−PSD_TOLERANCE · max|λ|`.
+    /// Cholesky when the covariance is numerically positive definite, otherwise the eigen-factor
+    /// `V diag(√λ)` over the eigenvalues above `d·ε·λ_max` (the others are round-off of zeros),
+    /// after checking that no eigenvalue is below `−PSD_TOLERANCE · λ_max`.
     fn of(cov: &Mat<f64>) -> Result<Self> {
+        let d = cov.nrows();
+        let round_off = d as f64 * f64::EPSILON;
         if let Ok(llt) = cov.llt(Side::Lower) {
             let mut l = llt.L().to_owned();
             zero_strict_upper(&mut l);
-            return Ok(Factor { matrix: l, structure: BlockStructure::TriangularLower });
+            let pivots = (0..d).map(|i| l[(i, i)] * l[(i, i)]);
+            let largest = (0..d).map(|i| cov[(i, i)]).fold(0.0, f64::max);
+            if pivots.fold(f64::INFINITY, f64::min) > 1e3 * round_off * largest {
+                return Ok(Factor { matrix: l, structure: BlockStructure::TriangularLower, columns: 0..d });
+            }
         }
         let evd = cov
             .self_adjoint_eigen(Side::Lower)
             .map_err(|e| Error::invalid("cov", format!("an eigendecomposition, which failed: {e:?}")))?;
         let s = evd.S().column_vector();
-        let d = cov.nrows();
         let lmax = (0..d).map(|i| s[i].abs()).fold(0.0f64, f64::max);
         let lmin = (0..d).map(|i| s[i]).fold(f64::INFINITY, f64::min);
         if lmin < -PSD_TOLERANCE * lmax.max(1e-300) {
@@ -197,9 +205,16 @@ impl Factor {
                 format!("a positive semidefinite matrix, but its smallest eigenvalue is {lmin:.6e} (largest {lmax:.6e})"),
             ));
         }
+        // Eigenvalues come in non-decreasing order: the kept ones are the last columns.
+        let first_kept = (0..d).find(|&i| s[i] > round_off * lmax).unwrap_or(d);
         let u = evd.U();
-        let matrix = Mat::from_fn(d, d, |i, j| u[(i, j)] * s[j].max(0.0).sqrt());
-        Ok(Factor { matrix, structure: BlockStructure::Rectangular })
+        let matrix = Mat::from_fn(d, d, |i, j| if j >= first_kept { u[(i, j)] * s[j].sqrt() } else { 0.0 });
+        Ok(Factor { matrix, structure: BlockStructure::Rectangular, columns: first_kept..d })
+    }
+
+    /// The non-zero columns, `d × rank`.
+    fn nonzero(&self) -> MatRef<'_, f64> {
+        self.matrix.subcols(self.columns.start, self.columns.len())
     }
 }
 
@@ -236,30 +251,38 @@ pub fn wasserstein2_squared(a: &Gaussian, b: &Gaussian) -> Result<f64> {
     Ok((mean_term + trace_a + trace_b - 2.0 * cross).max(0.0))
 }
 
-/// `tr (S2^½ S1 S2^½)^½ = Σ √λᵢ(Gᵀ G)`, `G = F2ᵀ F1`.
+/// `tr (S2^½ S1 S2^½)^½ = Σ √λᵢ(Gᵀ G)`, `G = F2ᵀ F1`, over the non-zero columns of each factor
+/// (`G` is `r2 × r1`); the Gram matrix is taken on the smaller side so that singular covariances
+/// add no round-off eigenvalues, whose square roots would cost half the digits.
 fn trace_sqrt_product(f1: &Factor, f2: &Factor) -> Result<f64> {
-    let d = f1.matrix.nrows();
+    let (a, b) = (f1.nonzero(), f2.nonzero());
+    let (r1, r2) = (a.ncols(), b.ncols());
+    if r1 == 0 || r2 == 0 {
+        return Ok(0.0);
+    }
     let par: Par = faer::get_global_parallelism();
-    let mut g = Mat::<f64>::zeros(d, d);
+    let mut g = Mat::<f64>::zeros(r2, r1);
     matmul(
         g.as_mut(),
         BlockStructure::Rectangular,
         Accum::Replace,
-        f2.matrix.transpose(),
+        b.transpose(),
         f2.structure.transposed(),
-        f1.matrix.as_ref(),
+        a,
         f1.structure,
         1.0,
         par,
     );
-    let mut gram = Mat::<f64>::zeros(d, d);
+    let (left, right) = if r1 <= r2 { (g.transpose(), g.as_ref()) } else { (g.as_ref(), g.transpose()) };
+    let r = r1.min(r2);
+    let mut gram = Mat::<f64>::zeros(r, r);
     matmul(
         gram.as_mut(),
         BlockStructure::TriangularLower,
         Accum::Replace,
-        g.transpose(),
+        left,
         BlockStructure::Rectangular,
-        g.as_ref(),
+        right,
         BlockStructure::Rectangular,
         1.0,
         par,
