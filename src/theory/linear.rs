@@ -403,9 +403,9 @@ pub fn lda_classifier(dist: &ClassConditionalGaussians) -> Result<LinearClassifi
     LinearClassifier::new(weights, bias)
 }
 
-/// Settings of [`adversarial_linear_classifier`].
+/// Settings of [`adversarial_linear_classifier`]; fields left out of a config take the defaults.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AdversarialTraining {
     /// Threat-model radius ε (≥ 0).
     pub epsilon: f64,
