@@ -26,6 +26,14 @@ pub const SYMMETRY_TOLERANCE: f64 = 1e-10;
 pub const PSD_TOLERANCE: f64 = 1e-10;
 /// Absolute tolerance when comparing class probabilities of two labeled distributions.
 pub const PROBABILITY_TOLERANCE: f64 = 1e-9;
+/// Below this dimension the factorisations and eigenvalues run on one thread: on the 2-core
+/// development machine, threading costs more than it saves under d ≈ 1024 (docs/benchmarks.md).
+pub const PARALLEL_MIN_DIM: usize = 1024;
+
+/// faer's parallelism for a problem of dimension `d`.
+fn parallelism(d: usize) -> Par {
+    if d < PARALLEL_MIN_DIM { Par::Seq } else { faer::get_global_parallelism() }
+}
 
 /// A multivariate normal distribution `N(mean, cov)` with a validated covariance.
 #[derive(Clone, Debug)]
@@ -147,34 +155,40 @@ impl Transposed for BlockStructure {
     }
 }
 
-fn symmetrised(cov: Mat<f64>) -> Result<Mat<f64>> {
+/// Checks finiteness and symmetry within [`SYMMETRY_TOLERANCE`] and replaces `cov` by
+/// `(cov + covᵀ)/2`, in place, walking 64 × 64 tiles so the transposed reads stay in cache.
+fn symmetrised(mut cov: Mat<f64>) -> Result<Mat<f64>> {
+    const TILE: usize = 64;
     let d = cov.nrows();
     let mut scale = 0.0f64;
     for j in 0..d {
-        for i in 0..d {
-            let v = cov[(i, j)];
+        for (i, &v) in cov.col(j).iter().enumerate() {
             if !v.is_finite() {
                 return Err(Error::invalid("cov", format!("finite values, entry ({i}, {j}) is {v}")));
             }
             scale = scale.max(v.abs());
         }
     }
-    let mut out = cov.clone();
-    for j in 0..d {
-        for i in (j + 1)..d {
-            let (a, b) = (cov[(i, j)], cov[(j, i)]);
-            if (a - b).abs() > SYMMETRY_TOLERANCE * scale {
-                return Err(Error::invalid(
-                    "cov",
-                    format!("a symmetric matrix, but cov[{i},{j}] = {a} and cov[{j},{i}] = {b}"),
-                ));
+    let tolerance = SYMMETRY_TOLERANCE * scale;
+    for jb in (0..d).step_by(TILE) {
+        for ib in (jb..d).step_by(TILE) {
+            for j in jb..(jb + TILE).min(d) {
+                for i in ib.max(j + 1)..(ib + TILE).min(d) {
+                    let (a, b) = (cov[(i, j)], cov[(j, i)]);
+                    if (a - b).abs() > tolerance {
+                        return Err(Error::invalid(
+                            "cov",
+                            format!("a symmetric matrix, but cov[{i},{j}] = {a} and cov[{j},{i}] = {b}"),
+                        ));
+                    }
+                    let m = 0.5 * (a + b);
+                    cov[(i, j)] = m;
+                    cov[(j, i)] = m;
+                }
             }
-            let m = 0.5 * (a + b);
-            out[(i, j)] = m;
-            out[(j, i)] = m;
         }
     }
-    Ok(out)
+    Ok(cov)
 }
 
 impl Factor {
@@ -184,9 +198,7 @@ impl Factor {
     fn of(cov: &Mat<f64>) -> Result<Self> {
         let d = cov.nrows();
         let round_off = d as f64 * f64::EPSILON;
-        if let Ok(llt) = cov.llt(Side::Lower) {
-            let mut l = llt.L().to_owned();
-            zero_strict_upper(&mut l);
+        if let Some(l) = cholesky_lower(cov) {
             let pivots = (0..d).map(|i| l[(i, i)] * l[(i, i)]);
             let largest = (0..d).map(|i| cov[(i, i)]).fold(0.0, f64::max);
             if pivots.fold(f64::INFINITY, f64::min) > 1e3 * round_off * largest {
@@ -218,12 +230,32 @@ impl Factor {
     }
 }
 
-fn zero_strict_upper(l: &mut Mat<f64>) {
-    for j in 0..l.ncols() {
-        for i in 0..j {
-            l[(i, j)] = 0.0;
-        }
+/// Eigenvalues of the symmetric matrix whose lower triangle is stored in `a`, computed in place.
+fn symmetric_eigenvalues(a: Mat<f64>, par: Par) -> Result<Vec<f64>> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::evd::{ComputeEigenvectors, self_adjoint_evd, self_adjoint_evd_scratch};
+    let n = a.nrows();
+    let mut s = faer::diag::Diag::<f64>::zeros(n);
+    let scratch = self_adjoint_evd_scratch::<f64>(n, ComputeEigenvectors::No, par, Default::default());
+    self_adjoint_evd(a.as_ref(), s.as_mut(), None, par, MemStack::new(&mut MemBuffer::new(scratch)), Default::default())
+        .map_err(|e| Error::invalid("covariance product", format!("an eigendecomposition, which failed: {e:?}")))?;
+    Ok(s.column_vector().iter().copied().collect())
+}
+
+/// The lower Cholesky factor (strict upper triangle zeroed), or `None` if a pivot is not
+/// positive. Factorises a single copy of `cov` in place.
+fn cholesky_lower(cov: &Mat<f64>) -> Option<Mat<f64>> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
+    let d = cov.nrows();
+    let par = parallelism(d);
+    let mut l = cov.clone();
+    let mut buffer = MemBuffer::new(cholesky_in_place_scratch::<f64>(d, par, Default::default()));
+    cholesky_in_place(l.as_mut(), Default::default(), par, MemStack::new(&mut buffer), Default::default()).ok()?;
+    for j in 1..d {
+        l.col_mut(j).subrows_mut(0, j).fill(0.0);
     }
+    Some(l)
 }
 
 /// Closed-form Wasserstein-2 distance between two Gaussians (Givens & Shortt, 1984):
@@ -260,7 +292,7 @@ fn trace_sqrt_product(f1: &Factor, f2: &Factor) -> Result<f64> {
     if r1 == 0 || r2 == 0 {
         return Ok(0.0);
     }
-    let par: Par = faer::get_global_parallelism();
+    let par = parallelism(a.nrows());
     let mut g = Mat::<f64>::zeros(r2, r1);
     matmul(
         g.as_mut(),
@@ -287,10 +319,7 @@ fn trace_sqrt_product(f1: &Factor, f2: &Factor) -> Result<f64> {
         1.0,
         par,
     );
-    let eigenvalues = gram
-        .self_adjoint_eigenvalues(Side::Lower)
-        .map_err(|e| Error::invalid("covariance product", format!("an eigendecomposition, which failed: {e:?}")))?;
-    Ok(eigenvalues.iter().map(|l| l.max(0.0).sqrt()).sum())
+    Ok(symmetric_eigenvalues(gram, par)?.iter().map(|l| l.max(0.0).sqrt()).sum())
 }
 
 /// A labeled distribution with Gaussian class conditionals: class `y` has probability `probs[y]`
