@@ -110,6 +110,10 @@ pub enum Perturbation {
     Covariance,
     /// Both at once.
     Both,
+    /// Shift every class mean straight toward the classifier's nearest decision boundary (ℓ2),
+    /// the direction in which robustness drops fastest: these proxies approach the bound, as
+    /// the construction of Theorem 7 does.
+    Boundary,
 }
 
 impl Perturbation {
@@ -118,14 +122,16 @@ impl Perturbation {
             Perturbation::Mean => "mean",
             Perturbation::Covariance => "covariance",
             Perturbation::Both => "both",
+            Perturbation::Boundary => "boundary",
         }
     }
 }
 
 /// `[proxies]`: `count` proxies at strengths log-spaced in `[min_strength, max_strength]`,
 /// cycling through `kinds`. At strength `t`, means move by `t · mean_shift · δ` with
-/// `δ ~ N(0, I/d)` (so `‖Δm‖ ≈ t · mean_shift`) and covariances become `(I + tE) S (I + tE)ᵀ`
-/// with `E_ij ~ N(0, cov_shift²/d)`.
+/// `δ ~ N(0, I/d)` (so `‖Δm‖ ≈ t · mean_shift`; for `boundary`, `δ` is the unit vector toward
+/// the nearest decision boundary) and covariances become `(I + tE) S (I + tE)ᵀ` with
+/// `E_ij ~ N(0, cov_shift²/d)`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyFamily {
@@ -145,7 +151,7 @@ impl Default for ProxyFamily {
             max_strength: 1.0,
             mean_shift: 10.0,
             cov_shift: 1.0,
-            kinds: vec![Perturbation::Mean, Perturbation::Covariance, Perturbation::Both],
+            kinds: vec![Perturbation::Mean, Perturbation::Covariance, Perturbation::Both, Perturbation::Boundary],
         }
     }
 }
@@ -161,7 +167,7 @@ pub struct Evaluation {
 
 impl Default for Evaluation {
     fn default() -> Self {
-        Evaluation { norm: Norm::L2, samples_per_class: 4000, confidence: 0.95 }
+        Evaluation { norm: Norm::L2, samples_per_class: 10000, confidence: 0.95 }
     }
 }
 
@@ -210,7 +216,7 @@ impl Theorem1Config {
         non_negative_finite("proxies.mean_shift", p.mean_shift)?;
         non_negative_finite("proxies.cov_shift", p.cov_shift)?;
         if p.kinds.is_empty() {
-            return Err(Error::invalid("proxies.kinds", "at least one of \"mean\", \"covariance\", \"both\""));
+            return Err(Error::invalid("proxies.kinds", "at least one of \"mean\", \"covariance\", \"both\", \"boundary\""));
         }
         if self.evaluation.samples_per_class < 2 {
             return Err(Error::invalid("evaluation.samples_per_class", "at least 2"));
@@ -282,6 +288,7 @@ fn symmetric_part(s: &Mat<f64>) -> Mat<f64> {
 /// The proxy of `real` at `strength` with the given perturbation, drawn from `rng`.
 pub fn proxy_distribution(
     real: &ClassConditionalGaussians,
+    classifier: &LinearClassifier,
     family: &ProxyFamily,
     kind: Perturbation,
     strength: f64,
@@ -290,15 +297,17 @@ pub fn proxy_distribution(
     let d = real.dim();
     let scale = 1.0 / (d as f64).sqrt();
     let mut classes = Vec::with_capacity(real.num_classes());
-    for g in real.classes() {
+    for (y, g) in real.classes().iter().enumerate() {
         let mut mean = g.mean().to_vec();
-        if kind != Perturbation::Covariance {
-            let delta = standard_normal_matrix(1, d, rng);
-            for (m, v) in mean.iter_mut().zip(delta.row(0).iter()) {
-                *m += strength * family.mean_shift * scale * v;
-            }
+        let direction: Vec<f64> = match kind {
+            Perturbation::Covariance => vec![0.0; d],
+            Perturbation::Mean | Perturbation::Both => standard_normal_matrix(1, d, rng).row(0).iter().map(|v| v * scale).collect(),
+            Perturbation::Boundary => toward_boundary(classifier, &mean, y)?,
+        };
+        for (m, v) in mean.iter_mut().zip(&direction) {
+            *m += strength * family.mean_shift * v;
         }
-        let cov = if kind != Perturbation::Mean {
+        let cov = if matches!(kind, Perturbation::Covariance | Perturbation::Both) {
             let mut deform = faer::Scale(strength * family.cov_shift * scale) * standard_normal_matrix(d, d, rng);
             for i in 0..d {
                 deform[(i, i)] += 1.0;
@@ -310,6 +319,16 @@ pub fn proxy_distribution(
         classes.push(Gaussian::new(mean, cov)?);
     }
     ClassConditionalGaussians::new(classes, real.probs().to_vec())
+}
+
+/// The ℓ2 unit vector from `mean` toward its nearest input labelled other than `y` (zero if the
+/// mean is already misclassified).
+fn toward_boundary(classifier: &LinearClassifier, mean: &[f64], y: usize) -> Result<Vec<f64>> {
+    let x = Mat::from_fn(1, mean.len(), |_, j| mean[j]);
+    let nearest = classifier.nearest_adversarial(x.as_ref(), &[y], Norm::L2)?;
+    let step: Vec<f64> = (0..mean.len()).map(|j| nearest[(0, j)] - mean[j]).collect();
+    let length = Norm::L2.of(&step);
+    Ok(step.iter().map(|v| if length > 0.0 { v / length } else { 0.0 }).collect())
 }
 
 /// The classifier `h` of the sweep.
@@ -359,7 +378,7 @@ pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<Sw
     for (i, &strength) in strengths.iter().enumerate() {
         let kind = config.proxies.kinds[i % config.proxies.kinds.len()];
         let mut proxy_rng = StdRng::seed_from_u64(config.seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1)));
-        let proxy = proxy_distribution(&real, &config.proxies, kind, strength, &mut proxy_rng)?;
+        let proxy = proxy_distribution(&real, &classifier, &config.proxies, kind, strength, &mut proxy_rng)?;
         let cwd = conditional_wasserstein(&real, &proxy)?.cwd;
         let proxy_distances = draws.class_distances(&classifier, &proxy, eval.norm)?;
         let rob_proxy = Estimate::stratified(&proxy_distances, proxy.probs(), eval.confidence)?;
