@@ -41,6 +41,8 @@ fn main() {
         let mut gram = Mat::<f64>::zeros(d, d);
         let syrk = median(|| matmul(gram.as_mut(), B::TriangularLower, faer::Accum::Replace, g.transpose(), B::Rectangular, g.as_ref(), B::Rectangular, 1.0, par));
         let gemm = median(|| matmul(gram.as_mut(), B::Rectangular, faer::Accum::Replace, g.transpose(), B::Rectangular, g.as_ref(), B::Rectangular, 1.0, par));
+        let copy = median(|| drop(s.clone()));
+        println!("clone {copy:.2e}");
         println!("tri {tri:.2e} dense {dense:.2e} syrk {syrk:.2e} gemm {gemm:.2e}");
         println!("{par:?}: llt {llt:.2e} eig {eig:.2e} new {new:.2e} w2 {w2:.2e}");
     }

@@ -9,9 +9,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use proxyrobust::bench;
-use proxyrobust::npz::{read_class_conditionals, read_gaussian};
+use proxyrobust::npz::{read_class_conditionals, read_gaussian, read_points, read_weights};
 use proxyrobust::sweep::SweepConfig;
 use proxyrobust::theory::gaussian::{conditional_wasserstein, wasserstein2};
+use proxyrobust::theory::norm::Norm;
+use proxyrobust::theory::transport::{EmpiricalMeasure, wasserstein};
 use proxyrobust::{Error, Result};
 
 #[derive(Parser)]
@@ -48,6 +50,25 @@ enum Command {
         a: PathBuf,
         b: PathBuf,
         /// Print {"cwd": …, "per_class": […]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Exact W_p between two point clouds (float64 .npy, one point per row), uniform weights
+    /// unless --wx/--wy give weight vectors (.npy, summing to 1).
+    Ot {
+        x: PathBuf,
+        y: PathBuf,
+        /// Order p of the Wasserstein distance.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2))]
+        p: u32,
+        /// Ground metric.
+        #[arg(long, value_enum, default_value = "l2")]
+        metric: Norm,
+        #[arg(long)]
+        wx: Option<PathBuf>,
+        #[arg(long)]
+        wy: Option<PathBuf>,
+        /// Print {"w": …}.
         #[arg(long)]
         json: bool,
     },
@@ -117,10 +138,30 @@ fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Ot { x, y, p, metric, wx, wy, json } => {
+            let mu = measure(&x, wx.as_deref())?;
+            let nu = measure(&y, wy.as_deref())?;
+            let w = wasserstein(&mu, &nu, p, metric)?.distance;
+            if json {
+                println!("{}", serde_json::json!({ "w": w }));
+            } else {
+                println!("{w:.15e}");
+            }
+            Ok(())
+        }
         Command::Bench { which: BenchCommand::W2 { dims, reps, out, seed } } => {
             let report = bench::w2(&dims, reps, seed, &out)?;
             println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::invalid("output", e.to_string()))?);
             Ok(())
         }
+    }
+}
+
+/// A point cloud with uniform weights, or with the weights of `weights` (errors name the file).
+fn measure(points: &std::path::Path, weights: Option<&std::path::Path>) -> Result<EmpiricalMeasure> {
+    let cloud = read_points(points)?;
+    match weights {
+        None => EmpiricalMeasure::uniform(cloud).map_err(|e| e.in_file(points)),
+        Some(w) => EmpiricalMeasure::new(cloud, read_weights(w)?).map_err(|e| e.in_file(w)),
     }
 }

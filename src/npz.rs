@@ -1,4 +1,5 @@
-//! Gaussians and class-conditional Gaussian sets stored as NumPy `.npz` archives.
+//! NumPy files: Gaussians and class-conditional Gaussian sets as `.npz` archives, point clouds
+//! and weights as `.npy` arrays.
 //!
 //! - A Gaussian: float64 `mean` (d) and `cov` (d, d).
 //! - Class conditionals: float64 `means` (K, d), `covs` (K, d, d) and optionally `probs` (K);
@@ -13,7 +14,7 @@ use std::path::Path;
 
 use faer::Mat;
 use ndarray::{ArrayD, Ix1, Ix2};
-use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpzError};
+use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpzError, ReadNpyExt};
 
 use crate::error::{Error, Result};
 use crate::report::atomic_write_with;
@@ -48,10 +49,7 @@ impl Archive {
             ));
         }
         let array: ArrayD<f64> = self.reader.by_name(key).map_err(|e| match e {
-            ReadNpzError::Npy(ReadNpyError::WrongDescriptor(desc)) => Error::file(
-                &self.path,
-                format!("key `{key}` has dtype {desc}, expected float64 ('<f8') of shape {shape_text}"),
-            ),
+            ReadNpzError::Npy(npy) => npy_error(&self.path, &format!("key `{key}`"), shape_text, npy),
             other => Error::file(&self.path, format!("key `{key}` is unreadable ({other})")),
         })?;
         if array.ndim() != ndim {
@@ -62,6 +60,39 @@ impl Archive {
         }
         Ok(array)
     }
+}
+
+/// One line for a failed `.npy` read of `what` (a key or the whole file).
+fn npy_error(path: &Path, what: &str, shape_text: &str, error: ReadNpyError) -> Error {
+    match error {
+        ReadNpyError::WrongDescriptor(desc) => {
+            Error::file(path, format!("{what} has dtype {desc}, expected float64 ('<f8') of shape {shape_text}"))
+        }
+        ReadNpyError::MissingData => Error::file(path, format!("{what} is truncated: fewer values than its header's shape")),
+        other => Error::file(path, format!("{what} is unreadable ({other})")),
+    }
+}
+
+/// Reads a float64 `.npy` array of `ndim` dimensions.
+fn read_npy(path: &Path, ndim: usize, shape_text: &str) -> Result<ArrayD<f64>> {
+    let file = File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
+    let array = ArrayD::<f64>::read_npy(std::io::BufReader::new(file))
+        .map_err(|e| npy_error(path, "the array", shape_text, e))?;
+    if array.ndim() != ndim {
+        return Err(Error::file(path, format!("the array has shape {:?}, expected {shape_text}", array.shape())));
+    }
+    Ok(array)
+}
+
+/// Reads a point cloud: a float64 `.npy` array of shape (n, d), one point per row.
+pub fn read_points(path: &Path) -> Result<Mat<f64>> {
+    let array = read_npy(path, 2, "(n, d)")?.into_dimensionality::<Ix2>().expect("checked ndim");
+    Ok(to_mat(&array.view()))
+}
+
+/// Reads a weight vector: a float64 `.npy` array of shape (n,).
+pub fn read_weights(path: &Path) -> Result<Vec<f64>> {
+    Ok(read_npy(path, 1, "(n,)")?.iter().copied().collect())
 }
 
 fn to_mat(a: &ndarray::ArrayView2<f64>) -> Mat<f64> {

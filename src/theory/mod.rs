@@ -4,6 +4,10 @@
 //!   distance of Definition 2.
 //! - [`linear`]: exact average robustness (Definition 1) of linear classifiers, the LDA and
 //!   adversarially trained linear classifiers used to validate Theorem 1.
+//! - [`norm`]: the ℓ1, ℓ2, ℓ∞ metrics and their duals.
+//! - [`transport`]: exact optimal transport between empirical measures.
 
 pub mod gaussian;
 pub mod linear;
+pub mod norm;
+pub mod transport;
