@@ -13,6 +13,8 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::theory::norm::Norm;
+use crate::theory::transport::{EmpiricalMeasure, wasserstein};
 use crate::npz::{write_class_conditionals, write_gaussian};
 use crate::report;
 use crate::theory::gaussian::{ClassConditionalGaussians, Gaussian, conditional_wasserstein, standard_normal_matrix, wasserstein2};
@@ -90,4 +92,24 @@ pub fn w2(dims: &[usize], reps: usize, seed: u64, out: &Path) -> Result<W2Bench>
     let result = W2Bench { device: report::cpu_device(), faer_threads: faer::get_global_parallelism().degree(), timings };
     report::write_json(&out.join("bench.json"), &result)?;
     Ok(result)
+}
+
+/// Times exact `W_p` between the clouds in two `.npy` files (cost matrix plus solver, as the
+/// reference's timing covers `cost_matrix` plus `ot.emd2`), uniform weights, or the general
+/// network simplex when `general` is set (weights perturbed off uniform by 1e-9 relative).
+pub fn ot(x: &Path, y: &Path, p: u32, metric: Norm, reps: usize, general: bool) -> Result<Timing> {
+    let (px, py) = (crate::npz::read_points(x)?, crate::npz::read_points(y)?);
+    let weights = |n: usize| -> Vec<f64> {
+        if !general {
+            return vec![1.0 / n as f64; n];
+        }
+        let raw: Vec<f64> = (0..n).map(|i| 1.0 + 1e-9 * (i % 2) as f64).collect();
+        let total: f64 = raw.iter().sum();
+        raw.iter().map(|w| w / total).collect()
+    };
+    let (wx, wy) = (weights(px.nrows()), weights(py.nrows()));
+    let (mu, nu) = (EmpiricalMeasure::new(px, wx)?, EmpiricalMeasure::new(py, wy)?);
+    let (value, median, min) = time_reps(reps, || Ok(wasserstein(&mu, &nu, p, metric)?.distance))?;
+    let name = if general { "ot_network_simplex" } else { "ot" };
+    Ok(Timing { name: name.into(), dim: mu.dim(), value, seconds_median: median, seconds_min: min, reps, inputs: vec![x.to_owned(), y.to_owned()] })
 }

@@ -95,6 +95,20 @@ enum BenchCommand {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Exact W_p between two .npy clouds (see scripts/bench-ot.sh).
+    Ot {
+        x: PathBuf,
+        y: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        p: u32,
+        #[arg(long, value_enum, default_value = "l2")]
+        metric: Norm,
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Time the general-weights network simplex instead of the assignment solver.
+        #[arg(long)]
+        general: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -152,6 +166,11 @@ fn run(command: Command) -> Result<()> {
         Command::Bench { which: BenchCommand::W2 { dims, reps, out, seed } } => {
             let report = bench::w2(&dims, reps, seed, &out)?;
             println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::invalid("output", e.to_string()))?);
+            Ok(())
+        }
+        Command::Bench { which: BenchCommand::Ot { x, y, p, metric, reps, general } } => {
+            let timing = bench::ot(&x, &y, p, metric, reps, general)?;
+            println!("{}", serde_json::to_string(&timing).map_err(|e| Error::invalid("output", e.to_string()))?);
             Ok(())
         }
     }
