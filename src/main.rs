@@ -13,6 +13,7 @@ use proxyrobust::npz::{read_class_conditionals, read_gaussian, read_points, read
 use proxyrobust::sweep::SweepConfig;
 use proxyrobust::theory::gaussian::{conditional_wasserstein, wasserstein2};
 use proxyrobust::theory::norm::Norm;
+use proxyrobust::theory::sphere::ConcentricSpheres;
 use proxyrobust::theory::transport::{EmpiricalMeasure, wasserstein};
 use proxyrobust::{Error, Result};
 
@@ -69,6 +70,29 @@ enum Command {
         #[arg(long)]
         wy: Option<PathBuf>,
         /// Print {"w": …}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Theorem 2 on concentric uniform spheres: closed-form cwd and ARC, and the empirical ARC of
+    /// the best radial-threshold discriminator on held-out samples.
+    ArcSphere {
+        #[arg(long)]
+        r: f64,
+        #[arg(long = "r-tilde")]
+        r_tilde: f64,
+        #[arg(long)]
+        dim: usize,
+        #[arg(long, value_enum, default_value = "l2")]
+        norm: Norm,
+        /// Steps of the ε grid.
+        #[arg(long, default_value_t = 1000)]
+        grid: usize,
+        /// Training and held-out samples per sphere.
+        #[arg(long, default_value_t = 2000)]
+        samples: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print {"cwd": …, "arc_closed_form": …, "arc_empirical": …}.
         #[arg(long)]
         json: bool,
     },
@@ -160,6 +184,19 @@ fn run(command: Command) -> Result<()> {
                 println!("{}", serde_json::json!({ "w": w }));
             } else {
                 println!("{w:.15e}");
+            }
+            Ok(())
+        }
+        Command::ArcSphere { r, r_tilde, dim, norm, grid, samples, seed, json } => {
+            use rand::SeedableRng;
+            let spheres = ConcentricSpheres::new(dim, r, r_tilde, norm)?;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let empirical = spheres.empirical_arc(samples, grid, &mut rng)?.arc;
+            let (cwd, arc) = (spheres.conditional_wasserstein(), spheres.arc());
+            if json {
+                println!("{}", serde_json::json!({ "cwd": cwd, "arc_closed_form": arc, "arc_empirical": empirical }));
+            } else {
+                println!("cwd {cwd:.6e}  ARC closed form {arc:.6e}  ARC empirical {empirical:.6e}  (4·ARC/cwd = {:.4})", 4.0 * empirical / cwd);
             }
             Ok(())
         }

@@ -150,6 +150,18 @@ impl LinearClassifier {
     }
 }
 
+impl LinearClassifier {
+    /// Theorem 7's construction `x + α(x' − x)`, `x'` the nearest adversarial example of `x`:
+    /// α = 0 keeps the points, α = 1 gives the adversarial examples of Lemma 3.
+    pub fn toward_adversarial(&self, x: MatRef<'_, f64>, labels: &[usize], alpha: f64, norm: Norm) -> Result<Mat<f64>> {
+        if !(0.0..=1.0).contains(&alpha) {
+            return Err(Error::invalid("alpha", format!("a fraction in [0, 1], got {alpha}")));
+        }
+        let nearest = self.nearest_adversarial(x, labels, norm)?;
+        Ok(Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] + alpha * (nearest[(i, j)] - x[(i, j)])))
+    }
+}
+
 fn argmax(values: impl Iterator<Item = f64>) -> usize {
     let mut best = (0, f64::NEG_INFINITY);
     for (k, v) in values.enumerate() {

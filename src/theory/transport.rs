@@ -365,3 +365,115 @@ impl SpanningTree {
         }
     }
 }
+
+/// A labeled sample `Ŝ = {(x_i, y_i)}` viewed as the empirical distribution with weight `1/n`
+/// per point; its class conditionals `Ŝ|y` are uniform over the points labelled `y`.
+#[derive(Clone, Debug)]
+pub struct LabeledCloud {
+    points: Mat<f64>,
+    labels: Vec<usize>,
+    num_classes: usize,
+}
+
+impl LabeledCloud {
+    /// Validates one label below `num_classes` per finite point.
+    pub fn new(points: Mat<f64>, labels: Vec<usize>, num_classes: usize) -> Result<Self> {
+        if labels.len() != points.nrows() || points.nrows() == 0 {
+            return Err(Error::invalid("labels", format!("one label per point and at least one point, got {} labels for {} points", labels.len(), points.nrows())));
+        }
+        if let Some(y) = labels.iter().find(|&&y| y >= num_classes) {
+            return Err(Error::invalid("labels", format!("labels below {num_classes}, got {y}")));
+        }
+        EmpiricalMeasure::uniform(points.clone())?;
+        Ok(LabeledCloud { points, labels, num_classes })
+    }
+
+    /// Points as rows.
+    pub fn points(&self) -> MatRef<'_, f64> {
+        self.points.as_ref()
+    }
+
+    /// Labels, one per point.
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
+    /// Number of classes `K` (some may be empty).
+    pub fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    /// `Pr[y] = n_y / n`.
+    pub fn class_probs(&self) -> Vec<f64> {
+        let mut counts = vec![0.0; self.num_classes];
+        for &y in &self.labels {
+            counts[y] += 1.0;
+        }
+        counts.iter().map(|c| c / self.labels.len() as f64).collect()
+    }
+
+    /// `Ŝ|y` as a uniform empirical measure, or `None` for an empty class.
+    pub fn class(&self, y: usize) -> Option<EmpiricalMeasure> {
+        let rows: Vec<usize> = (0..self.labels.len()).filter(|&i| self.labels[i] == y).collect();
+        if rows.is_empty() {
+            return None;
+        }
+        let points = Mat::from_fn(rows.len(), self.points.ncols(), |r, c| self.points[(rows[r], c)]);
+        Some(EmpiricalMeasure::uniform(points).expect("points were validated"))
+    }
+
+    /// The same labels with new points (e.g. adversarial examples of these points).
+    pub fn with_points(&self, points: Mat<f64>) -> Result<Self> {
+        LabeledCloud::new(points, self.labels.clone(), self.num_classes)
+    }
+}
+
+/// Refuses two labeled clouds whose class proportions differ (Theorem 1's hypothesis).
+pub fn check_same_class_probs(a: &[f64], b: &[f64]) -> Result<()> {
+    if a.len() != b.len() {
+        return Err(Error::invalid("label distributions", format!("the same classes, got {} and {}", a.len(), b.len())));
+    }
+    for (y, (p, q)) in a.iter().zip(b).enumerate() {
+        if (p - q).abs() > WEIGHT_TOLERANCE {
+            return Err(Error::invalid("label distributions", format!("identical class proportions (Theorem 1's hypothesis), class {y} has {p} and {q}")));
+        }
+    }
+    Ok(())
+}
+
+/// Conditional Wasserstein distance of Definition 2 between empirical labeled distributions:
+/// `cwd_p(Ŝ, Ŝ') = Σ_y Pr[y] · W_p(Ŝ|y, Ŝ'|y)`, each term by exact OT with the given ground
+/// metric. The per-class conditionals come from `conditional`, so weighted ones (mixtures) work too.
+pub fn conditional_wasserstein_by<F, G>(
+    probs: &[f64],
+    real: F,
+    proxy: G,
+    p: u32,
+    metric: Norm,
+) -> Result<super::gaussian::ConditionalWasserstein>
+where
+    F: Fn(usize) -> Option<EmpiricalMeasure>,
+    G: Fn(usize) -> Option<EmpiricalMeasure>,
+{
+    let mut per_class = Vec::with_capacity(probs.len());
+    for y in 0..probs.len() {
+        let w = match (real(y), proxy(y)) {
+            (Some(a), Some(b)) => wasserstein(&a, &b, p, metric)?.distance,
+            (None, None) => 0.0,
+            _ => return Err(Error::invalid("classes", format!("class {y} present in both distributions or in neither"))),
+        };
+        per_class.push(w);
+    }
+    let cwd = per_class.iter().zip(probs).map(|(w, p)| w * p).sum();
+    Ok(super::gaussian::ConditionalWasserstein { cwd, per_class })
+}
+
+/// `cwd_p(Ŝ, Ŝ')` for two labeled clouds with identical class proportions.
+pub fn empirical_conditional_wasserstein(a: &LabeledCloud, b: &LabeledCloud, p: u32, metric: Norm) -> Result<super::gaussian::ConditionalWasserstein> {
+    let probs = a.class_probs();
+    check_same_class_probs(&probs, &b.class_probs())?;
+    if a.points.ncols() != b.points.ncols() {
+        return Err(Error::invalid("dimensions", format!("both clouds in the same dimension, got {} and {}", a.points.ncols(), b.points.ncols())));
+    }
+    conditional_wasserstein_by(&probs, |y| a.class(y), |y| b.class(y), p, metric)
+}

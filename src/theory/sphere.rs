@@ -1,0 +1,101 @@
+//! Concentric uniform spheres, where Theorem 2 holds with equality (Lemma 5).
+//!
+//! For `D|y` uniform on the ℓp sphere of radius `r` and `D~|y` uniform on the concentric sphere of
+//! radius `r~` (p = 2 or ∞), the radial map `x ↦ c + (x − c)·r~/r` pushes one onto the other at
+//! cost exactly `|r − r~|` per point, and no coupling does better because
+//! `‖x − x'‖ ≥ |‖x − c‖ − ‖x' − c‖|`. Hence `W1 = |r − r~|`, and by Lemma 5 the best robust
+//! discriminator is perfect for `ε < |r − r~|/2` and useless beyond, so `ARC = |r − r~|/4`.
+
+use faer::Mat;
+use rand::Rng;
+use rand::RngExt;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use super::discrimination::{ArcCurve, radial_arc};
+use super::norm::Norm;
+use crate::error::{Error, Result};
+
+/// One pair of concentric spheres centred at the origin.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct ConcentricSpheres {
+    pub dim: usize,
+    /// Radius of the real class conditional.
+    pub r: f64,
+    /// Radius of the proxy class conditional.
+    pub r_tilde: f64,
+    /// ℓ2 or ℓ∞.
+    pub norm: Norm,
+}
+
+impl ConcentricSpheres {
+    /// Validates dimension ≥ 1, finite radii > 0 and an ℓ2 or ℓ∞ norm.
+    pub fn new(dim: usize, r: f64, r_tilde: f64, norm: Norm) -> Result<Self> {
+        if dim == 0 {
+            return Err(Error::invalid("dim", "at least 1"));
+        }
+        for (name, v) in [("r", r), ("r_tilde", r_tilde)] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(Error::invalid(name, format!("a finite radius > 0, got {v}")));
+            }
+        }
+        if norm == Norm::L1 {
+            return Err(Error::invalid("norm", "l2 or linf (the spheres of Theorem 2's experiments)"));
+        }
+        Ok(ConcentricSpheres { dim, r, r_tilde, norm })
+    }
+
+    /// Closed-form `cwd = W1 = |r − r~|`.
+    pub fn conditional_wasserstein(&self) -> f64 {
+        (self.r - self.r_tilde).abs()
+    }
+
+    /// Closed-form `ARC = |r − r~| / 4` (Theorem 2, second part).
+    pub fn arc(&self) -> f64 {
+        self.conditional_wasserstein() / 4.0
+    }
+
+    /// The empirical route of the paper: `samples` training and `samples` held-out points from
+    /// each sphere, the best radial-threshold discriminator fitted per ε on the training half,
+    /// its robust accuracy on the held-out half, and ARC by the trapezoid rule over `grid` steps.
+    pub fn empirical_arc<R: Rng + ?Sized>(&self, samples: usize, grid: usize, rng: &mut R) -> Result<ArcCurve> {
+        if samples == 0 {
+            return Err(Error::invalid("samples", "at least one sample per sphere and split"));
+        }
+        let mut norms = |radius: f64| -> Vec<f64> {
+            let x = self.sample(samples, radius, rng);
+            (0..samples).map(|i| self.norm.of(&x.row(i).iter().copied().collect::<Vec<_>>())).collect()
+        };
+        let (real_train, proxy_train) = (norms(self.r), norms(self.r_tilde));
+        let (real_test, proxy_test) = (norms(self.r), norms(self.r_tilde));
+        radial_arc((&real_train, &proxy_train), (&real_test, &proxy_test), grid)
+    }
+
+    /// `n` points uniform on the sphere of the given radius, as rows.
+    pub fn sample<R: Rng + ?Sized>(&self, n: usize, radius: f64, rng: &mut R) -> Mat<f64> {
+        let d = self.dim;
+        let mut x = Mat::<f64>::zeros(n, d);
+        for i in 0..n {
+            match self.norm {
+                // A standard normal direction, normalised: uniform on the ℓ2 sphere.
+                Norm::L2 => {
+                    let v: Vec<f64> = (0..d).map(|_| StandardNormal.sample(rng)).collect();
+                    let length = Norm::L2.of(&v);
+                    for j in 0..d {
+                        x[(i, j)] = radius * v[j] / length;
+                    }
+                }
+                // The ℓ∞ sphere is the cube's surface: 2d faces of equal area; pick one, then a
+                // uniform point on it.
+                Norm::Linf | Norm::L1 => {
+                    let face = rng.random_range(0..2 * d);
+                    for j in 0..d {
+                        x[(i, j)] = radius * (2.0 * rng.random::<f64>() - 1.0);
+                    }
+                    x[(i, face / 2)] = if face % 2 == 0 { radius } else { -radius };
+                }
+            }
+        }
+        x
+    }
+}
