@@ -5,7 +5,13 @@
 
 mod plot;
 
-pub use plot::{Series, scatter_loglog};
+pub use plot::{Axes, Labels, Series, plot};
+
+/// Series colours shared by every plot (matplotlib's first four).
+pub const BLUE: plotters::style::RGBColor = plotters::style::RGBColor(31, 119, 180);
+pub const ORANGE: plotters::style::RGBColor = plotters::style::RGBColor(255, 127, 14);
+pub const GREEN: plotters::style::RGBColor = plotters::style::RGBColor(44, 160, 44);
+pub const RED: plotters::style::RGBColor = plotters::style::RGBColor(214, 39, 40);
 
 use std::fs::File;
 use std::io::Write;

@@ -5,7 +5,11 @@
 //! refused. Each sweep writes a run folder: CSV (header documented in `docs/outputs.md`), plots as
 //! PNG and SVG, a markdown bound-vs-observed report and a JSON manifest.
 
+mod empirical;
 pub mod theorem1;
+pub mod theorem2;
+pub mod theorem6;
+pub mod theorem7;
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +23,12 @@ use crate::error::{Error, Result};
 pub enum SweepConfig {
     /// Theorem 1 on Gaussian class conditionals (Appendix A.5, Figure 4).
     Theorem1(theorem1::Theorem1Config),
+    /// Theorem 2: ARC against cwd on concentric spheres (equality) and Gaussian pairs.
+    Theorem2(theorem2::Theorem2Config),
+    /// Theorem 6: cwd to a mixture of real and proxy data.
+    Theorem6(theorem6::Theorem6Config),
+    /// Theorem 7: tightness of Theorem 1 along the path to the adversarial distribution.
+    Theorem7(theorem7::Theorem7Config),
 }
 
 /// What a finished sweep reports to the caller.
@@ -29,6 +39,8 @@ pub struct SweepOutcome {
     pub violations: usize,
     pub summary: String,
 }
+
+const SWEEPS: &str = "theorem1, theorem2, theorem6, theorem7";
 
 #[derive(Deserialize)]
 struct SweepKind {
@@ -42,10 +54,13 @@ impl SweepConfig {
         let kind: SweepKind = parse_toml(path, &text)?;
         let config = match kind.sweep.as_deref() {
             Some("theorem1") => SweepConfig::Theorem1(parse_toml(path, &text)?),
+            Some("theorem2") => SweepConfig::Theorem2(parse_toml(path, &text)?),
+            Some("theorem6") => SweepConfig::Theorem6(parse_toml(path, &text)?),
+            Some("theorem7") => SweepConfig::Theorem7(parse_toml(path, &text)?),
             Some(other) => {
-                return Err(Error::file(path, format!("field `sweep`: unknown sweep `{other}`, expected one of: theorem1")));
+                return Err(Error::file(path, format!("field `sweep`: unknown sweep `{other}`, expected one of: {SWEEPS}")));
             }
-            None => return Err(Error::file(path, "missing field `sweep` (expected one of: theorem1)")),
+            None => return Err(Error::file(path, format!("missing field `sweep` (expected one of: {SWEEPS})"))),
         };
         config.validate().map_err(|e| e.in_file(path))?;
         Ok(config)
@@ -55,6 +70,9 @@ impl SweepConfig {
     pub fn validate(&self) -> Result<()> {
         match self {
             SweepConfig::Theorem1(c) => c.validate(),
+            SweepConfig::Theorem2(c) => c.validate(),
+            SweepConfig::Theorem6(c) => c.validate(),
+            SweepConfig::Theorem7(c) => c.validate(),
         }
     }
 
@@ -62,6 +80,9 @@ impl SweepConfig {
     pub fn name(&self) -> &str {
         match self {
             SweepConfig::Theorem1(c) => &c.name,
+            SweepConfig::Theorem2(c) => &c.name,
+            SweepConfig::Theorem6(c) => &c.name,
+            SweepConfig::Theorem7(c) => &c.name,
         }
     }
 
@@ -69,6 +90,9 @@ impl SweepConfig {
     pub fn run(&self, run_dir: &Path, progress: bool) -> Result<SweepOutcome> {
         match self {
             SweepConfig::Theorem1(c) => theorem1::run(c, run_dir, progress),
+            SweepConfig::Theorem2(c) => theorem2::run(c, run_dir, progress),
+            SweepConfig::Theorem6(c) => theorem6::run(c, run_dir, progress),
+            SweepConfig::Theorem7(c) => theorem7::run(c, run_dir, progress),
         }
     }
 }
@@ -84,4 +108,55 @@ pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
             None => Error::file(path, message),
         }
     })
+}
+
+/// Writes `manifest.json` for a finished sweep.
+pub(crate) fn write_manifest<C: serde::Serialize>(
+    run_dir: &Path,
+    config: &C,
+    seed: u64,
+    started: (u64, std::time::Instant),
+    outputs: &[&str],
+) -> Result<()> {
+    let manifest = crate::report::Manifest {
+        command: "sweep".into(),
+        config: serde_json::to_value(config).map_err(|e| Error::invalid("config", e.to_string()))?,
+        seed,
+        git_revision: crate::report::GIT_REVISION,
+        versions: crate::report::Versions::current(),
+        device: crate::report::cpu_device(),
+        started_unix_s: started.0,
+        elapsed_s: started.1.elapsed().as_secs_f64(),
+        outputs: outputs.iter().map(|s| s.to_string()).chain(["manifest.json".to_string()]).collect(),
+    };
+    crate::report::write_json(&run_dir.join("manifest.json"), &manifest)
+}
+
+/// Creates the run folder.
+pub(crate) fn create_run_dir(run_dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(run_dir).map_err(|e| Error::file(run_dir, format!("cannot create run folder: {e}")))
+}
+
+/// A progress bar over `len` items, hidden unless `visible`.
+pub(crate) fn progress(len: usize, what: &str, visible: bool) -> indicatif::ProgressBar {
+    let bar = crate::report::progress_bar(len as u64, what);
+    if !visible {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}
+
+/// Checks that `value` is finite and > 0; the error names `field`.
+pub(crate) fn positive_finite(field: &str, value: f64) -> Result<()> {
+    if value > 0.0 && value.is_finite() { Ok(()) } else { Err(Error::invalid(field, format!("a finite value > 0, got {value}"))) }
+}
+
+/// Checks that `value` is finite and ≥ 0; the error names `field`.
+pub(crate) fn non_negative_finite(field: &str, value: f64) -> Result<()> {
+    if value >= 0.0 && value.is_finite() { Ok(()) } else { Err(Error::invalid(field, format!("a finite value ≥ 0, got {value}"))) }
+}
+
+/// Checks that `value` is at least `min`; the error names `field`.
+pub(crate) fn at_least(field: &str, value: usize, min: usize) -> Result<()> {
+    if value >= min { Ok(()) } else { Err(Error::invalid(field, format!("at least {min}, got {value}"))) }
 }

@@ -18,9 +18,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::SweepOutcome;
+use super::{SweepOutcome, create_run_dir, non_negative_finite, positive_finite, progress as progress_bar, write_manifest};
 use crate::error::{Error, Result};
-use crate::report::{self, Manifest, Series, Versions};
+use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
 use crate::stats::Estimate;
 use crate::theory::gaussian::{
     ClassConditionalGaussians, Gaussian, conditional_mean_distance, conditional_wasserstein, standard_normal_matrix,
@@ -169,14 +169,6 @@ impl Default for Evaluation {
     fn default() -> Self {
         Evaluation { norm: Norm::L2, samples_per_class: 10000, confidence: 0.95 }
     }
-}
-
-fn positive_finite(field: &str, value: f64) -> Result<()> {
-    if value > 0.0 && value.is_finite() { Ok(()) } else { Err(Error::invalid(field, format!("a finite value > 0, got {value}"))) }
-}
-
-fn non_negative_finite(field: &str, value: f64) -> Result<()> {
-    if value >= 0.0 && value.is_finite() { Ok(()) } else { Err(Error::invalid(field, format!("a finite value ≥ 0, got {value}"))) }
 }
 
 impl Theorem1Config {
@@ -370,10 +362,7 @@ pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<Sw
     let factor = eval.norm.euclidean_domination_factor(real.dim());
 
     let strengths = config.strengths();
-    let bar = report::progress_bar(strengths.len() as u64, "theorem 1 proxies");
-    if !progress {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = progress_bar(strengths.len(), "theorem 1 proxies", progress);
     let mut rows = Vec::with_capacity(strengths.len());
     for (i, &strength) in strengths.iter().enumerate() {
         let kind = config.proxies.kinds[i % config.proxies.kinds.len()];
@@ -411,26 +400,14 @@ pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<Sw
     }
     bar.finish_and_clear();
 
-    std::fs::create_dir_all(run_dir).map_err(|e| Error::file(run_dir, format!("cannot create run folder: {e}")))?;
+    create_run_dir(run_dir)?;
     report::write_csv(&run_dir.join("theorem1.csv"), &rows)?;
     plot(run_dir, &rows, eval.norm)?;
     crate::npz::write_class_conditionals(&run_dir.join("real.npz"), &real)?;
     let violations: Vec<&ProxyRow> = rows.iter().filter(|r| !r.holds).collect();
     let markdown = report_markdown(config, &rows, &rob_real, accuracy, factor);
     report::atomic_write(&run_dir.join("report.md"), markdown.as_bytes())?;
-    let outputs = ["theorem1.csv", "theorem1.png", "theorem1.svg", "real.npz", "report.md", "manifest.json"];
-    let manifest = Manifest {
-        command: "sweep".into(),
-        config: serde_json::to_value(config).map_err(|e| Error::invalid("config", e.to_string()))?,
-        seed: config.seed,
-        git_revision: report::GIT_REVISION,
-        versions: Versions::current(),
-        device: report::cpu_device(),
-        started_unix_s: started.0,
-        elapsed_s: started.1.elapsed().as_secs_f64(),
-        outputs: outputs.iter().map(|s| s.to_string()).collect(),
-    };
-    report::write_json(&run_dir.join("manifest.json"), &manifest)?;
+    write_manifest(run_dir, config, config.seed, started, &["theorem1.csv", "theorem1.png", "theorem1.svg", "real.npz", "report.md"])?;
     let max_ratio = rows.iter().map(|r| r.delta_rob / r.bound).fold(0.0, f64::max);
     Ok(SweepOutcome {
         run_dir: run_dir.to_owned(),
@@ -454,16 +431,18 @@ fn fraction_positive(values: &[f64]) -> f64 {
 fn plot(run_dir: &Path, rows: &[ProxyRow], norm: Norm) -> Result<()> {
     let observed: Vec<(f64, f64)> = rows.iter().map(|r| (r.bound, r.delta_rob)).collect();
     let lower: Vec<(f64, f64)> = rows.iter().map(|r| (r.bound, r.mean_distance)).collect();
-    report::scatter_loglog(
+    report::plot(
         &run_dir.join("theorem1"),
-        &format!("Theorem 1 on Gaussian classes ({} robustness)", norm.name()),
-        "bound: conditional Wasserstein distance (W2)",
-        "observed |Rob(h, D) - Rob(h, D~)|",
+        &Labels {
+            title: &format!("Theorem 1 on Gaussian classes ({} robustness)", norm.name()),
+            x: "bound: conditional Wasserstein distance (W2)",
+            y: "observed |Rob(h, D) - Rob(h, D~)|",
+        },
         &[
-            Series { name: "|ΔRob| (Monte Carlo, paired)", points: &observed, color: plotters::style::RGBColor(31, 119, 180) },
-            Series { name: "Σ p_y ‖Δmean_y‖ (lower bound on cwd)", points: &lower, color: plotters::style::RGBColor(255, 127, 14) },
+            Series { name: "|ΔRob| (Monte Carlo, paired)", points: &observed, color: BLUE, line: false },
+            Series { name: "Σ p_y ‖Δmean_y‖ (lower bound on cwd)", points: &lower, color: ORANGE, line: false },
         ],
-        true,
+        Axes { log: true, diagonal: true },
     )
 }
 

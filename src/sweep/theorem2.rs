@@ -1,0 +1,274 @@
+//! Theorem 2: `cwd(D, D~) ≥ 4·ARC(D, D~)`, with equality on concentric uniform spheres.
+//!
+//! Two families, one CSV each:
+//! - concentric spheres (ℓ2 and ℓ∞) over a grid of dimensions and radius ratios: closed-form
+//!   `cwd = |r − r~|` and `ARC = cwd/4` against the empirical ARC of the best radial-threshold
+//!   discriminator on held-out samples (the paper's empirical route, trapezoid rule);
+//! - Gaussian pairs `N(0, S)` against `N(δ, S~)` at log-spaced shifts: `4·ARC` of the best
+//!   ℓ2-robust linear discriminator against the closed-form W2 (≥ W1 = cwd for one class).
+
+use std::path::Path;
+use std::time::Instant;
+
+use faer::Mat;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use super::{SweepOutcome, at_least, create_run_dir, positive_finite, progress, write_manifest};
+use crate::error::{Error, Result};
+use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
+use crate::theory::discrimination::gaussian_linear_arc;
+use crate::theory::gaussian::{Gaussian, standard_normal_matrix, wasserstein2};
+use crate::theory::norm::Norm;
+use crate::theory::sphere::ConcentricSpheres;
+
+/// `experiments/theorem2_arc.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Theorem2Config {
+    /// Must be `"theorem2"`.
+    pub sweep: String,
+    #[serde(default = "default_name")]
+    pub name: String,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub spheres: SphereGrid,
+    #[serde(default)]
+    pub gaussians: GaussianPairs,
+}
+
+fn default_name() -> String {
+    "theorem2_arc".into()
+}
+
+/// `[spheres]`: real radius `radius`, proxy radius `ratio · radius` for every ratio, dimension
+/// and norm; `samples` training and held-out points per sphere; `grid` ε steps; a pair passes if
+/// the empirical ARC is within `tolerance` (relative) of `cwd/4`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SphereGrid {
+    pub dims: Vec<usize>,
+    pub radius: f64,
+    pub ratios: Vec<f64>,
+    pub norms: Vec<Norm>,
+    pub samples: usize,
+    pub grid: usize,
+    pub tolerance: f64,
+}
+
+impl Default for SphereGrid {
+    fn default() -> Self {
+        SphereGrid {
+            dims: vec![2, 16, 128],
+            radius: 1.0,
+            ratios: vec![0.5, 0.8, 0.95, 1.05, 1.25, 1.5, 2.0, 3.0],
+            norms: vec![Norm::L2, Norm::Linf],
+            samples: 2000,
+            grid: 1000,
+            tolerance: 0.02,
+        }
+    }
+}
+
+/// `[gaussians]`: `count` pairs in dimension `dim`; the proxy mean is shifted by a random
+/// direction of length in `[min_shift, max_shift]` (log-spaced) and both covariances are random
+/// (`A Aᵀ/d + 0.1 I`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GaussianPairs {
+    pub count: usize,
+    pub dim: usize,
+    pub min_shift: f64,
+    pub max_shift: f64,
+    pub grid: usize,
+}
+
+impl Default for GaussianPairs {
+    fn default() -> Self {
+        GaussianPairs { count: 30, dim: 8, min_shift: 0.05, max_shift: 10.0, grid: 1000 }
+    }
+}
+
+impl Theorem2Config {
+    /// Checks every field; errors name it.
+    pub fn validate(&self) -> Result<()> {
+        if self.sweep != "theorem2" {
+            return Err(Error::invalid("sweep", format!("\"theorem2\", got \"{}\"", self.sweep)));
+        }
+        let s = &self.spheres;
+        if s.dims.is_empty() || s.dims.contains(&0) {
+            return Err(Error::invalid("spheres.dims", "a non-empty list of dimensions ≥ 1"));
+        }
+        positive_finite("spheres.radius", s.radius)?;
+        if s.ratios.is_empty() || s.ratios.iter().any(|r| !(*r > 0.0 && r.is_finite() && *r != 1.0)) {
+            return Err(Error::invalid("spheres.ratios", "a non-empty list of finite ratios > 0 and ≠ 1"));
+        }
+        if s.norms.is_empty() || s.norms.contains(&Norm::L1) {
+            return Err(Error::invalid("spheres.norms", "a non-empty list of \"l2\" and \"linf\""));
+        }
+        at_least("spheres.samples", s.samples, 1)?;
+        at_least("spheres.grid", s.grid, 1)?;
+        positive_finite("spheres.tolerance", s.tolerance)?;
+        let g = &self.gaussians;
+        at_least("gaussians.dim", g.dim, 1)?;
+        at_least("gaussians.grid", g.grid, 1)?;
+        positive_finite("gaussians.min_shift", g.min_shift)?;
+        positive_finite("gaussians.max_shift", g.max_shift)?;
+        if g.max_shift < g.min_shift {
+            return Err(Error::invalid("gaussians.max_shift", format!("a value ≥ gaussians.min_shift ({}), got {}", g.min_shift, g.max_shift)));
+        }
+        Ok(())
+    }
+}
+
+/// One row of `theorem2_spheres.csv`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SphereRow {
+    pub dim: usize,
+    pub norm: &'static str,
+    pub r: f64,
+    pub r_tilde: f64,
+    pub cwd: f64,
+    pub arc_closed_form: f64,
+    pub arc_empirical: f64,
+    pub relative_error: f64,
+    pub within_tolerance: bool,
+}
+
+/// One row of `theorem2_gaussians.csv`.
+#[derive(Clone, Debug, Serialize)]
+pub struct GaussianRow {
+    pub pair: usize,
+    pub shift: f64,
+    pub w2: f64,
+    pub arc_linear: f64,
+    pub four_arc: f64,
+    pub holds: bool,
+}
+
+/// Runs both families and writes `theorem2_spheres.csv`, `theorem2_gaussians.csv`,
+/// `theorem2.png`/`.svg`, `report.md` and `manifest.json`.
+pub fn run(config: &Theorem2Config, run_dir: &Path, show_progress: bool) -> Result<SweepOutcome> {
+    config.validate()?;
+    let started = (report::unix_seconds(), Instant::now());
+    let s = &config.spheres;
+    let total = s.dims.len() * s.ratios.len() * s.norms.len() + config.gaussians.count;
+    let bar = progress(total, "theorem 2", show_progress);
+    let mut rng = StdRng::seed_from_u64(config.seed);
+    let mut spheres = Vec::new();
+    for &dim in &s.dims {
+        for &norm in &s.norms {
+            for &ratio in &s.ratios {
+                let pair = ConcentricSpheres::new(dim, s.radius, ratio * s.radius, norm)?;
+                let arc = pair.empirical_arc(s.samples, s.grid, &mut rng)?.arc;
+                let relative_error = (arc - pair.arc()).abs() / pair.arc();
+                spheres.push(SphereRow {
+                    dim,
+                    norm: norm.name(),
+                    r: pair.r,
+                    r_tilde: pair.r_tilde,
+                    cwd: pair.conditional_wasserstein(),
+                    arc_closed_form: pair.arc(),
+                    arc_empirical: arc,
+                    relative_error,
+                    within_tolerance: relative_error <= s.tolerance,
+                });
+                bar.inc(1);
+            }
+        }
+    }
+    let gaussians = gaussian_rows(&config.gaussians, &mut rng, &bar)?;
+    bar.finish_and_clear();
+
+    create_run_dir(run_dir)?;
+    report::write_csv(&run_dir.join("theorem2_spheres.csv"), &spheres)?;
+    report::write_csv(&run_dir.join("theorem2_gaussians.csv"), &gaussians)?;
+    let on_spheres: Vec<(f64, f64)> = spheres.iter().map(|r| (r.cwd, 4.0 * r.arc_empirical)).collect();
+    let on_gaussians: Vec<(f64, f64)> = gaussians.iter().map(|r| (r.w2, r.four_arc)).collect();
+    report::plot(
+        &run_dir.join("theorem2"),
+        &Labels { title: "Theorem 2: cwd ≥ 4·ARC", x: "cwd (spheres: |r - r~|; Gaussians: closed-form W2)", y: "4 · ARC (empirical)" },
+        &[
+            Series { name: "concentric spheres (equality)", points: &on_spheres, color: BLUE, line: false },
+            Series { name: "Gaussian pairs, best linear discriminator", points: &on_gaussians, color: ORANGE, line: false },
+        ],
+        Axes { log: true, diagonal: true },
+    )?;
+    let sphere_failures = spheres.iter().filter(|r| !r.within_tolerance).count();
+    let gaussian_failures = gaussians.iter().filter(|r| !r.holds).count();
+    report::atomic_write(&run_dir.join("report.md"), markdown(config, &spheres, &gaussians).as_bytes())?;
+    write_manifest(
+        run_dir,
+        config,
+        config.seed,
+        started,
+        &["theorem2_spheres.csv", "theorem2_gaussians.csv", "theorem2.png", "theorem2.svg", "report.md"],
+    )?;
+    let worst = spheres.iter().map(|r| r.relative_error).fold(0.0, f64::max);
+    Ok(SweepOutcome {
+        run_dir: run_dir.to_owned(),
+        checks: spheres.len() + gaussians.len(),
+        violations: sphere_failures + gaussian_failures,
+        summary: format!(
+            "Theorem 2: {} sphere pairs (worst |ARC − cwd/4|/(cwd/4) = {worst:.4}, {sphere_failures} outside {:.0}%), {} Gaussian pairs ({gaussian_failures} with 4·ARC > W2)",
+            spheres.len(),
+            100.0 * s.tolerance,
+            gaussians.len()
+        ),
+    })
+}
+
+fn gaussian_rows(g: &GaussianPairs, rng: &mut StdRng, bar: &indicatif::ProgressBar) -> Result<Vec<GaussianRow>> {
+    let d = g.dim;
+    let random_cov = |rng: &mut StdRng| {
+        let a = standard_normal_matrix(d, d, rng);
+        let s = faer::Scale(1.0 / d as f64) * (&a * a.transpose());
+        Mat::from_fn(d, d, |i, j| 0.5 * (s[(i, j)] + s[(j, i)]) + if i == j { 0.1 } else { 0.0 })
+    };
+    let mut rows = Vec::with_capacity(g.count);
+    for pair in 0..g.count {
+        let t = if g.count == 1 { 0.0 } else { pair as f64 / (g.count - 1) as f64 };
+        let shift = (g.min_shift.ln() + t * (g.max_shift.ln() - g.min_shift.ln())).exp();
+        let direction = standard_normal_matrix(1, d, rng);
+        let length = Norm::L2.of(&direction.row(0).iter().copied().collect::<Vec<_>>());
+        let mean: Vec<f64> = direction.row(0).iter().map(|v| shift * v / length).collect();
+        let real = Gaussian::new(vec![0.0; d], random_cov(rng))?;
+        let proxy = Gaussian::new(mean, random_cov(rng))?;
+        let w2 = wasserstein2(&real, &proxy)?;
+        let arc = gaussian_linear_arc(&real, &proxy, g.grid)?.arc;
+        rows.push(GaussianRow { pair, shift, w2, arc_linear: arc, four_arc: 4.0 * arc, holds: 4.0 * arc <= w2 });
+        bar.inc(1);
+    }
+    Ok(rows)
+}
+
+fn markdown(config: &Theorem2Config, spheres: &[SphereRow], gaussians: &[GaussianRow]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "# Theorem 2: cwd ≥ 4·ARC, equality on concentric spheres ({})\n", config.name);
+    let _ = writeln!(
+        s,
+        "Spheres: {} held-out samples per sphere, {} ε steps, tolerance {:.1}%. Gaussians: d = {}, best ℓ2-robust linear discriminator (mean-difference and Fisher directions), {} ε steps. Seed {}.\n",
+        config.spheres.samples,
+        config.spheres.grid,
+        100.0 * config.spheres.tolerance,
+        config.gaussians.dim,
+        config.gaussians.grid,
+        config.seed
+    );
+    let _ = writeln!(s, "## Concentric spheres\n\n| d | norm | r | r~ | cwd | ARC closed form | ARC empirical | rel. error | ok |\n|---|---|---|---|---|---|---|---|---|");
+    for r in spheres {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.3} | {:.3} | {:.4} | {:.5} | {:.5} | {:.4} | {} |",
+            r.dim, r.norm, r.r, r.r_tilde, r.cwd, r.arc_closed_form, r.arc_empirical, r.relative_error, r.within_tolerance
+        );
+    }
+    let _ = writeln!(s, "\n## Gaussian pairs\n\n| pair | shift | W2 | 4·ARC | 4·ARC / W2 | holds |\n|---|---|---|---|---|---|");
+    for r in gaussians {
+        let _ = writeln!(s, "| {} | {:.3} | {:.4} | {:.4} | {:.3} | {} |", r.pair, r.shift, r.w2, r.four_arc, r.four_arc / r.w2, r.holds);
+    }
+    s
+}
