@@ -240,3 +240,90 @@ fn bad_npz_inputs_are_refused_with_one_line() {
     let bad_probs = two("badprobs.npz", vec![0.5, 0.6]);
     assert_refused(&run(&["cwd", even.to_str().unwrap(), bad_probs.to_str().unwrap()]), &["badprobs.npz", "sum"]);
 }
+
+/// Runs a sweep config given as text; returns (stdout, run folder).
+fn sweep(dir: &Path, name: &str, text: &str) -> (String, PathBuf) {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(&config, text).unwrap();
+    let out = dir.join(name);
+    let o = run(&["sweep", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{name}: {}", stderr(&o));
+    (stdout(&o), out)
+}
+
+fn csv_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(String::from).collect();
+    (header, lines.map(|l| l.split(',').map(String::from).collect()).collect())
+}
+
+#[test]
+fn theorem2_6_7_sweeps_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, out) = sweep(
+        dir.path(),
+        "t2",
+        "sweep = \"theorem2\"\n[spheres]\ndims = [3]\nratios = [0.5, 1.5]\nsamples = 100\ngrid = 400\n[gaussians]\ncount = 3\ndim = 2\ngrid = 300\n",
+    );
+    assert!(text.contains("4 sphere pairs") && text.contains("0 outside 2%") && text.contains("3 Gaussian pairs (0 with"), "{text}");
+    let (header, rows) = csv_rows(&out.join("theorem2_spheres.csv"));
+    assert_eq!(header, ["dim", "norm", "r", "r_tilde", "cwd", "arc_closed_form", "arc_empirical", "relative_error", "within_tolerance"]);
+    for row in &rows {
+        let (cwd, arc): (f64, f64) = (row[4].parse().unwrap(), row[6].parse().unwrap());
+        assert!((4.0 * arc - cwd).abs() <= 0.02 * cwd, "{row:?}");
+    }
+    let (header, rows) = csv_rows(&out.join("theorem2_gaussians.csv"));
+    assert_eq!(header, ["pair", "shift", "w2", "arc_linear", "four_arc", "holds"]);
+    assert!(rows.iter().all(|r| r[4].parse::<f64>().unwrap() <= r[2].parse::<f64>().unwrap()));
+    for f in ["theorem2.png", "theorem2.svg", "report.md", "manifest.json"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+
+    let (text, out) = sweep(dir.path(), "t6", "sweep = \"theorem6\"\nweights = 5\n[data]\nsamples_per_class = 12\n[data.model]\nclasses = 3\ndim = 4\n");
+    assert!(text.contains("5 mixture weights, 0 violations"), "{text}");
+    let (header, rows) = csv_rows(&out.join("theorem6.csv"));
+    assert_eq!(header, ["p", "cwd_mixture", "cwd_proxy", "bound", "delta_rob", "holds"]);
+    let last = rows.last().unwrap();
+    assert_eq!(last[0], "1.0");
+    assert!(last[1].parse::<f64>().unwrap().abs() < 1e-12, "p = 1 is the real data itself: {last:?}");
+
+    let (text, out) = sweep(dir.path(), "t7", "sweep = \"theorem7\"\nalphas = 6\n[data]\nsamples_per_class = 10\nnorm = \"linf\"\n[data.model]\nclasses = 3\ndim = 5\n");
+    assert!(text.contains("6 fractions α, 0 violations"), "{text}");
+    let (_, rows) = csv_rows(&out.join("theorem7.csv"));
+    for row in &rows {
+        let v: Vec<f64> = row[..6].iter().map(|x| x.parse().unwrap()).collect();
+        assert!((v[3] - v[5]).abs() < 1e-9 && (v[4] - v[5]).abs() < 1e-9, "{row:?}");
+    }
+}
+
+#[test]
+fn new_sweep_configs_refuse_bad_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str]); 5] = [
+        ("sweep = \"theorem2\"\n[spheres]\nnorms = [\"l1\"]\n", &["spheres.norms"]),
+        ("sweep = \"theorem2\"\n[spheres]\nratios = [1.0]\n", &["spheres.ratios"]),
+        ("sweep = \"theorem6\"\n[proxy]\nstrength = -1.0\n", &["proxy.strength", "≥ 0"]),
+        ("sweep = \"theorem7\"\nalphas = 1\n", &["alphas", "at least 2"]),
+        ("sweep = \"theorem9\"\n", &["unknown sweep `theorem9`", "theorem7"]),
+    ];
+    for (i, (text, needles)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        assert_refused(&run(&["sweep", path.to_str().unwrap()]), needles);
+    }
+}
+
+#[test]
+fn arc_sphere_command() {
+    for norm in ["l2", "linf"] {
+        let o = run(&["arc-sphere", "--r", "2", "--r-tilde", "1.2", "--dim", "7", "--norm", norm, "--samples", "300", "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert!((v["cwd"].as_f64().unwrap() - 0.8).abs() < 1e-12);
+        assert!((v["arc_closed_form"].as_f64().unwrap() - 0.2).abs() < 1e-12);
+        assert!((v["arc_empirical"].as_f64().unwrap() - 0.2).abs() < 0.02 * 0.2);
+    }
+    assert_refused(&run(&["arc-sphere", "--r=-1", "--r-tilde", "1", "--dim", "3"]), &["r:", "radius > 0"]);
+    assert_refused(&run(&["arc-sphere", "--r", "1", "--r-tilde", "2", "--dim", "3", "--norm", "l1"]), &["norm"]);
+}
