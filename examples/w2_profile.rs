@@ -32,7 +32,9 @@ fn main() {
         let eig = median(|| drop(s.self_adjoint_eigenvalues(Side::Lower).unwrap()));
         let new = median(|| drop(proxyrobust::theory::gaussian::Gaussian::new(vec![0.0; d], s.clone()).unwrap()));
         let g = proxyrobust::theory::gaussian::Gaussian::new(vec![0.0; d], s.clone()).unwrap();
-        let w2 = median(|| drop(proxyrobust::theory::gaussian::wasserstein2(&g, &g).unwrap()));
+        let w2 = median(|| {
+            proxyrobust::theory::gaussian::wasserstein2(&g, &g).unwrap();
+        });
         let l = s.llt(Side::Lower).unwrap().L().to_owned();
         use faer::linalg::matmul::triangular::{BlockStructure as B, matmul};
         let mut g = Mat::<f64>::zeros(d, d);
