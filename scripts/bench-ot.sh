@@ -5,13 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-2000}"; dim="${2:-64}"
-ref="${PROXYROBUST_REFERENCE:-../shared/reference}"
-cache="${PROXYROBUST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/proxyrobust}"
-venv="$cache/reference-venv-v1"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import numpy, scipy, ot" 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet numpy scipy pot
-fi
+. scripts/reference-env.sh
 out=runs/bench-ot
 mkdir -p "$out"
 cargo build --release --quiet

@@ -266,7 +266,7 @@ fn theorem2_6_7_sweeps_end_to_end() {
         "t2",
         "sweep = \"theorem2\"\n[spheres]\ndims = [3]\nratios = [0.5, 1.5]\nsamples = 100\ngrid = 400\n[gaussians]\ncount = 3\ndim = 2\ngrid = 300\n",
     );
-    assert!(text.contains("4 sphere pairs") && text.contains("0 outside 2%") && text.contains("3 Gaussian pairs (0 with"), "{text}");
+    assert!(text.contains("4 sphere pairs and 2 labeled sphere sets") && text.contains("0 outside 2%") && text.contains("3 Gaussian pairs (0 with"), "{text}");
     let (header, rows) = csv_rows(&out.join("theorem2_spheres.csv"));
     assert_eq!(header, ["dim", "norm", "r", "r_tilde", "cwd", "arc_closed_form", "arc_empirical", "relative_error", "within_tolerance"]);
     for row in &rows {
@@ -276,6 +276,10 @@ fn theorem2_6_7_sweeps_end_to_end() {
     let (header, rows) = csv_rows(&out.join("theorem2_gaussians.csv"));
     assert_eq!(header, ["pair", "shift", "w2", "arc_linear", "four_arc", "holds"]);
     assert!(rows.iter().all(|r| r[4].parse::<f64>().unwrap() <= r[2].parse::<f64>().unwrap()));
+    let (_, rows) = csv_rows(&out.join("theorem2_labeled.csv"));
+    assert_eq!(rows.len(), 2);
+    // Default classes [[1, 1.2], [2, 1.5], [0.5, 0.9]], uniform: cwd = (0.2 + 0.5 + 0.4)/3.
+    assert!(rows.iter().all(|r| (r[3].parse::<f64>().unwrap() - 1.1 / 3.0).abs() < 1e-12 && r[7] == "true"));
     for f in ["theorem2.png", "theorem2.svg", "report.md", "manifest.json"] {
         assert!(out.join(f).exists(), "{f}");
     }

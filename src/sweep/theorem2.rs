@@ -45,7 +45,10 @@ fn default_name() -> String {
 
 /// `[spheres]`: real radius `radius`, proxy radius `ratio · radius` for every ratio, dimension
 /// and norm; `samples` training and held-out points per sphere; `grid` ε steps; a pair passes if
-/// the empirical ARC is within `tolerance` (relative) of `cwd/4`.
+/// the empirical ARC is within `tolerance` (relative) of `cwd/4`. `classes` (a radius pair
+/// `[r_y, r~_y]` per class, probabilities `class_probs`, uniform when empty) makes the labeled
+/// case: `cwd = Σ_y Pr[y]·|r_y − r~_y|` and `ARC = Σ_y Pr[y]·ARC_y`, the classes' spheres
+/// being told apart by the discriminator (well-separated centres).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SphereGrid {
@@ -56,6 +59,8 @@ pub struct SphereGrid {
     pub samples: usize,
     pub grid: usize,
     pub tolerance: f64,
+    pub classes: Vec<[f64; 2]>,
+    pub class_probs: Vec<f64>,
 }
 
 impl Default for SphereGrid {
@@ -68,6 +73,8 @@ impl Default for SphereGrid {
             samples: 2000,
             grid: 1000,
             tolerance: 0.02,
+            classes: vec![[1.0, 1.2], [2.0, 1.5], [0.5, 0.9]],
+            class_probs: vec![],
         }
     }
 }
@@ -111,6 +118,15 @@ impl Theorem2Config {
         at_least("spheres.samples", s.samples, 1)?;
         at_least("spheres.grid", s.grid, 1)?;
         positive_finite("spheres.tolerance", s.tolerance)?;
+        if s.classes.iter().flatten().any(|r| !(*r > 0.0 && r.is_finite())) || s.classes.iter().any(|[a, b]| a == b) {
+            return Err(Error::invalid("spheres.classes", "radius pairs [r, r~] with finite radii > 0 and r ≠ r~"));
+        }
+        if !s.class_probs.is_empty() {
+            let total: f64 = s.class_probs.iter().sum();
+            if s.class_probs.len() != s.classes.len() || s.class_probs.iter().any(|p| !(*p >= 0.0)) || (total - 1.0).abs() > 1e-9 {
+                return Err(Error::invalid("spheres.class_probs", format!("{} non-negative probabilities summing to 1 (one per class), or none", s.classes.len())));
+            }
+        }
         let g = &self.gaussians;
         at_least("gaussians.dim", g.dim, 1)?;
         at_least("gaussians.grid", g.grid, 1)?;
@@ -130,6 +146,19 @@ pub struct SphereRow {
     pub norm: &'static str,
     pub r: f64,
     pub r_tilde: f64,
+    pub cwd: f64,
+    pub arc_closed_form: f64,
+    pub arc_empirical: f64,
+    pub relative_error: f64,
+    pub within_tolerance: bool,
+}
+
+/// One row of `theorem2_labeled.csv`: the labeled multi-class sphere distribution.
+#[derive(Clone, Debug, Serialize)]
+pub struct LabeledRow {
+    pub dim: usize,
+    pub norm: &'static str,
+    pub classes: usize,
     pub cwd: f64,
     pub arc_closed_form: f64,
     pub arc_empirical: f64,
@@ -179,13 +208,19 @@ pub fn run(config: &Theorem2Config, run_dir: &Path, show_progress: bool) -> Resu
             }
         }
     }
+    let labeled = labeled_rows(s, &mut rng)?;
     let gaussians = gaussian_rows(&config.gaussians, &mut rng, &bar)?;
     bar.finish_and_clear();
 
     create_run_dir(run_dir)?;
     report::write_csv(&run_dir.join("theorem2_spheres.csv"), &spheres)?;
+    report::write_csv(&run_dir.join("theorem2_labeled.csv"), &labeled)?;
     report::write_csv(&run_dir.join("theorem2_gaussians.csv"), &gaussians)?;
-    let on_spheres: Vec<(f64, f64)> = spheres.iter().map(|r| (r.cwd, 4.0 * r.arc_empirical)).collect();
+    let on_spheres: Vec<(f64, f64)> = spheres
+        .iter()
+        .map(|r| (r.cwd, 4.0 * r.arc_empirical))
+        .chain(labeled.iter().map(|r| (r.cwd, 4.0 * r.arc_empirical)))
+        .collect();
     let on_gaussians: Vec<(f64, f64)> = gaussians.iter().map(|r| (r.w2, r.four_arc)).collect();
     report::plot(
         &run_dir.join("theorem2"),
@@ -196,28 +231,62 @@ pub fn run(config: &Theorem2Config, run_dir: &Path, show_progress: bool) -> Resu
         ],
         Axes { log: true, diagonal: true },
     )?;
-    let sphere_failures = spheres.iter().filter(|r| !r.within_tolerance).count();
+    let sphere_failures = spheres.iter().filter(|r| !r.within_tolerance).count()
+        + labeled.iter().filter(|r| !r.within_tolerance).count();
     let gaussian_failures = gaussians.iter().filter(|r| !r.holds).count();
-    report::atomic_write(&run_dir.join("report.md"), markdown(config, &spheres, &gaussians).as_bytes())?;
+    report::atomic_write(&run_dir.join("report.md"), markdown(config, &spheres, &labeled, &gaussians).as_bytes())?;
     write_manifest(
         run_dir,
         config,
         config.seed,
         started,
-        &["theorem2_spheres.csv", "theorem2_gaussians.csv", "theorem2.png", "theorem2.svg", "report.md"],
+        &["theorem2_spheres.csv", "theorem2_labeled.csv", "theorem2_gaussians.csv", "theorem2.png", "theorem2.svg", "report.md"],
     )?;
-    let worst = spheres.iter().map(|r| r.relative_error).fold(0.0, f64::max);
+    let worst = spheres.iter().map(|r| r.relative_error).chain(labeled.iter().map(|r| r.relative_error)).fold(0.0, f64::max);
     Ok(SweepOutcome {
         run_dir: run_dir.to_owned(),
-        checks: spheres.len() + gaussians.len(),
+        checks: spheres.len() + labeled.len() + gaussians.len(),
         violations: sphere_failures + gaussian_failures,
         summary: format!(
-            "Theorem 2: {} sphere pairs (worst |ARC − cwd/4|/(cwd/4) = {worst:.4}, {sphere_failures} outside {:.0}%), {} Gaussian pairs ({gaussian_failures} with 4·ARC > W2)",
+            "Theorem 2: {} sphere pairs and {} labeled sphere sets (worst |ARC − cwd/4|/(cwd/4) = {worst:.4}, {sphere_failures} outside {:.0}%), {} Gaussian pairs ({gaussian_failures} with 4·ARC > W2)",
             spheres.len(),
+            labeled.len(),
             100.0 * s.tolerance,
             gaussians.len()
         ),
     })
+}
+
+/// The labeled case for every dimension and norm: per-class empirical ARC, weighted by class.
+fn labeled_rows(s: &SphereGrid, rng: &mut StdRng) -> Result<Vec<LabeledRow>> {
+    if s.classes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let k = s.classes.len();
+    let probs = if s.class_probs.is_empty() { vec![1.0 / k as f64; k] } else { s.class_probs.clone() };
+    let mut rows = Vec::new();
+    for &dim in &s.dims {
+        for &norm in &s.norms {
+            let (mut cwd, mut arc) = (0.0, 0.0);
+            for (&[r, r_tilde], p) in s.classes.iter().zip(&probs) {
+                let pair = ConcentricSpheres::new(dim, r, r_tilde, norm)?;
+                cwd += p * pair.conditional_wasserstein();
+                arc += p * pair.empirical_arc(s.samples, s.grid, rng)?.arc;
+            }
+            let relative_error = (arc - cwd / 4.0).abs() / (cwd / 4.0);
+            rows.push(LabeledRow {
+                dim,
+                norm: norm.name(),
+                classes: k,
+                cwd,
+                arc_closed_form: cwd / 4.0,
+                arc_empirical: arc,
+                relative_error,
+                within_tolerance: relative_error <= s.tolerance,
+            });
+        }
+    }
+    Ok(rows)
 }
 
 fn gaussian_rows(g: &GaussianPairs, rng: &mut StdRng, bar: &indicatif::ProgressBar) -> Result<Vec<GaussianRow>> {
@@ -244,7 +313,7 @@ fn gaussian_rows(g: &GaussianPairs, rng: &mut StdRng, bar: &indicatif::ProgressB
     Ok(rows)
 }
 
-fn markdown(config: &Theorem2Config, spheres: &[SphereRow], gaussians: &[GaussianRow]) -> String {
+fn markdown(config: &Theorem2Config, spheres: &[SphereRow], labeled: &[LabeledRow], gaussians: &[GaussianRow]) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(s, "# Theorem 2: cwd ≥ 4·ARC, equality on concentric spheres ({})\n", config.name);
@@ -265,6 +334,10 @@ fn markdown(config: &Theorem2Config, spheres: &[SphereRow], gaussians: &[Gaussia
             "| {} | {} | {:.3} | {:.3} | {:.4} | {:.5} | {:.5} | {:.4} | {} |",
             r.dim, r.norm, r.r, r.r_tilde, r.cwd, r.arc_closed_form, r.arc_empirical, r.relative_error, r.within_tolerance
         );
+    }
+    let _ = writeln!(s, "\n## Labeled spheres (a radius pair per class)\n\n| d | norm | classes | cwd | ARC closed form | ARC empirical | rel. error | ok |\n|---|---|---|---|---|---|---|---|");
+    for r in labeled {
+        let _ = writeln!(s, "| {} | {} | {} | {:.4} | {:.5} | {:.5} | {:.4} | {} |", r.dim, r.norm, r.classes, r.cwd, r.arc_closed_form, r.arc_empirical, r.relative_error, r.within_tolerance);
     }
     let _ = writeln!(s, "\n## Gaussian pairs\n\n| pair | shift | W2 | 4·ARC | 4·ARC / W2 | holds |\n|---|---|---|---|---|---|");
     for r in gaussians {
