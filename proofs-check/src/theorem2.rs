@@ -62,7 +62,7 @@ fn survival(distances: &[f64], eps: f64) -> f64 {
 
 pub fn check(proof: &mut Proof, seed: u64, case: usize) {
     let mut rng = rng_for(seed ^ 0x2, case);
-    let norm = if case % 2 == 0 { Norm::L2 } else { Norm::Linf };
+    let norm = if case.is_multiple_of(2) { Norm::L2 } else { Norm::Linf };
     let (n, d) = (rng.random_range(2..12), rng.random_range(1..5));
     let ctx = || format!("seed {seed}, case {case}: n={n}, d={d}, {}", norm.name());
     let mut draw = || -> f64 { StandardNormal.sample(&mut rng) };
@@ -112,7 +112,7 @@ pub fn check(proof: &mut Proof, seed: u64, case: usize) {
 /// Lemma 5 and (9)–(12): D on the sphere of radius r, D~ its radial image at radius r~.
 fn check_spheres(proof: &mut Proof, seed: u64, case: usize) {
     let mut rng = rng_for(seed ^ 0x5, case);
-    let norm = if case % 2 == 0 { Norm::L2 } else { Norm::Linf };
+    let norm = if case.is_multiple_of(2) { Norm::L2 } else { Norm::Linf };
     let (n, d) = (rng.random_range(2..12), rng.random_range(1..6));
     let (r, r_tilde) = (0.5 + 2.0 * rng.random::<f64>(), 0.5 + 2.0 * rng.random::<f64>());
     let ctx = || format!("seed {seed}, case {case}: spheres r={r:.4}, r~={r_tilde:.4}, n={n}, d={d}, {}", norm.name());

@@ -123,7 +123,7 @@ impl Theorem2Config {
         }
         if !s.class_probs.is_empty() {
             let total: f64 = s.class_probs.iter().sum();
-            if s.class_probs.len() != s.classes.len() || s.class_probs.iter().any(|p| !(*p >= 0.0)) || (total - 1.0).abs() > 1e-9 {
+            if s.class_probs.len() != s.classes.len() || s.class_probs.iter().any(|p| p.is_nan() || *p < 0.0) || (total - 1.0).abs() > 1e-9 {
                 return Err(Error::invalid("spheres.class_probs", format!("{} non-negative probabilities summing to 1 (one per class), or none", s.classes.len())));
             }
         }

@@ -98,6 +98,9 @@ impl EmpiricalMeasure {
     }
 }
 
+/// The positive entries `(i, j, π_ij)` of a transport plan.
+pub type Coupling = Vec<(usize, usize, f64)>;
+
 /// An optimal coupling: `cost = Σ flow · ‖x_i − y_j‖^p` and the non-zero entries of the plan.
 #[derive(Clone, Debug)]
 pub struct Transport {
@@ -106,7 +109,7 @@ pub struct Transport {
     /// The optimal value `Σ_ij π_ij c_ij` (`W_p^p`).
     pub cost: f64,
     /// `(i, j, π_ij)` for every positive entry of the plan.
-    pub plan: Vec<(usize, usize, f64)>,
+    pub plan: Coupling,
 }
 
 /// The ground cost matrix `C_ij = ‖x_i − y_j‖^p` (n × m).
@@ -141,7 +144,7 @@ pub fn wasserstein(mu: &EmpiricalMeasure, nu: &EmpiricalMeasure, p: u32, metric:
 
 /// Uniform n-to-n transport as an assignment problem (Jonker–Volgenant, `lapjv` crate):
 /// returns the optimal cost `Σ_i C_{i,σ(i)}/n` and the plan. `costs` must be square.
-pub fn assignment(costs: &Mat<f64>) -> Result<(f64, Vec<(usize, usize, f64)>)> {
+pub fn assignment(costs: &Mat<f64>) -> Result<(f64, Coupling)> {
     let n = costs.nrows();
     if costs.ncols() != n || n == 0 {
         return Err(Error::invalid("assignment", format!("a non-empty square cost matrix, got {n} × {}", costs.ncols())));
@@ -149,7 +152,7 @@ pub fn assignment(costs: &Mat<f64>) -> Result<(f64, Vec<(usize, usize, f64)>)> {
     let matrix = ndarray_lapjv::Array2::from_shape_fn((n, n), |(i, j)| costs[(i, j)]);
     let (row_to_col, _) = lapjv::lapjv(&matrix).map_err(|e| Error::invalid("assignment", format!("a solvable cost matrix: {e:?}")))?;
     let weight = 1.0 / n as f64;
-    let plan: Vec<(usize, usize, f64)> = row_to_col.iter().enumerate().map(|(i, &j)| (i, j, weight)).collect();
+    let plan: Coupling = row_to_col.iter().enumerate().map(|(i, &j)| (i, j, weight)).collect();
     let cost = plan.iter().map(|&(i, j, w)| w * costs[(i, j)]).sum();
     Ok((cost, plan))
 }
@@ -188,7 +191,7 @@ struct SpanningTree {
 /// column sums `b`. Nodes `0..n` are sources, `n..n+m` sinks and `n+m` the artificial root.
 /// Initially every source sends its supply to the root at cost 0 and the root feeds every sink
 /// at a cost `M` larger than any path of real arcs, so the optimum uses no artificial flow.
-pub fn network_simplex(costs: &Mat<f64>, a: &[f64], b: &[f64]) -> Result<(f64, Vec<(usize, usize, f64)>)> {
+pub fn network_simplex(costs: &Mat<f64>, a: &[f64], b: &[f64]) -> Result<(f64, Coupling)> {
     let (n, m) = (a.len(), b.len());
     if costs.nrows() != n || costs.ncols() != m || n == 0 || m == 0 {
         return Err(Error::invalid("transport", format!("a {n} × {m} cost matrix for the weights, got {} × {}", costs.nrows(), costs.ncols())));
@@ -217,7 +220,7 @@ pub fn network_simplex(costs: &Mat<f64>, a: &[f64], b: &[f64]) -> Result<(f64, V
             if artificial_flow > WEIGHT_TOLERANCE {
                 return Err(Error::invalid("transport", "balanced supplies: some mass could not be transported"));
             }
-            let plan: Vec<(usize, usize, f64)> = (0..n + m)
+            let plan: Coupling = (0..n + m)
                 .filter_map(|u| match tree.arc[u] {
                     Arc::Real(i, j) if tree.flow[u] > 0.0 => Some((i, j, tree.flow[u])),
                     _ => None,
