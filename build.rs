@@ -22,7 +22,27 @@ fn main() {
         .map(|v| v.trim_end_matches('"').to_string())
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=PROXYROBUST_FAER_VERSION={faer}");
+    if std::env::var_os("CARGO_FEATURE_TORCH").is_some() {
+        link_libtorch();
+    }
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
     println!("cargo:rerun-if-changed=Cargo.lock");
+}
+
+/// With the `torch` feature: keep libtorch_cuda even though no symbol of it is referenced (the
+/// linker's --as-needed would drop it and CUDA would never be found), and bake an rpath to the
+/// libtorch lib folder so the binary runs without LD_LIBRARY_PATH.
+fn link_libtorch() {
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let Some(root) = std::env::var_os("LIBTORCH") else {
+        println!("cargo:warning=LIBTORCH is not set; torch-sys will look for libtorch itself (see docs/libtorch.md)");
+        return;
+    };
+    let lib = std::path::Path::new(&root).join("lib");
+    println!("cargo:rustc-link-arg=-L{}", lib.display());
+    println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+    println!("cargo:rustc-link-arg=-ltorch_cuda");
+    println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
 }
