@@ -6,6 +6,7 @@
 //! invalid input with an [`Error`] that names what was wrong.
 
 pub mod error;
+pub mod model;
 pub mod stats;
 pub mod theory;
 
@@ -13,4 +14,6 @@ pub use error::{Error, Result};
 pub mod npz;
 pub mod report;
 pub mod bench;
+pub mod data;
 pub mod sweep;
+pub mod train;

@@ -96,6 +96,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train a classifier from a TOML config (e.g. experiments/mnist_cnn4.toml); needs the
+    /// `torch` feature.
+    #[cfg(feature = "torch")]
+    Train {
+        config: PathBuf,
+        /// Run folder (default: runs/<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Benchmarks; `bench w2` times W2 and cwd and writes its inputs for the Python reference.
     Bench {
         #[command(subcommand)]
@@ -185,6 +197,15 @@ fn run(command: Command) -> Result<()> {
             } else {
                 println!("{w:.15e}");
             }
+            Ok(())
+        }
+        #[cfg(feature = "torch")]
+        Command::Train { config, out, quiet } => {
+            let config = proxyrobust::train::TrainConfig::load(&config)?;
+            let run_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
+            let outcome = proxyrobust::train::run(&config, &run_dir, !quiet)?;
+            println!("{} epochs on {}: final test accuracy {:.4}", outcome.epochs.len(), outcome.device, outcome.final_test_accuracy);
+            println!("outputs: {}", outcome.run_dir.display());
             Ok(())
         }
         Command::ArcSphere { r, r_tilde, dim, norm, grid, samples, seed, json } => {

@@ -1,0 +1,16 @@
+//! A multi-layer perceptron: flatten, then linear–ReLU for each hidden width, then linear;
+//! parameters named by `nn.Sequential` index (`1.weight`, `3.weight`, … after the flatten at 0).
+
+use tch::nn;
+
+/// `inputs` features, the given hidden widths, `classes` outputs.
+pub fn mlp(root: &nn::Path, inputs: i64, hidden: &[i64], classes: i64) -> nn::SequentialT {
+    let mut seq = nn::seq_t().add_fn(|x| x.flatten(1, -1));
+    let (mut index, mut width) = (1, inputs);
+    for &h in hidden {
+        seq = seq.add(nn::linear(root / index.to_string(), width, h, Default::default())).add_fn(|x| x.relu());
+        index += 2;
+        width = h;
+    }
+    seq.add(nn::linear(root / index.to_string(), width, classes, Default::default()))
+}
