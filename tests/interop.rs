@@ -1,0 +1,82 @@
+//! Interop with PyTorch (feature `torch`): weights saved by the project load into the PyTorch
+//! modules of tests/interop/pytorch_side.py and give the same logits (max abs difference ≤ 1e-5
+//! on CPU), and PyTorch-initialised weights load here and give the same logits. The Python side
+//! runs in the venv of scripts/ensure-libtorch.sh, found from $LIBTORCH.
+#![cfg(feature = "torch")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use proxyrobust::model::{Architecture, build};
+use tch::nn::{ModuleT, VarStore};
+use tch::{Device, Kind, Tensor};
+
+const ARCHITECTURES: [(Architecture, &str); 3] = [(Architecture::Cnn2, "cnn2"), (Architecture::Cnn4, "cnn4"), (Architecture::Mlp, "mlp")];
+
+/// `$LIBTORCH` is `<venv>/lib/python3.X/site-packages/torch`; the interpreter is `<venv>/bin/python`.
+fn python() -> PathBuf {
+    let libtorch = std::env::var("LIBTORCH").expect("LIBTORCH is set by scripts/test.sh (scripts/ensure-libtorch.sh)");
+    let venv = Path::new(&libtorch).ancestors().nth(4).expect("LIBTORCH inside a venv").to_path_buf();
+    venv.join("bin/python")
+}
+
+fn pytorch(args: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pytorch_side.py");
+    let out = Command::new(python()).arg(script).args(args).output().expect("python runs");
+    assert!(out.status.success(), "pytorch_side.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn read(path: &Path, key: &str) -> Tensor {
+    Tensor::read_safetensors(path).unwrap().into_iter().find(|(k, _)| k == key).map(|(_, t)| t).unwrap()
+}
+
+fn max_abs_difference(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+fn input(dir: &Path) -> (Tensor, PathBuf) {
+    tch::manual_seed(7);
+    let x = Tensor::rand([16, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let path = dir.join("input.safetensors");
+    Tensor::write_safetensors(&[("input", &x)], &path).unwrap();
+    (x, path)
+}
+
+#[test]
+fn weights_saved_here_give_the_same_logits_in_pytorch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x, x_path) = input(dir.path());
+    for (arch, name) in ARCHITECTURES {
+        tch::manual_seed(1);
+        let vs = VarStore::new(Device::Cpu);
+        let net = build(&vs.root(), arch, [1, 28, 28], 10).unwrap();
+        let weights = dir.path().join(format!("{name}.safetensors"));
+        vs.save(&weights).unwrap();
+        let ours = net.forward_t(&x, false);
+        let out = dir.path().join(format!("{name}-logits.safetensors"));
+        pytorch(&["logits", name, weights.to_str().unwrap(), x_path.to_str().unwrap(), out.to_str().unwrap()]);
+        let theirs = read(&out, "logits");
+        assert_eq!(theirs.size(), [16, 10]);
+        let diff = max_abs_difference(&ours, &theirs);
+        assert!(diff <= 1e-5, "{name}: max |Δlogit| = {diff}");
+        assert!(ours.abs().max().double_value(&[]) > 1e-3, "{name}: logits should not be trivially zero");
+    }
+}
+
+#[test]
+fn pytorch_weights_load_here_and_give_the_same_logits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (x, x_path) = input(dir.path());
+    for (arch, name) in ARCHITECTURES {
+        let weights = dir.path().join(format!("{name}-torch.safetensors"));
+        pytorch(&["init", name, "3", weights.to_str().unwrap()]);
+        let mut vs = VarStore::new(Device::Cpu);
+        let net = build(&vs.root(), arch, [1, 28, 28], 10).unwrap();
+        vs.load(&weights).unwrap();
+        let ours = net.forward_t(&x, false);
+        let out = dir.path().join(format!("{name}-torch-logits.safetensors"));
+        pytorch(&["logits", name, weights.to_str().unwrap(), x_path.to_str().unwrap(), out.to_str().unwrap()]);
+        let diff = max_abs_difference(&ours, &read(&out, "logits"));
+        assert!(diff <= 1e-5, "{name}: max |Δlogit| = {diff}");
+    }
+}
