@@ -107,6 +107,9 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Continue from <run folder>/checkpoint.safetensors.
+        #[arg(long)]
+        resume: bool,
     },
     /// Benchmarks; `bench w2` times W2 and cwd and writes its inputs for the Python reference.
     Bench {
@@ -200,11 +203,15 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         #[cfg(feature = "torch")]
-        Command::Train { config, out, quiet } => {
+        Command::Train { config, out, quiet, resume } => {
             let config = proxyrobust::train::TrainConfig::load(&config)?;
             let run_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
-            let outcome = proxyrobust::train::run(&config, &run_dir, !quiet)?;
-            println!("{} epochs on {}: final test accuracy {:.4}", outcome.epochs.len(), outcome.device, outcome.final_test_accuracy);
+            let outcome = proxyrobust::train::run(&config, &run_dir, !quiet, resume)?;
+            if outcome.interrupted {
+                println!("interrupted after {} epochs; resume with --resume", outcome.epochs.len());
+            } else {
+                println!("{} epochs on {}: final test accuracy {:.4}", outcome.epochs.len(), outcome.device, outcome.final_test_accuracy);
+            }
             println!("outputs: {}", outcome.run_dir.display());
             Ok(())
         }

@@ -8,7 +8,7 @@ use proxyrobust::train::{TrainConfig, run};
 fn cnn4_reaches_97_percent_on_mnist10k() {
     let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/mnist_cnn4.toml"))).unwrap();
-    let outcome = run(&config, dir.path(), false).unwrap();
+    let outcome = run(&config, dir.path(), false, false).unwrap();
     assert!(outcome.final_test_accuracy >= 0.97, "test accuracy {}", outcome.final_test_accuracy);
     assert_eq!(outcome.epochs.len(), config.epochs);
     let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
@@ -41,4 +41,71 @@ fn train_config_errors_name_the_field() {
         let err = TrainConfig::load(&path).unwrap_err().to_string();
         assert!(err.contains(needle) && err.contains("bad.toml"), "expected `{needle}` in {err}");
     }
+}
+
+const SHORT: &str = "name = \"short\"\nmodel = \"cnn4\"\nepochs = 3\ntrain_subset = 3000\ncheckpoint_every_steps = 4\n[lr]\nbase = 0.05\n";
+
+/// metrics.csv without the wall-clock column.
+fn metrics_without_time(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("metrics.csv")).unwrap().lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+}
+
+fn binary() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
+}
+
+/// Starts a training run, waits for its first checkpoint, stops it with `signal`, resumes it
+/// and returns the final metrics.
+fn interrupted_and_resumed(config: &std::path::Path, out: &std::path::Path, signal: &str) -> Vec<String> {
+    let mut child = binary()
+        .args(["train", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoint = out.join("checkpoint.safetensors");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !checkpoint.exists() {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be interrupted");
+    let status = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    if signal == "-KILL" {
+        assert!(!exit.success(), "SIGKILL must end the run abruptly");
+    } else {
+        assert!(exit.success(), "Ctrl-C must save a checkpoint and exit cleanly: {exit:?}");
+    }
+    let resumed = binary().args(["train", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet", "--resume"]).output().unwrap();
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    metrics_without_time(out)
+}
+
+/// A run killed with SIGKILL (or stopped by Ctrl-C) and resumed ends with the same metrics as an
+/// uninterrupted run with the same seed, on CPU.
+#[test]
+fn resume_after_kill_or_ctrl_c_matches_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("short.toml");
+    std::fs::write(&config, SHORT).unwrap();
+    let straight = dir.path().join("straight");
+    let o = binary().args(["train", config.to_str().unwrap(), "--out", straight.to_str().unwrap(), "--quiet"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let expected = metrics_without_time(&straight);
+    assert_eq!(expected.len(), 4);
+    for signal in ["-KILL", "-INT"] {
+        let out = dir.path().join(format!("run{signal}"));
+        assert_eq!(interrupted_and_resumed(&config, &out, signal), expected, "after {signal}");
+    }
+    // Resuming needs a checkpoint; a foreign file is refused with one line.
+    let empty = dir.path().join("empty");
+    let o = binary().args(["train", config.to_str().unwrap(), "--out", empty.to_str().unwrap(), "--resume"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no checkpoint to resume from"));
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("checkpoint.safetensors"), b"not safetensors").unwrap();
+    let o = binary().args(["train", config.to_str().unwrap(), "--out", empty.to_str().unwrap(), "--resume"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a readable safetensors checkpoint"));
 }

@@ -2,6 +2,8 @@
 //! tch (feature `torch`). Adversarial objectives and PORT build on this loop (issues 5 and 6).
 
 pub mod schedule;
+#[cfg(feature = "torch")]
+mod sgd;
 
 #[cfg(feature = "torch")]
 mod run;
@@ -40,6 +42,9 @@ pub struct TrainConfig {
     /// CPU threads for libtorch (0: libtorch's default).
     #[serde(default)]
     pub threads: usize,
+    /// Also checkpoint every this many steps inside an epoch (0: at epoch ends only).
+    #[serde(default)]
+    pub checkpoint_every_steps: usize,
     #[serde(default)]
     pub optimizer: Sgd,
     pub lr: LearningRate,

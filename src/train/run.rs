@@ -1,26 +1,40 @@
 //! The natural-training loop on tch: SGD over shuffled mini-batches, the learning rate set every
 //! step from the schedule, evaluation on the test split after every epoch, per-epoch CSV, a
-//! progress bar with ETA and live loss and accuracy, and a JSON manifest.
+//! progress bar with ETA and live loss and accuracy, checkpoints and a JSON manifest.
+//!
+//! Reproducibility: libtorch's generator is re-seeded from `(seed, epoch)` before the epoch's
+//! permutation and from `(seed, epoch, step)` before every step, so a run resumed from any
+//! checkpoint draws exactly what the uninterrupted run drew. A checkpoint
+//! (`checkpoint.safetensors`, written atomically) holds the weights (`model/<name>`), the SGD
+//! momentum buffers (`momentum/<name>`), the position (`state/epoch`, `state/step`), the running
+//! sums of the current epoch and the metrics of finished epochs. Ctrl-C stops after the current
+//! step, saves a checkpoint and exits cleanly.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use tch::nn::{self, ModuleT, OptimizerConfig};
+use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
+use super::sgd::Sgd;
 use super::{EpochMetrics, TrainConfig};
 use crate::data::{DatasetSource, ImageDataset, mnist10k};
 use crate::error::{Error, Result};
 use crate::model;
 use crate::report;
 
-/// What a finished run reports.
+/// What a finished (or interrupted) run reports.
 #[derive(Debug, serde::Serialize)]
 pub struct TrainOutcome {
-    pub run_dir: std::path::PathBuf,
+    pub run_dir: PathBuf,
     pub final_test_accuracy: f64,
     pub epochs: Vec<EpochMetrics>,
     pub device: String,
+    /// Whether Ctrl-C stopped the run early (a checkpoint was saved).
+    pub interrupted: bool,
 }
 
 fn device(name: &str) -> Result<Device> {
@@ -55,19 +69,124 @@ fn evaluate(net: &nn::SequentialT, x: &Tensor, y: &Tensor, batch: i64) -> (f64, 
             let logits = net.forward_t(&x.narrow(0, start, len), false);
             let yb = y.narrow(0, start, len);
             loss += logits.cross_entropy_for_logits(&yb).double_value(&[]) * len as f64;
-            correct += logits.argmax(-1, false).eq_tensor(&yb).to_kind(Kind::Double).sum(Kind::Double).double_value(&[]);
+            correct += correct_count(&logits, &yb);
             start += len;
         }
     });
     (loss / n as f64, correct / n as f64)
 }
 
-/// Trains `config` and writes `metrics.csv`, `manifest.json` and `weights.safetensors` under
-/// `run_dir`.
-pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool) -> Result<TrainOutcome> {
+fn correct_count(logits: &Tensor, labels: &Tensor) -> f64 {
+    logits.argmax(-1, false).eq_tensor(labels).to_kind(Kind::Double).sum(Kind::Double).double_value(&[])
+}
+
+/// A seed derived from the run seed and a position, so every position draws its own numbers.
+fn derived_seed(seed: u64, epoch: usize, step: i64) -> i64 {
+    let mut x = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (step as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    x ^= x >> 31;
+    (x.wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 1) as i64
+}
+
+/// Where training stands: the next step to run and the sums of the current epoch.
+struct Position {
+    epoch: usize,
+    step: i64,
+    loss_sum: f64,
+    correct: f64,
+    finished: Vec<EpochMetrics>,
+}
+
+const METRIC_COLUMNS: i64 = 7;
+
+fn save_checkpoint(path: &Path, parameters: &BTreeMap<String, Tensor>, sgd: &Sgd, at: &Position) -> Result<()> {
+    let mut named: Vec<(String, Tensor)> = Vec::new();
+    for (name, p) in parameters {
+        named.push((format!("model/{name}"), p.detach().to_device(Device::Cpu)));
+    }
+    for (name, b) in sgd.buffers() {
+        named.push((format!("momentum/{name}"), b.to_device(Device::Cpu)));
+    }
+    let scalar = |v: f64| Tensor::from_slice(&[v]);
+    named.push(("state/epoch".into(), scalar(at.epoch as f64)));
+    named.push(("state/step".into(), scalar(at.step as f64)));
+    named.push(("state/loss_sum".into(), scalar(at.loss_sum)));
+    named.push(("state/correct".into(), scalar(at.correct)));
+    let rows: Vec<f64> = at
+        .finished
+        .iter()
+        .flat_map(|m| [m.epoch as f64, m.lr, m.train_loss, m.train_accuracy, m.test_loss, m.test_accuracy, m.seconds])
+        .collect();
+    named.push(("state/metrics".into(), Tensor::from_slice(&rows).view([at.finished.len() as i64, METRIC_COLUMNS])));
+    report::atomic_write_path(path, |tmp| Tensor::write_safetensors(&named, tmp).map_err(|e| e.to_string()))
+}
+
+fn load_checkpoint(path: &Path, parameters: &BTreeMap<String, Tensor>, sgd: &mut Sgd) -> Result<Position> {
+    let bad = |what: String| Error::file(path, what);
+    let tensors: BTreeMap<String, Tensor> = Tensor::read_safetensors(path)
+        .map_err(|e| bad(format!("not a readable safetensors checkpoint ({e})")))?
+        .into_iter()
+        .collect();
+    let scalar = |key: &str| -> Result<f64> {
+        tensors.get(key).map(|t| t.double_value(&[0])).ok_or_else(|| bad(format!("missing `{key}`: not a checkpoint of this trainer")))
+    };
+    tch::no_grad(|| -> Result<()> {
+        for (name, p) in parameters {
+            let saved = tensors.get(&format!("model/{name}")).ok_or_else(|| bad(format!("missing `model/{name}`: a checkpoint of another model?")))?;
+            if saved.size() != p.size() {
+                return Err(bad(format!("`model/{name}` has shape {:?}, the model expects {:?}", saved.size(), p.size())));
+            }
+            p.shallow_clone().copy_(saved);
+        }
+        Ok(())
+    })?;
+    let device = parameters.values().next().map(|p| p.device()).unwrap_or(Device::Cpu);
+    sgd.restore(
+        tensors
+            .iter()
+            .filter_map(|(k, t)| k.strip_prefix("momentum/").map(|name| (name.to_string(), t.to_device(device))))
+            .collect(),
+    );
+    let metrics = tensors.get("state/metrics").ok_or_else(|| bad("missing `state/metrics`".into()))?;
+    let rows = metrics.size()[0];
+    let value = |r: i64, c: i64| metrics.double_value(&[r, c]);
+    let finished = (0..rows)
+        .map(|r| EpochMetrics {
+            epoch: value(r, 0) as usize,
+            lr: value(r, 1),
+            train_loss: value(r, 2),
+            train_accuracy: value(r, 3),
+            test_loss: value(r, 4),
+            test_accuracy: value(r, 5),
+            seconds: value(r, 6),
+        })
+        .collect();
+    Ok(Position {
+        epoch: scalar("state/epoch")? as usize,
+        step: scalar("state/step")? as i64,
+        loss_sum: scalar("state/loss_sum")?,
+        correct: scalar("state/correct")?,
+        finished,
+    })
+}
+
+/// Stops the loop after the current step when Ctrl-C arrives (installed once per process).
+fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let handler = flag.clone();
+        // Without a handler (e.g. one was installed elsewhere) Ctrl-C keeps its default effect.
+        let _ = ctrlc::set_handler(move || handler.store(true, Ordering::SeqCst));
+        flag
+    })
+    .clone()
+}
+
+/// Trains `config`, writing `metrics.csv`, `checkpoint.safetensors`, `weights.safetensors` and
+/// `manifest.json` under `run_dir`. With `resume`, continues from `run_dir/checkpoint.safetensors`.
+pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bool) -> Result<TrainOutcome> {
     config.validate()?;
     let started = (report::unix_seconds(), Instant::now());
-    tch::manual_seed(config.seed as i64);
     if config.threads > 0 {
         tch::set_num_threads(config.threads as i32);
     }
@@ -77,54 +196,81 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool) -> Result<
     };
     let train = if config.train_subset > 0 { train.take(config.train_subset) } else { train };
     let [h, w, c] = train.shape().map(|v| v as i64);
+    tch::manual_seed(config.seed as i64);
     let vs = nn::VarStore::new(device);
     let net = model::build(&vs.root(), config.model, [c, h, w], train.num_classes() as i64)?;
-    let o = &config.optimizer;
-    let mut optimizer = nn::Sgd { momentum: o.momentum, dampening: 0.0, wd: o.weight_decay, nesterov: o.nesterov }
-        .build(&vs, config.lr.at(0.0, config.epochs))
-        .map_err(|e| Error::invalid("optimizer", e.to_string()))?;
+    let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    let mut sgd = Sgd::new(config.optimizer.clone());
+    let checkpoint = run_dir.join("checkpoint.safetensors");
+    let mut at = if resume {
+        if !checkpoint.exists() {
+            return Err(Error::file(&checkpoint, "no checkpoint to resume from (run without --resume first)"));
+        }
+        load_checkpoint(&checkpoint, &parameters, &mut sgd)?
+    } else {
+        Position { epoch: 0, step: 0, loss_sum: 0.0, correct: 0.0, finished: Vec::new() }
+    };
+    crate::sweep::create_run_dir(run_dir)?;
     let (x_train, y_train) = tensors(&train, device);
     let (x_test, y_test) = tensors(&test, device);
     let n = train.len() as i64;
     let batch = config.batch_size as i64;
     let steps_per_epoch = (n + batch - 1) / batch;
-    let bar = crate::sweep::progress((steps_per_epoch as usize) * config.epochs, "train", show_progress);
-    let mut epochs = Vec::with_capacity(config.epochs);
-    for epoch in 0..config.epochs {
+    let total_steps = steps_per_epoch as usize * config.epochs;
+    let bar = crate::sweep::progress(total_steps, "train", show_progress);
+    bar.set_position((at.epoch * steps_per_epoch as usize + at.step as usize) as u64);
+    let interrupted = interrupt_flag();
+    let mut was_interrupted = false;
+    while at.epoch < config.epochs {
         let epoch_start = Instant::now();
+        tch::manual_seed(derived_seed(config.seed, at.epoch, -1));
         let order = Tensor::randperm(n, (Kind::Int64, device));
-        let (mut loss_sum, mut correct, mut lr) = (0.0, 0.0, 0.0);
-        for step in 0..steps_per_epoch {
-            let start = step * batch;
+        let mut lr = 0.0;
+        while at.step < steps_per_epoch {
+            tch::manual_seed(derived_seed(config.seed, at.epoch, at.step));
+            let start = at.step * batch;
             let len = batch.min(n - start);
             let index = order.narrow(0, start, len);
             let (xb, yb) = (x_train.index_select(0, &index), y_train.index_select(0, &index));
-            lr = config.lr.at(epoch as f64 + step as f64 / steps_per_epoch as f64, config.epochs);
-            optimizer.set_lr(lr);
+            lr = config.lr.at(at.epoch as f64 + at.step as f64 / steps_per_epoch as f64, config.epochs);
             let logits = net.forward_t(&xb, true);
             let loss = logits.cross_entropy_for_logits(&yb);
-            optimizer.backward_step(&loss);
+            loss.backward();
+            sgd.step(&parameters, lr);
             let batch_loss = loss.double_value(&[]);
-            loss_sum += batch_loss * len as f64;
-            correct += logits.argmax(-1, false).eq_tensor(&yb).to_kind(Kind::Double).sum(Kind::Double).double_value(&[]);
-            bar.set_message(format!("epoch {} loss {batch_loss:.4}", epoch + 1));
+            at.loss_sum += batch_loss * len as f64;
+            at.correct += correct_count(&logits, &yb);
+            at.step += 1;
+            bar.set_message(format!("epoch {} loss {batch_loss:.4}", at.epoch + 1));
             bar.inc(1);
+            let periodic = config.checkpoint_every_steps > 0 && at.step % config.checkpoint_every_steps as i64 == 0;
+            if interrupted.load(Ordering::SeqCst) || (periodic && at.step < steps_per_epoch) {
+                save_checkpoint(&checkpoint, &parameters, &sgd, &at)?;
+                if interrupted.load(Ordering::SeqCst) {
+                    was_interrupted = true;
+                    break;
+                }
+            }
+        }
+        if was_interrupted {
+            break;
         }
         let (test_loss, test_accuracy) = evaluate(&net, &x_test, &y_test, 512);
-        epochs.push(EpochMetrics {
-            epoch: epoch + 1,
+        at.finished.push(EpochMetrics {
+            epoch: at.epoch + 1,
             lr,
-            train_loss: loss_sum / n as f64,
-            train_accuracy: correct / n as f64,
+            train_loss: at.loss_sum / n as f64,
+            train_accuracy: at.correct / n as f64,
             test_loss,
             test_accuracy,
             seconds: epoch_start.elapsed().as_secs_f64(),
         });
-        bar.set_message(format!("epoch {} test acc {test_accuracy:.4}", epoch + 1));
+        bar.set_message(format!("epoch {} test acc {test_accuracy:.4}", at.epoch + 1));
+        at = Position { epoch: at.epoch + 1, step: 0, loss_sum: 0.0, correct: 0.0, finished: at.finished };
+        report::write_csv(&run_dir.join("metrics.csv"), &at.finished)?;
+        save_checkpoint(&checkpoint, &parameters, &sgd, &at)?;
     }
     bar.finish_and_clear();
-    crate::sweep::create_run_dir(run_dir)?;
-    report::write_csv(&run_dir.join("metrics.csv"), &epochs)?;
     let weights = run_dir.join("weights.safetensors");
     report::atomic_write_path(&weights, |tmp| vs.save(tmp).map_err(|e| e.to_string()))?;
     let device_name = match device {
@@ -138,15 +284,18 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool) -> Result<
         "git_revision": report::GIT_REVISION,
         "versions": { "proxyrobust": env!("CARGO_PKG_VERSION"), "tch": "0.24.0", "libtorch": "2.11.0" },
         "device": device_name,
+        "resumed": resume,
+        "interrupted": was_interrupted,
         "started_unix_s": started.0,
         "elapsed_s": started.1.elapsed().as_secs_f64(),
-        "outputs": ["metrics.csv", "weights.safetensors", "manifest.json"],
+        "outputs": ["metrics.csv", "checkpoint.safetensors", "weights.safetensors", "manifest.json"],
     });
     report::write_json(&run_dir.join("manifest.json"), &manifest)?;
     Ok(TrainOutcome {
         run_dir: run_dir.to_owned(),
-        final_test_accuracy: epochs.last().map(|e| e.test_accuracy).unwrap_or(0.0),
-        epochs,
+        final_test_accuracy: at.finished.last().map(|e| e.test_accuracy).unwrap_or(0.0),
+        epochs: at.finished,
         device: device_name,
+        interrupted: was_interrupted,
     })
 }
