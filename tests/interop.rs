@@ -11,7 +11,13 @@ use proxyrobust::model::{Architecture, build};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
-const ARCHITECTURES: [(Architecture, &str); 3] = [(Architecture::Cnn2, "cnn2"), (Architecture::Cnn4, "cnn4"), (Architecture::Mlp, "mlp")];
+/// Each architecture with its name on the Python side and its input shape (C, H, W).
+const ARCHITECTURES: [(Architecture, &str, [i64; 3]); 4] = [
+    (Architecture::Cnn2, "cnn2", [1, 28, 28]),
+    (Architecture::Cnn4, "cnn4", [1, 28, 28]),
+    (Architecture::Mlp, "mlp", [1, 28, 28]),
+    (Architecture::Resnet18, "resnet18", [3, 32, 32]),
+];
 
 /// `$LIBTORCH` is `<venv>/lib/python3.X/site-packages/torch`; the interpreter is `<venv>/bin/python`.
 fn python() -> PathBuf {
@@ -34,10 +40,10 @@ fn max_abs_difference(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
 }
 
-fn input(dir: &Path) -> (Tensor, PathBuf) {
+fn input(dir: &Path, [c, h, w]: [i64; 3]) -> (Tensor, PathBuf) {
     tch::manual_seed(7);
-    let x = Tensor::rand([16, 1, 28, 28], (Kind::Float, Device::Cpu));
-    let path = dir.join("input.safetensors");
+    let x = Tensor::rand([8, c, h, w], (Kind::Float, Device::Cpu));
+    let path = dir.join(format!("input-{c}x{h}x{w}.safetensors"));
     Tensor::write_safetensors(&[("input", &x)], &path).unwrap();
     (x, path)
 }
@@ -45,18 +51,18 @@ fn input(dir: &Path) -> (Tensor, PathBuf) {
 #[test]
 fn weights_saved_here_give_the_same_logits_in_pytorch() {
     let dir = tempfile::tempdir().unwrap();
-    let (x, x_path) = input(dir.path());
-    for (arch, name) in ARCHITECTURES {
+    for (arch, name, shape) in ARCHITECTURES {
+        let (x, x_path) = input(dir.path(), shape);
         tch::manual_seed(1);
         let vs = VarStore::new(Device::Cpu);
-        let net = build(&vs.root(), arch, [1, 28, 28], 10).unwrap();
+        let net = build(&vs.root(), arch, shape, 10).unwrap();
         let weights = dir.path().join(format!("{name}.safetensors"));
         vs.save(&weights).unwrap();
         let ours = net.forward_t(&x, false);
         let out = dir.path().join(format!("{name}-logits.safetensors"));
         pytorch(&["logits", name, weights.to_str().unwrap(), x_path.to_str().unwrap(), out.to_str().unwrap()]);
         let theirs = read(&out, "logits");
-        assert_eq!(theirs.size(), [16, 10]);
+        assert_eq!(theirs.size(), [8, 10]);
         let diff = max_abs_difference(&ours, &theirs);
         assert!(diff <= 1e-5, "{name}: max |Δlogit| = {diff}");
         assert!(ours.abs().max().double_value(&[]) > 1e-3, "{name}: logits should not be trivially zero");
@@ -66,12 +72,12 @@ fn weights_saved_here_give_the_same_logits_in_pytorch() {
 #[test]
 fn pytorch_weights_load_here_and_give_the_same_logits() {
     let dir = tempfile::tempdir().unwrap();
-    let (x, x_path) = input(dir.path());
-    for (arch, name) in ARCHITECTURES {
+    for (arch, name, shape) in ARCHITECTURES {
+        let (x, x_path) = input(dir.path(), shape);
         let weights = dir.path().join(format!("{name}-torch.safetensors"));
         pytorch(&["init", name, "3", weights.to_str().unwrap()]);
         let mut vs = VarStore::new(Device::Cpu);
-        let net = build(&vs.root(), arch, [1, 28, 28], 10).unwrap();
+        let net = build(&vs.root(), arch, shape, 10).unwrap();
         vs.load(&weights).unwrap();
         let ours = net.forward_t(&x, false);
         let out = dir.path().join(format!("{name}-torch-logits.safetensors"));

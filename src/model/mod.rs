@@ -8,6 +8,8 @@
 mod cnn;
 #[cfg(feature = "torch")]
 mod mlp;
+#[cfg(feature = "torch")]
+mod resnet;
 
 use serde::{Deserialize, Serialize};
 #[cfg(feature = "torch")]
@@ -26,6 +28,8 @@ pub enum Architecture {
     Cnn4,
     /// A two-hidden-layer perceptron (256, 256).
     Mlp,
+    /// The CIFAR-style ResNet-18 (Appendix B).
+    Resnet18,
 }
 
 #[cfg(feature = "torch")]
@@ -43,5 +47,6 @@ pub fn build(root: &nn::Path, arch: Architecture, input: [i64; 3], classes: i64)
             Ok(if arch == Architecture::Cnn2 { cnn::cnn2(root, input, classes) } else { cnn::cnn4(root, input, classes) })
         }
         Architecture::Mlp => Ok(mlp::mlp(root, c * h * w, &[256, 256], classes)),
+        Architecture::Resnet18 => Ok(resnet::resnet18(root, c, classes)),
     }
 }
