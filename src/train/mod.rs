@@ -26,7 +26,7 @@ pub struct TrainConfig {
     pub name: String,
     #[serde(default)]
     pub seed: u64,
-    /// `cnn2`, `cnn4` or `mlp`.
+    /// `cnn2`, `cnn4`, `mlp` or `resnet18`.
     pub model: Architecture,
     #[serde(default = "default_dataset")]
     pub dataset: DatasetSource,
