@@ -13,6 +13,8 @@ pub mod theory;
 pub use error::{Error, Result};
 pub mod npz;
 pub mod report;
+#[cfg(feature = "torch")]
+pub mod attack;
 pub mod bench;
 pub mod data;
 pub mod sweep;
