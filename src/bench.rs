@@ -113,3 +113,82 @@ pub fn ot(x: &Path, y: &Path, p: u32, metric: Norm, reps: usize, general: bool) 
     let name = if general { "ot_network_simplex" } else { "ot" };
     Ok(Timing { name: name.into(), dim: mu.dim(), value, seconds_median: median, seconds_min: min, reps, inputs: vec![x.to_owned(), y.to_owned()] })
 }
+
+/// Training throughput of one model, natural and PGD-k (ℓ∞, random start), measured like
+/// `shared/reference/pgd_train_reference.py`: random inputs in [0, 1] and random labels, the
+/// model in train mode (also while attacking), SGD (lr 0.01, momentum 0.9, weight decay 5e-4),
+/// one warm-up step, then `steps` timed steps.
+#[cfg(feature = "torch")]
+#[derive(Debug, Serialize)]
+pub struct TrainThroughput {
+    pub model: String,
+    pub shape: [i64; 3],
+    pub batch: i64,
+    pub threads: i32,
+    pub device: String,
+    pub natural_img_per_s: f64,
+    pub pgd_steps: usize,
+    pub pgd_img_per_s: f64,
+}
+
+/// Measures [`TrainThroughput`] for `arch` on `device`.
+#[cfg(feature = "torch")]
+#[allow(clippy::too_many_arguments)]
+pub fn train_throughput(
+    arch: crate::model::Architecture,
+    shape: [i64; 3],
+    batch: i64,
+    steps: usize,
+    pgd_steps: usize,
+    epsilon: f64,
+    step_size: f64,
+    device: tch::Device,
+) -> Result<TrainThroughput> {
+    use std::collections::BTreeMap;
+    use tch::nn::ModuleT;
+    use tch::{Kind, Tensor};
+
+    tch::manual_seed(0);
+    let vs = tch::nn::VarStore::new(device);
+    let net = crate::model::build(&vs.root(), arch, shape, 10)?;
+    let parameters: BTreeMap<String, Tensor> = vs.trainable_variables().into_iter().enumerate().map(|(i, t)| (i.to_string(), t)).collect();
+    let mut sgd = crate::train::Sgd::new(crate::train::SgdConfig { momentum: 0.9, nesterov: false, weight_decay: 5e-4 });
+    let [c, h, w] = shape;
+    let x = Tensor::rand([batch, c, h, w], (Kind::Float, device));
+    let y = Tensor::randint(10, [batch], (Kind::Int64, device));
+    let sync = || {
+        if let tch::Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
+    let mut measure = |pgd: Option<&crate::attack::Pgd>| -> f64 {
+        let mut start = Instant::now();
+        for i in 0..=steps {
+            if i == 1 {
+                sync();
+                start = Instant::now();
+            }
+            let input = match pgd {
+                Some(attack) => attack.perturb(&net, &x, &y, true),
+                None => x.shallow_clone(),
+            };
+            net.forward_t(&input, true).cross_entropy_for_logits(&y).backward();
+            sgd.step(&parameters, 0.01);
+        }
+        sync();
+        (steps as i64 * batch) as f64 / start.elapsed().as_secs_f64()
+    };
+    let natural = measure(None);
+    let attack = crate::attack::Pgd { norm: Norm::Linf, epsilon, step_size, steps: pgd_steps, random_start: true, restarts: 1 };
+    let adversarial = measure(Some(&attack));
+    Ok(TrainThroughput {
+        model: format!("{arch:?}").to_lowercase(),
+        shape,
+        batch,
+        threads: tch::get_num_threads(),
+        device: format!("{device:?}"),
+        natural_img_per_s: natural,
+        pgd_steps,
+        pgd_img_per_s: adversarial,
+    })
+}

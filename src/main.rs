@@ -148,6 +148,32 @@ enum BenchCommand {
         #[arg(long)]
         general: bool,
     },
+    /// Training throughput, natural and PGD-k, like shared/reference/pgd_train_reference.py
+    /// (see scripts/bench-train.sh); needs the `torch` feature.
+    #[cfg(feature = "torch")]
+    Train {
+        #[arg(long, default_value = "cnn4")]
+        model: String,
+        /// C,H,W
+        #[arg(long, default_value = "1,28,28", value_delimiter = ',')]
+        shape: Vec<i64>,
+        #[arg(long, default_value_t = 128)]
+        batch: i64,
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        #[arg(long, default_value_t = 10)]
+        pgd_steps: usize,
+        #[arg(long, default_value_t = 0.3)]
+        eps: f64,
+        #[arg(long, default_value_t = 0.01)]
+        alpha: f64,
+        /// libtorch CPU threads (0 keeps its default).
+        #[arg(long, default_value_t = 0)]
+        threads: i32,
+        /// cpu or cuda.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -231,6 +257,23 @@ fn run(command: Command) -> Result<()> {
         Command::Bench { which: BenchCommand::W2 { dims, reps, out, seed } } => {
             let report = bench::w2(&dims, reps, seed, &out)?;
             println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::invalid("output", e.to_string()))?);
+            Ok(())
+        }
+        #[cfg(feature = "torch")]
+        Command::Bench { which: BenchCommand::Train { model, shape, batch, steps, pgd_steps, eps, alpha, threads, device } } => {
+            let arch: proxyrobust::model::Architecture = serde_json::from_value(serde_json::Value::String(model.clone()))
+                .map_err(|_| Error::invalid("--model", format!("cnn2, cnn4, mlp or resnet18, got {model}")))?;
+            let shape: [i64; 3] = shape.try_into().map_err(|_| Error::invalid("--shape", "three numbers C,H,W"))?;
+            if threads > 0 {
+                tch::set_num_threads(threads);
+            }
+            let device = match device.as_str() {
+                "cpu" => tch::Device::Cpu,
+                "cuda" => tch::Device::Cuda(0),
+                other => return Err(Error::invalid("--device", format!("cpu or cuda, got {other}"))),
+            };
+            let result = bench::train_throughput(arch, shape, batch, steps, pgd_steps, eps, alpha, device)?;
+            println!("{}", serde_json::to_string(&result).map_err(|e| Error::invalid("output", e.to_string()))?);
             Ok(())
         }
         Command::Bench { which: BenchCommand::Ot { x, y, p, metric, reps, general } } => {

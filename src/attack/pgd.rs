@@ -106,6 +106,9 @@ impl Pgd {
                 delta = self.project(&x, &(d.detach() + step * self.step_size));
             }
             let candidate = (&x + &delta).detach();
+            if self.restarts == 1 {
+                return candidate;
+            }
             let loss = tch::no_grad(|| {
                 model.forward_t(&candidate, train).cross_entropy_loss::<Tensor>(y, None, Reduction::None, -100, 0.0)
             });

@@ -6,6 +6,9 @@ pub mod schedule;
 mod sgd;
 
 #[cfg(feature = "torch")]
+pub use sgd::Sgd;
+
+#[cfg(feature = "torch")]
 mod run;
 
 #[cfg(feature = "torch")]
@@ -46,7 +49,7 @@ pub struct TrainConfig {
     #[serde(default)]
     pub checkpoint_every_steps: usize,
     #[serde(default)]
-    pub optimizer: Sgd,
+    pub optimizer: SgdConfig,
     pub lr: LearningRate,
 }
 
@@ -66,15 +69,15 @@ fn default_device() -> String {
 /// `[optimizer]`: SGD with momentum, Nesterov and weight decay (Appendix B: 0.9, 5e-4).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Sgd {
+pub struct SgdConfig {
     pub momentum: f64,
     pub nesterov: bool,
     pub weight_decay: f64,
 }
 
-impl Default for Sgd {
+impl Default for SgdConfig {
     fn default() -> Self {
-        Sgd { momentum: 0.9, nesterov: true, weight_decay: 5e-4 }
+        SgdConfig { momentum: 0.9, nesterov: true, weight_decay: 5e-4 }
     }
 }
 

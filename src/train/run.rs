@@ -19,7 +19,7 @@ use std::time::Instant;
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
-use super::sgd::Sgd;
+use super::Sgd;
 use super::{EpochMetrics, TrainConfig};
 use crate::data::{DatasetSource, ImageDataset, mnist10k};
 use crate::error::{Error, Result};

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use tch::Tensor;
 
-use super::Sgd as SgdConfig;
+use super::SgdConfig;
 
 /// The optimizer state: one momentum buffer per parameter name.
 pub struct Sgd {
