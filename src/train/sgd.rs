@@ -21,17 +21,22 @@ impl Sgd {
         Sgd { config, buffers: BTreeMap::new() }
     }
 
-    /// One update of every parameter that has a gradient, then the gradients are zeroed.
+    /// One update of every parameter that has a gradient, then the gradients are zeroed. Each
+    /// `a += c·b` is one fused `addcmul_` with a 0-dim scalar tensor, so an update reads and
+    /// writes every parameter-sized tensor about five times (the gradient is updated in place).
     pub fn step(&mut self, parameters: &BTreeMap<String, Tensor>, lr: f64) {
         let SgdConfig { momentum, nesterov, weight_decay } = self.config;
         tch::no_grad(|| {
             for (name, p) in parameters {
-                let grad = p.grad();
-                if !grad.defined() {
+                let mut g = p.grad();
+                if !g.defined() {
                     continue;
                 }
-                let mut g = if weight_decay != 0.0 { &grad + p * weight_decay } else { grad.shallow_clone() };
-                if momentum != 0.0 {
+                let scalar = |v: f64| Tensor::from(v).to_kind(p.kind()).to_device(p.device());
+                if weight_decay != 0.0 {
+                    let _ = g.addcmul_(p, &scalar(weight_decay));
+                }
+                let update = if momentum != 0.0 {
                     let buffer = match self.buffers.get_mut(name) {
                         Some(b) => {
                             let _ = b.g_mul_scalar_(momentum).g_add_(&g);
@@ -43,16 +48,17 @@ impl Sgd {
                             b
                         }
                     };
-                    g = if nesterov { &g + &buffer * momentum } else { buffer };
-                }
-                let mut p = p.shallow_clone();
-                let _ = p.g_sub_(&(g * lr));
-            }
-            for p in parameters.values() {
-                let mut grad = p.grad();
-                if grad.defined() {
-                    let _ = grad.zero_();
-                }
+                    if nesterov {
+                        let _ = g.addcmul_(&buffer, &scalar(momentum));
+                        g.shallow_clone()
+                    } else {
+                        buffer
+                    }
+                } else {
+                    g.shallow_clone()
+                };
+                let _ = p.shallow_clone().addcmul_(&update, &scalar(-lr));
+                let _ = g.zero_();
             }
         });
     }
