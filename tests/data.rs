@@ -69,3 +69,86 @@ fn malformed_image_files_are_refused_with_the_file_and_key() {
         }
     }
 }
+
+mod formats {
+    use proxyrobust::data::formats::{Cifar, MappedImages, read_cifar, read_idx};
+
+    /// A CIFAR record: label byte(s), then R, G, B planes of 1024 bytes; pixel i of plane c is
+    /// `(c * 7 + i + seed) % 256`.
+    fn cifar_record(labels: &[u8], seed: usize) -> Vec<u8> {
+        let mut r = labels.to_vec();
+        for c in 0..3 {
+            r.extend((0..1024).map(|i| ((c * 7 + i + seed) % 256) as u8));
+        }
+        r
+    }
+
+    #[test]
+    fn cifar_binary_becomes_hwc_with_the_right_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        let ten = dir.path().join("data_batch_1.bin");
+        std::fs::write(&ten, [cifar_record(&[3], 0), cifar_record(&[9], 5)].concat()).unwrap();
+        let d = read_cifar(&[ten.clone()], Cifar::Ten).unwrap();
+        assert_eq!((d.len(), d.shape(), d.labels()), (2, [32, 32, 3], &[3i64, 9][..]));
+        // Image 1, pixel (row 0, col 2) = plane index 2: R = 7, G = 14, B = 21 (seed 5 shifts by 5).
+        let at = 3072 + 2 * 3;
+        assert_eq!(&d.pixels()[at..at + 3], &[7, 14, 21]);
+        let hundred = dir.path().join("train.bin");
+        std::fs::write(&hundred, cifar_record(&[1, 87], 0)).unwrap();
+        assert_eq!(read_cifar(&[hundred], Cifar::Hundred).unwrap().labels(), &[87]);
+        let truncated = dir.path().join("cut.bin");
+        std::fs::write(&truncated, &cifar_record(&[1], 0)[..3000]).unwrap();
+        let err = read_cifar(&[truncated], Cifar::Ten).unwrap_err().to_string();
+        assert!(err.contains("cut.bin") && err.contains("3073-byte CIFAR records"), "{err}");
+        let bad_label = dir.path().join("label.bin");
+        std::fs::write(&bad_label, cifar_record(&[12], 0)).unwrap();
+        assert!(read_cifar(&[bad_label], Cifar::Ten).unwrap_err().to_string().contains("labels in 0..10"));
+    }
+
+    fn idx(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut v = magic.to_be_bytes().to_vec();
+        for d in dims {
+            v.extend(d.to_be_bytes());
+        }
+        v.extend_from_slice(data);
+        v
+    }
+
+    #[test]
+    fn mnist_idx_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (images, labels) = (dir.path().join("img.idx"), dir.path().join("lab.idx"));
+        std::fs::write(&images, idx(0x803, &[2, 2, 3], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])).unwrap();
+        std::fs::write(&labels, idx(0x801, &[2], &[7, 1])).unwrap();
+        let d = read_idx(&images, &labels).unwrap();
+        assert_eq!((d.len(), d.shape(), d.labels(), &d.pixels()[6..8]), (2, [2, 3, 1], &[7i64, 1][..], &[7u8, 8][..]));
+        std::fs::write(&labels, idx(0x801, &[3], &[7, 1, 2])).unwrap();
+        assert!(read_idx(&images, &labels).unwrap_err().to_string().contains("expected 2 labels"));
+        std::fs::write(&images, idx(0x803, &[2, 2, 3], &[1, 2, 3])).unwrap();
+        assert!(read_idx(&images, &labels).unwrap_err().to_string().contains("header says 2 images of 2×3"));
+        std::fs::write(&images, idx(0x802, &[2, 2, 3], &[0; 12])).unwrap();
+        assert!(read_idx(&images, &labels).unwrap_err().to_string().contains("not an IDX image file"));
+    }
+
+    #[test]
+    fn mapped_bin_gathers_batches_and_checks_sizes() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("synthetic.bin");
+        let per = 32 * 32 * 3;
+        std::fs::write(&bin, (0..5 * per).map(|i| (i / per * 10 + i % 3) as u8).collect::<Vec<_>>()).unwrap();
+        let labels8 = dir.path().join("labels.npy");
+        ndarray_npy::write_npy(&labels8, &ndarray::Array1::<u8>::from(vec![0, 1, 2, 3, 4])).unwrap();
+        let mapped = MappedImages::open(&bin, &labels8, 10).unwrap();
+        assert_eq!(mapped.len(), 5);
+        let batch = mapped.gather(&[4, 0]).unwrap();
+        assert_eq!(batch.labels(), &[4, 0]);
+        assert_eq!(&batch.pixels()[..3], &[40, 41, 42]);
+        assert_eq!(&batch.pixels()[per..per + 3], &[0, 1, 2]);
+        assert!(mapped.gather(&[5]).unwrap_err().to_string().contains("image 5 asked for"));
+        let labels64 = dir.path().join("labels64.npy");
+        ndarray_npy::write_npy(&labels64, &ndarray::Array1::<i64>::from(vec![0, 1, 2, 3])).unwrap();
+        assert!(MappedImages::open(&bin, &labels64, 10).err().unwrap().to_string().contains("5 images but 4 labels"));
+        std::fs::write(&bin, vec![0u8; per + 7]).unwrap();
+        assert!(MappedImages::open(&bin, &labels8, 10).err().unwrap().to_string().contains("not a whole number of 32×32×3"));
+    }
+}

@@ -1,8 +1,11 @@
 //! Image classification datasets held as uint8 pixels, NHWC, with integer labels.
 //!
-//! Formats so far: the npz layout of synthetic sets (`image` uint8 (N, H, W, C), `label`
-//! integer (N,)), which is also how the embedded MNIST-10k default is stored ([`mnist10k`]).
+//! Formats: the npz layout of synthetic sets (`image` uint8 (N, H, W, C), `label` integer (N,)),
+//! which is also how the embedded MNIST-10k default is stored ([`mnist10k`]); CIFAR-10/100
+//! binary batches, MNIST IDX and the seed repository's memory-mapped `.bin` ([`formats`]).
 //! A malformed file is one error naming the file, the key and what was expected.
+
+pub mod formats;
 
 use std::io::{Read, Seek};
 use std::path::Path;
