@@ -152,3 +152,28 @@ mod formats {
         assert!(MappedImages::open(&bin, &labels8, 10).err().unwrap().to_string().contains("not a whole number of 32×32×3"));
     }
 }
+
+mod sources {
+    use proxyrobust::data::DatasetSource;
+
+    #[test]
+    fn missing_user_data_says_where_to_put_it() {
+        let err = DatasetSource::Cifar10("/nonexistent/cifar".into()).load().unwrap_err().to_string();
+        assert!(err.contains("dataset.cifar10") && err.contains("data_batch_1.bin does not exist") && err.contains("cifar-10-binary"), "{err}");
+        let err = DatasetSource::Mnist("/nonexistent/mnist".into()).load().unwrap_err().to_string();
+        assert!(err.contains("dataset.mnist") && err.contains("train-images-idx3-ubyte"), "{err}");
+    }
+
+    #[test]
+    fn a_cifar10_folder_in_the_real_format_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = |label: u8| std::iter::once(label).chain((0..3072).map(|i| (i % 251) as u8)).collect::<Vec<u8>>();
+        for i in 1..=5 {
+            std::fs::write(dir.path().join(format!("data_batch_{i}.bin")), [record(i), record(0)].concat()).unwrap();
+        }
+        std::fs::write(dir.path().join("test_batch.bin"), record(7)).unwrap();
+        let (train, test) = DatasetSource::Cifar10(dir.path().into()).load().unwrap();
+        assert_eq!((train.len(), test.len(), train.num_classes()), (10, 1, 10));
+        assert_eq!(&train.labels()[..4], &[1, 0, 2, 0]);
+    }
+}

@@ -109,3 +109,29 @@ fn resume_after_kill_or_ctrl_c_matches_an_uninterrupted_run() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a readable safetensors checkpoint"));
 }
+
+/// A config naming a user-supplied CIFAR-10 folder trains on tiny fake files in the real format,
+/// and a missing folder is one clear line.
+#[test]
+fn trains_on_a_cifar10_folder_and_refuses_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cifar");
+    std::fs::create_dir_all(&data).unwrap();
+    let record = |label: u8| std::iter::once(label).chain((0..3072).map(|i| ((i * 7 + label as usize) % 256) as u8)).collect::<Vec<u8>>();
+    for i in 1..=5u8 {
+        std::fs::write(data.join(format!("data_batch_{i}.bin")), (0..4).flat_map(|k| record((i + k) % 10)).collect::<Vec<u8>>()).unwrap();
+    }
+    std::fs::write(data.join("test_batch.bin"), (0..4).flat_map(record).collect::<Vec<u8>>()).unwrap();
+    let config = dir.path().join("cifar.toml");
+    let text = format!("model = \"resnet18\"\nepochs = 1\nbatch_size = 8\ndataset = {{ cifar10 = \"{}\" }}\n[lr]\nbase = 0.01\n", data.display());
+    std::fs::write(&config, text).unwrap();
+    let out = dir.path().join("run");
+    let o = binary().args(["train", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(metrics_without_time(&out).len(), 2);
+    std::fs::write(&config, "model = \"cnn4\"\nepochs = 1\ndataset = { cifar10 = \"/nowhere\" }\n[lr]\nbase = 0.01\n").unwrap();
+    let o = binary().args(["train", config.to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("dataset.cifar10") && err.contains("/nowhere/data_batch_1.bin does not exist"), "{err}");
+}

@@ -8,7 +8,7 @@
 pub mod formats;
 
 use std::io::{Read, Seek};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array4};
 use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError};
@@ -76,12 +76,62 @@ impl ImageDataset {
     }
 }
 
-/// Which dataset a config names.
+/// Which dataset a config names: `dataset = "mnist10k"`, or a table such as
+/// `dataset = { cifar10 = "/data/cifar-10-batches-bin" }`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum DatasetSource {
     /// The embedded 8,000/2,000 MNIST split (data/README.md).
     Mnist10k,
+    /// CIFAR-10 binary version: a folder with `data_batch_1.bin` … `data_batch_5.bin` and
+    /// `test_batch.bin`.
+    Cifar10(PathBuf),
+    /// CIFAR-100 binary version: a folder with `train.bin` and `test.bin`.
+    Cifar100(PathBuf),
+    /// MNIST in IDX: a folder with `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
+    /// `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`.
+    Mnist(PathBuf),
+}
+
+impl DatasetSource {
+    /// The training and test splits.
+    pub fn load(&self) -> Result<(ImageDataset, ImageDataset)> {
+        use formats::{Cifar, read_cifar, read_idx};
+        match self {
+            DatasetSource::Mnist10k => mnist10k(),
+            DatasetSource::Cifar10(dir) => {
+                let train: Vec<PathBuf> = (1..=5).map(|i| dir.join(format!("data_batch_{i}.bin"))).collect();
+                let test = [dir.join("test_batch.bin")];
+                require(dir, "cifar10", train.iter().chain(&test), "the CIFAR-10 binary version (cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html), extracted")?;
+                Ok((read_cifar(&train, Cifar::Ten)?, read_cifar(&test, Cifar::Ten)?))
+            }
+            DatasetSource::Cifar100(dir) => {
+                let (train, test) = ([dir.join("train.bin")], [dir.join("test.bin")]);
+                require(dir, "cifar100", train.iter().chain(&test), "the CIFAR-100 binary version (cifar-100-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html), extracted")?;
+                Ok((read_cifar(&train, Cifar::Hundred)?, read_cifar(&test, Cifar::Hundred)?))
+            }
+            DatasetSource::Mnist(dir) => {
+                let f = |name: &str| dir.join(name);
+                let names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
+                let files: Vec<PathBuf> = names.iter().map(|n| f(n)).collect();
+                require(dir, "mnist", files.iter(), "the four uncompressed MNIST IDX files")?;
+                Ok((read_idx(&files[0], &files[1])?, read_idx(&files[2], &files[3])?))
+            }
+        }
+    }
+}
+
+/// One line saying which file is missing and where to put what, for a user-supplied dataset.
+fn require<'a>(dir: &Path, field: &str, files: impl Iterator<Item = &'a PathBuf>, what: &str) -> Result<()> {
+    for file in files {
+        if !file.is_file() {
+            return Err(Error::invalid(
+                format!("dataset.{field}"),
+                format!("{} does not exist; put {what} in {}", file.display(), dir.display()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The embedded MNIST-10k split: `(train, test)`, 8,000 and 2,000 digits, 28 × 28 × 1, 10 classes.

@@ -21,7 +21,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::Sgd;
 use super::{EpochMetrics, TrainConfig};
-use crate::data::{DatasetSource, ImageDataset, mnist10k};
+use crate::data::ImageDataset;
 use crate::error::{Error, Result};
 use crate::model;
 use crate::report;
@@ -191,9 +191,7 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
         tch::set_num_threads(config.threads as i32);
     }
     let device = device(&config.device)?;
-    let (train, test) = match config.dataset {
-        DatasetSource::Mnist10k => mnist10k()?,
-    };
+    let (train, test) = config.dataset.load()?;
     let train = if config.train_subset > 0 { train.take(config.train_subset) } else { train };
     let [h, w, c] = train.shape().map(|v| v as i64);
     tch::manual_seed(config.seed as i64);
