@@ -111,6 +111,30 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
+    /// Clean (overall and per class) and optionally PGD robust accuracy of trained weights on the
+    /// test split of a training config; needs the `torch` feature.
+    #[cfg(feature = "torch")]
+    Eval {
+        config: PathBuf,
+        /// safetensors weights (default: runs/<name>/weights.safetensors).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// PGD radius; no attack when absent.
+        #[arg(long)]
+        pgd_eps: Option<f64>,
+        #[arg(long, default_value_t = 10)]
+        pgd_steps: usize,
+        /// PGD step size (default ε/4).
+        #[arg(long)]
+        pgd_step_size: Option<f64>,
+        #[arg(long, value_enum, default_value = "linf")]
+        norm: Norm,
+        #[arg(long, default_value_t = 1)]
+        restarts: usize,
+        /// Print the JSON summary (otherwise one line per figure).
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks; `bench w2` times W2 and cwd and writes its inputs for the Python reference.
     Bench {
         #[command(subcommand)]
@@ -239,6 +263,29 @@ fn run(command: Command) -> Result<()> {
                 println!("{} epochs on {}: final test accuracy {:.4}", outcome.epochs.len(), outcome.device, outcome.final_test_accuracy);
             }
             println!("outputs: {}", outcome.run_dir.display());
+            Ok(())
+        }
+        #[cfg(feature = "torch")]
+        Command::Eval { config, weights, pgd_eps, pgd_steps, pgd_step_size, norm, restarts, json } => {
+            let config = proxyrobust::train::TrainConfig::load(&config)?;
+            let weights = weights.unwrap_or_else(|| PathBuf::from("runs").join(&config.name).join("weights.safetensors"));
+            let attack = pgd_eps.map(|epsilon| proxyrobust::attack::Pgd {
+                norm,
+                epsilon,
+                step_size: pgd_step_size.unwrap_or(epsilon / 4.0),
+                steps: pgd_steps,
+                random_start: true,
+                restarts,
+            });
+            let report = proxyrobust::train::evaluate_weights(&config, &weights, attack)?;
+            if json {
+                println!("{}", serde_json::to_string(&report).map_err(|e| Error::invalid("output", e.to_string()))?);
+            } else {
+                println!("clean accuracy {:.4} on {} test images", report.clean_accuracy, report.samples);
+                if let Some(r) = report.robust_accuracy {
+                    println!("robust accuracy {r:.4} under PGD-{pgd_steps} ({}, ε = {})", norm.name(), pgd_eps.unwrap_or(0.0));
+                }
+            }
             Ok(())
         }
         Command::ArcSphere { r, r_tilde, dim, norm, grid, samples, seed, json } => {

@@ -12,7 +12,7 @@ pub use sgd::Sgd;
 mod run;
 
 #[cfg(feature = "torch")]
-pub use run::{TrainOutcome, run};
+pub use run::{EvalReport, TrainOutcome, evaluate_weights, run};
 
 use serde::{Deserialize, Serialize};
 

@@ -120,25 +120,36 @@ fn save_checkpoint(path: &Path, parameters: &BTreeMap<String, Tensor>, sgd: &Sgd
     report::atomic_write_path(path, |tmp| Tensor::write_safetensors(&named, tmp).map_err(|e| e.to_string()))
 }
 
-fn load_checkpoint(path: &Path, parameters: &BTreeMap<String, Tensor>, sgd: &mut Sgd) -> Result<Position> {
-    let bad = |what: String| Error::file(path, what);
-    let tensors: BTreeMap<String, Tensor> = Tensor::read_safetensors(path)
-        .map_err(|e| bad(format!("not a readable safetensors checkpoint ({e})")))?
+/// Reads a safetensors file (anything else, pickles included, is refused) into a name → tensor map.
+fn read_safetensors(path: &Path) -> Result<BTreeMap<String, Tensor>> {
+    Ok(Tensor::read_safetensors(path)
+        .map_err(|e| Error::file(path, format!("not a readable safetensors file ({e}); only safetensors weights are accepted")))?
         .into_iter()
-        .collect();
-    let scalar = |key: &str| -> Result<f64> {
-        tensors.get(key).map(|t| t.double_value(&[0])).ok_or_else(|| bad(format!("missing `{key}`: not a checkpoint of this trainer")))
-    };
-    tch::no_grad(|| -> Result<()> {
+        .collect())
+}
+
+/// Copies `tensors[prefix + name]` into every parameter, checking presence and shape.
+pub(crate) fn load_parameters(path: &Path, tensors: &BTreeMap<String, Tensor>, parameters: &BTreeMap<String, Tensor>, prefix: &str) -> Result<()> {
+    tch::no_grad(|| {
         for (name, p) in parameters {
-            let saved = tensors.get(&format!("model/{name}")).ok_or_else(|| bad(format!("missing `model/{name}`: a checkpoint of another model?")))?;
+            let key = format!("{prefix}{name}");
+            let saved = tensors.get(&key).ok_or_else(|| Error::file(path, format!("missing `{key}`: weights of another model?")))?;
             if saved.size() != p.size() {
-                return Err(bad(format!("`model/{name}` has shape {:?}, the model expects {:?}", saved.size(), p.size())));
+                return Err(Error::file(path, format!("`{key}` has shape {:?}, the model expects {:?}", saved.size(), p.size())));
             }
             p.shallow_clone().copy_(saved);
         }
         Ok(())
-    })?;
+    })
+}
+
+fn load_checkpoint(path: &Path, parameters: &BTreeMap<String, Tensor>, sgd: &mut Sgd) -> Result<Position> {
+    let bad = |what: String| Error::file(path, what);
+    let tensors = read_safetensors(path)?;
+    let scalar = |key: &str| -> Result<f64> {
+        tensors.get(key).map(|t| t.double_value(&[0])).ok_or_else(|| bad(format!("missing `{key}`: not a checkpoint of this trainer")))
+    };
+    load_parameters(path, &tensors, parameters, "model/")?;
     let device = parameters.values().next().map(|p| p.device()).unwrap_or(Device::Cpu);
     sgd.restore(
         tensors
@@ -295,5 +306,64 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
         epochs: at.finished,
         device: device_name,
         interrupted: was_interrupted,
+    })
+}
+
+/// Clean accuracy (overall and per class) and, with an attack, robust accuracy of a model given
+/// by a training config and a safetensors weights file, on the config's test split.
+#[derive(Debug, serde::Serialize)]
+pub struct EvalReport {
+    pub weights: PathBuf,
+    pub samples: usize,
+    pub clean_accuracy: f64,
+    pub clean_accuracy_per_class: Vec<f64>,
+    pub attack: Option<crate::attack::Pgd>,
+    pub robust_accuracy: Option<f64>,
+}
+
+/// Evaluates `weights` (safetensors, PyTorch names) for the model of `config` on its test split.
+pub fn evaluate_weights(config: &TrainConfig, weights: &Path, attack: Option<crate::attack::Pgd>) -> Result<EvalReport> {
+    config.validate()?;
+    if let Some(a) = &attack {
+        a.validate()?;
+    }
+    let device = device(&config.device)?;
+    let (train, test) = config.dataset.load()?;
+    let [h, w, c] = train.shape().map(|v| v as i64);
+    let vs = nn::VarStore::new(device);
+    let net = model::build(&vs.root(), config.model, [c, h, w], train.num_classes() as i64)?;
+    let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    load_parameters(weights, &read_safetensors(weights)?, &parameters, "")?;
+    let (x, y) = tensors(&test, device);
+    let n = test.len() as i64;
+    let (mut clean, mut robust) = (Vec::with_capacity(test.len()), Vec::with_capacity(test.len()));
+    let mut start = 0;
+    while start < n {
+        let len = (config.batch_size as i64).min(n - start);
+        let (xb, yb) = (x.narrow(0, start, len), y.narrow(0, start, len));
+        let right = |input: &Tensor| -> Vec<bool> {
+            let hits = tch::no_grad(|| net.forward_t(input, false).argmax(-1, false).eq_tensor(&yb).to_kind(Kind::Int64));
+            Vec::<i64>::try_from(hits).unwrap_or_default().into_iter().map(|v| v == 1).collect()
+        };
+        clean.extend(right(&xb));
+        if let Some(a) = &attack {
+            robust.extend(right(&a.perturb(&net, &xb, &yb, false)));
+        }
+        start += len;
+    }
+    let fraction = |v: &[bool]| v.iter().filter(|b| **b).count() as f64 / v.len().max(1) as f64;
+    let per_class = (0..test.num_classes() as i64)
+        .map(|k| {
+            let hits: Vec<bool> = clean.iter().zip(test.labels()).filter(|(_, l)| **l == k).map(|(h, _)| *h).collect();
+            fraction(&hits)
+        })
+        .collect();
+    Ok(EvalReport {
+        weights: weights.to_owned(),
+        samples: test.len(),
+        clean_accuracy: fraction(&clean),
+        clean_accuracy_per_class: per_class,
+        robust_accuracy: attack.as_ref().map(|_| fraction(&robust)),
+        attack,
     })
 }
