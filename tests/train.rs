@@ -50,6 +50,7 @@ fn train_config_errors_name_the_field() {
         ("model = \"cnn4\"\nepochs = 2\n[lr]\nbase = -0.1\n", "lr.base"),
         ("model = \"cnn4\"\nepochs = 2\ndevice = \"tpu\"\n[lr]\nbase = 0.1\n", "device"),
         ("model = \"cnn4\"\nepochs = 2\n", "missing field `lr`"),
+        ("model = \"cnn4\"\nepochs = 2\n[augment]\ncrop_padding = -1\n[lr]\nbase = 0.1\n", "augment.crop_padding"),
     ] {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, text).unwrap();
@@ -138,7 +139,10 @@ fn trains_on_a_cifar10_folder_and_refuses_a_missing_one() {
     }
     std::fs::write(data.join("test_batch.bin"), (0..4).flat_map(record).collect::<Vec<u8>>()).unwrap();
     let config = dir.path().join("cifar.toml");
-    let text = format!("model = \"resnet18\"\nepochs = 1\nbatch_size = 8\ndataset = {{ cifar10 = \"{}\" }}\n[lr]\nbase = 0.01\n", data.display());
+    let text = format!(
+        "model = \"resnet18\"\nepochs = 1\nbatch_size = 8\ndataset = {{ cifar10 = \"{}\" }}\n[augment]\ncrop_padding = 4\nflip = true\n[lr]\nbase = 0.01\n",
+        data.display()
+    );
     std::fs::write(&config, text).unwrap();
     let out = dir.path().join("run");
     let o = binary().args(["train", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]).output().unwrap();

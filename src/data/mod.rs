@@ -5,6 +5,7 @@
 //! binary batches, MNIST IDX and the seed repository's memory-mapped `.bin` ([`formats`]).
 //! A malformed file is one error naming the file, the key and what was expected.
 
+pub mod augment;
 pub mod formats;
 
 use std::io::{Read, Seek};

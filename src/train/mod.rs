@@ -50,6 +50,9 @@ pub struct TrainConfig {
     pub checkpoint_every_steps: usize,
     #[serde(default)]
     pub optimizer: SgdConfig,
+    /// `[augment]`: random crop with padding and flips (none by default).
+    #[serde(default)]
+    pub augment: crate::data::augment::Augment,
     pub lr: LearningRate,
 }
 
@@ -111,6 +114,7 @@ impl TrainConfig {
         if !(o.weight_decay >= 0.0 && o.weight_decay.is_finite()) {
             return Err(Error::invalid("optimizer.weight_decay", format!("a finite value ≥ 0, got {}", o.weight_decay)));
         }
+        self.augment.validate()?;
         self.lr.validate(self.epochs)
     }
 }

@@ -241,6 +241,7 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
             let len = batch.min(n - start);
             let index = order.narrow(0, start, len);
             let (xb, yb) = (x_train.index_select(0, &index), y_train.index_select(0, &index));
+            let xb = if config.augment.is_identity() { xb } else { config.augment.apply(&xb) };
             lr = config.lr.at(at.epoch as f64 + at.step as f64 / steps_per_epoch as f64, config.epochs);
             let logits = net.forward_t(&xb, true);
             let loss = logits.cross_entropy_for_logits(&yb);
