@@ -88,7 +88,7 @@ mod formats {
         let dir = tempfile::tempdir().unwrap();
         let ten = dir.path().join("data_batch_1.bin");
         std::fs::write(&ten, [cifar_record(&[3], 0), cifar_record(&[9], 5)].concat()).unwrap();
-        let d = read_cifar(&[ten.clone()], Cifar::Ten).unwrap();
+        let d = read_cifar(std::slice::from_ref(&ten), Cifar::Ten).unwrap();
         assert_eq!((d.len(), d.shape(), d.labels()), (2, [32, 32, 3], &[3i64, 9][..]));
         // Image 1, pixel (row 0, col 2) = plane index 2: R = 7, G = 14, B = 21 (seed 5 shifts by 5).
         let at = 3072 + 2 * 3;

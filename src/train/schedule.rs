@@ -40,10 +40,10 @@ impl LearningRate {
         if !(self.warmup_epochs >= 0.0 && self.warmup_epochs < epochs.max(1) as f64) {
             return Err(Error::invalid("lr.warmup_epochs", format!("a value in [0, epochs = {epochs}), got {}", self.warmup_epochs)));
         }
-        if let Schedule::Step { milestones, gamma } = &self.schedule {
-            if !(*gamma > 0.0 && gamma.is_finite()) || milestones.iter().any(|m| !m.is_finite() || *m < 0.0) {
-                return Err(Error::invalid("lr.schedule", "step milestones ≥ 0 (epochs) and a finite gamma > 0"));
-            }
+        if let Schedule::Step { milestones, gamma } = &self.schedule
+            && (!(*gamma > 0.0 && gamma.is_finite()) || milestones.iter().any(|m| !m.is_finite() || *m < 0.0))
+        {
+            return Err(Error::invalid("lr.schedule", "step milestones ≥ 0 (epochs) and a finite gamma > 0"));
         }
         Ok(())
     }
