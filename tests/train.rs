@@ -123,7 +123,7 @@ fn resume_after_kill_or_ctrl_c_matches_an_uninterrupted_run() {
     std::fs::write(empty.join("checkpoint.safetensors"), b"not safetensors").unwrap();
     let o = binary().args(["train", config.to_str().unwrap(), "--out", empty.to_str().unwrap(), "--resume"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not a readable safetensors checkpoint"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a readable safetensors file"));
 }
 
 /// A config naming a user-supplied CIFAR-10 folder trains on tiny fake files in the real format,
