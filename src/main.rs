@@ -308,8 +308,7 @@ fn run(command: Command) -> Result<()> {
         }
         #[cfg(feature = "torch")]
         Command::Bench { which: BenchCommand::Train { model, shape, batch, steps, pgd_steps, eps, alpha, threads, device } } => {
-            let arch: proxyrobust::model::Architecture = serde_json::from_value(serde_json::Value::String(model.clone()))
-                .map_err(|_| Error::invalid("--model", format!("cnn2, cnn4, mlp or resnet18, got {model}")))?;
+            let arch: proxyrobust::model::Architecture = model.parse()?;
             let shape: [i64; 3] = shape.try_into().map_err(|_| Error::invalid("--shape", "three numbers C,H,W"))?;
             if threads > 0 {
                 tch::set_num_threads(threads);

@@ -12,11 +12,17 @@ use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
 /// Each architecture with its name on the Python side and its input shape (C, H, W).
-const ARCHITECTURES: [(Architecture, &str, [i64; 3]); 4] = [
-    (Architecture::Cnn2, "cnn2", [1, 28, 28]),
-    (Architecture::Cnn4, "cnn4", [1, 28, 28]),
-    (Architecture::Mlp, "mlp", [1, 28, 28]),
-    (Architecture::Resnet18, "resnet18", [3, 32, 32]),
+/// WideResNets at depth 16 and width 2 stand for the family (28-10 and 70-16 have the same
+/// layout, only more blocks and channels).
+const ARCHITECTURES: [(&str, [i64; 3]); 8] = [
+    ("cnn2", [1, 28, 28]),
+    ("cnn4", [1, 28, 28]),
+    ("mlp", [1, 28, 28]),
+    ("resnet18", [3, 32, 32]),
+    ("resnet50", [3, 32, 32]),
+    ("preact-resnet18", [3, 32, 32]),
+    ("wrn-16-2", [3, 32, 32]),
+    ("wrn-16-2-swish", [3, 32, 32]),
 ];
 
 /// `$LIBTORCH` is `<venv>/lib/python3.X/site-packages/torch`; the interpreter is `<venv>/bin/python`.
@@ -48,14 +54,37 @@ fn input(dir: &Path, [c, h, w]: [i64; 3]) -> (Tensor, PathBuf) {
     (x, path)
 }
 
+/// Fresh batch norms are the identity in eval mode; random running statistics and affine
+/// parameters make the comparison see where each batch norm sits.
+fn randomise_batch_norm_statistics(vs: &VarStore) {
+    tch::no_grad(|| {
+        for (key, mut t) in vs.variables() {
+            let fill = if key.ends_with("running_var") {
+                Some((0.5, 1.5))
+            } else if key.ends_with("running_mean") || (key.contains("bn") && key.ends_with("bias")) {
+                Some((-0.2, 0.2))
+            } else if key.contains("bn") && key.ends_with("weight") {
+                Some((0.5, 1.5))
+            } else {
+                None
+            };
+            if let Some((lo, hi)) = fill {
+                let _ = t.uniform_(lo, hi);
+            }
+        }
+    });
+}
+
 #[test]
 fn weights_saved_here_give_the_same_logits_in_pytorch() {
     let dir = tempfile::tempdir().unwrap();
-    for (arch, name, shape) in ARCHITECTURES {
+    for (name, shape) in ARCHITECTURES {
+        let arch: Architecture = name.parse().unwrap();
         let (x, x_path) = input(dir.path(), shape);
         tch::manual_seed(1);
         let vs = VarStore::new(Device::Cpu);
         let net = build(&vs.root(), arch, shape, 10).unwrap();
+        randomise_batch_norm_statistics(&vs);
         let weights = dir.path().join(format!("{name}.safetensors"));
         vs.save(&weights).unwrap();
         let ours = net.forward_t(&x, false);
@@ -72,7 +101,8 @@ fn weights_saved_here_give_the_same_logits_in_pytorch() {
 #[test]
 fn pytorch_weights_load_here_and_give_the_same_logits() {
     let dir = tempfile::tempdir().unwrap();
-    for (arch, name, shape) in ARCHITECTURES {
+    for (name, shape) in ARCHITECTURES {
+        let arch: Architecture = name.parse().unwrap();
         let (x, x_path) = input(dir.path(), shape);
         let weights = dir.path().join(format!("{name}-torch.safetensors"));
         pytorch(&["init", name, "3", weights.to_str().unwrap()]);

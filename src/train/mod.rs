@@ -29,7 +29,7 @@ pub struct TrainConfig {
     pub name: String,
     #[serde(default)]
     pub seed: u64,
-    /// `cnn2`, `cnn4`, `mlp` or `resnet18`.
+    /// An architecture name (see [`Architecture`]): `cnn4`, `resnet18`, `wrn-34-10`, ….
     pub model: Architecture,
     #[serde(default = "default_dataset")]
     pub dataset: DatasetSource,

@@ -27,33 +27,58 @@ def cnn(blocks, c, h, w, k):
     return nn.Sequential(*layers, nn.Flatten(), nn.Linear(last * (h // 4) * (w // 4), k))
 
 
+def conv(cin, cout, k, stride=1):
+    return nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, bias=False)
+
+
 class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
+    expansion = 1
+
+    def __init__(self, cin, planes, stride):
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
+        self.conv1, self.bn1 = conv(cin, planes, 3, stride), nn.BatchNorm2d(planes)
+        self.conv2, self.bn2 = conv(planes, planes, 3), nn.BatchNorm2d(planes)
         self.shortcut = nn.Sequential()
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        if stride != 1 or cin != planes:
+            self.shortcut = nn.Sequential(conv(cin, planes, 1, stride), nn.BatchNorm2d(planes))
 
     def forward(self, x):
         out = torch.relu(self.bn1(self.conv1(x)))
         return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-class ResNet18(nn.Module):
-    def __init__(self, c, k):
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, cin, planes, stride):
         super().__init__()
-        self.conv1 = nn.Conv2d(c, 64, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        cout = 4 * planes
+        self.conv1, self.bn1 = conv(cin, planes, 1), nn.BatchNorm2d(planes)
+        self.conv2, self.bn2 = conv(planes, planes, 3, stride), nn.BatchNorm2d(planes)
+        self.conv3, self.bn3 = conv(planes, cout, 1), nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(conv(cin, cout, 1, stride), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = torch.relu(self.bn2(self.conv2(out)))
+        return torch.relu(self.bn3(self.conv3(out)) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    def __init__(self, block, blocks, c, k):
+        super().__init__()
+        self.conv1, self.bn1 = conv(c, 64, 3), nn.BatchNorm2d(64)
         stages, cin = [], 64
-        for cout, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
-            stages.append(nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)))
-            cin = cout
+        for (planes, stride), n in zip([(64, 1), (128, 2), (256, 2), (512, 2)], blocks):
+            layers = []
+            for i in range(n):
+                layers.append(block(cin, planes, stride if i == 0 else 1))
+                cin = planes * block.expansion
+            stages.append(nn.Sequential(*layers))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.linear = nn.Linear(512, k)
+        self.linear = nn.Linear(cin, k)
 
     def forward(self, x):
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -61,9 +86,97 @@ class ResNet18(nn.Module):
         return self.linear(torch.flatten(nn.functional.adaptive_avg_pool2d(out, 1), 1))
 
 
+class PreActBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.bn1, self.conv1 = nn.BatchNorm2d(cin), conv(cin, cout, 3, stride)
+        self.bn2, self.conv2 = nn.BatchNorm2d(cout), conv(cout, cout, 3)
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(conv(cin, cout, 1, stride))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(x))
+        skip = self.shortcut(out) if hasattr(self, "shortcut") else x
+        out = self.conv1(out)
+        return self.conv2(torch.relu(self.bn2(out))) + skip
+
+
+class PreActResNet18(nn.Module):
+    def __init__(self, c, k):
+        super().__init__()
+        self.conv1 = conv(c, 64, 3)
+        stages, cin = [], 64
+        for cout, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+            stages.append(nn.Sequential(PreActBlock(cin, cout, stride), PreActBlock(cout, cout, 1)))
+            cin = cout
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.bn = nn.BatchNorm2d(512)
+        self.linear = nn.Linear(512, k)
+
+    def forward(self, x):
+        out = self.layer4(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
+        out = torch.relu(self.bn(out))
+        return self.linear(torch.flatten(nn.functional.adaptive_avg_pool2d(out, 1), 1))
+
+
+class WideBlock(nn.Module):
+    def __init__(self, cin, cout, stride, act):
+        super().__init__()
+        self.act = act
+        self.bn1, self.conv1 = nn.BatchNorm2d(cin), conv(cin, cout, 3, stride)
+        self.bn2, self.conv2 = nn.BatchNorm2d(cout), conv(cout, cout, 3)
+        self.equal = cin == cout
+        if not self.equal:
+            self.convShortcut = conv(cin, cout, 1, stride)
+
+    def forward(self, x):
+        a = self.act(self.bn1(x))
+        skip = x if self.equal else self.convShortcut(a)
+        return self.conv2(self.act(self.bn2(self.conv1(a)))) + skip
+
+
+class WideGroup(nn.Module):
+    def __init__(self, layers):
+        super().__init__()
+        self.layer = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+class WideResNet(nn.Module):
+    def __init__(self, depth, width, act, c, k):
+        super().__init__()
+        self.act, n = act, (depth - 4) // 6
+        self.conv1 = conv(c, 16, 3)
+        groups, cin = [], 16
+        for cout, stride in [(16 * width, 1), (32 * width, 2), (64 * width, 2)]:
+            layers = []
+            for i in range(n):
+                layers.append(WideBlock(cin, cout, stride if i == 0 else 1, act))
+                cin = cout
+            groups.append(WideGroup(layers))
+        self.block1, self.block2, self.block3 = groups
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.fc = nn.Linear(cin, k)
+
+    def forward(self, x):
+        out = self.block3(self.block2(self.block1(self.conv1(x))))
+        out = self.act(self.bn1(out))
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(out, 1), 1))
+
+
 def build(name):
     if name == "resnet18":
-        return ResNet18(3, 10)
+        return ResNet(BasicBlock, [2, 2, 2, 2], 3, 10)
+    if name == "resnet50":
+        return ResNet(Bottleneck, [3, 4, 6, 3], 3, 10)
+    if name == "preact-resnet18":
+        return PreActResNet18(3, 10)
+    if name.startswith("wrn-"):
+        parts = name.split("-")
+        act = nn.functional.silu if parts[-1] == "swish" else torch.relu
+        return WideResNet(int(parts[1]), int(parts[2]), act, 3, 10)
     c, h, w, k = 1, 28, 28, 10
     if name == "cnn2":
         return cnn([(c, 16, True), (16, 32, True)], c, h, w, k)
