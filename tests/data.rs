@@ -177,3 +177,102 @@ mod sources {
         assert_eq!(&train.labels()[..4], &[1, 0, 2, 0]);
     }
 }
+
+/// A `side × side` RGB image whose every pixel is `color`.
+fn save_image(path: &std::path::Path, width: u32, height: u32, color: [u8; 3]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    image::RgbImage::from_pixel(width, height, image::Rgb(color)).save(path).unwrap();
+}
+
+#[test]
+fn image_folders_decode_crop_resize_and_label_by_sorted_class() {
+    use proxyrobust::data::DatasetSource;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // Non-square images of constant colour: the centre crop and resize keep the colour exactly.
+    for split in ["train", "test"] {
+        save_image(&root.join(split).join("dogs/a.png"), 40, 30, [200, 10, 10]);
+        save_image(&root.join(split).join("dogs/b.jpg"), 30, 40, [200, 10, 10]);
+        save_image(&root.join(split).join("cats/c.png"), 16, 16, [10, 200, 10]);
+    }
+    std::fs::write(root.join("train/cats/notes.txt"), "not an image").unwrap();
+    let source = DatasetSource::ImageFolder { dir: root.to_owned(), size: 8 };
+    let (train, test) = source.load().unwrap();
+    assert_eq!((train.len(), test.len(), train.shape(), train.num_classes()), (3, 3, [8, 8, 3], 2));
+    // cats < dogs alphabetically: label 0 is cats.
+    assert_eq!(train.labels(), [0, 1, 1]);
+    assert!(train.pixels()[..192].chunks(3).all(|p| p == [10, 200, 10]));
+    // JPEG is lossy: within a few levels.
+    let jpeg = &train.pixels()[2 * 192..];
+    assert!(jpeg.chunks(3).all(|p| p[0].abs_diff(200) <= 4 && p[1].abs_diff(10) <= 4), "{:?}", &jpeg[..6]);
+    assert_eq!(source.info().unwrap().classes, 2);
+
+    std::fs::write(root.join("test/cats/c.png"), b"\x89PNG broken").unwrap();
+    let message = source.load().unwrap_err().to_string();
+    assert!(message.contains("c.png") && message.contains("not a decodable PNG or JPEG"), "{message}");
+    let missing = DatasetSource::ImageFolder { dir: root.join("nowhere"), size: 8 }.load().unwrap_err().to_string();
+    assert!(missing.contains("dataset.image_folder") && missing.contains("train"), "{missing}");
+}
+
+#[test]
+fn afhq_has_three_classes_in_train_and_val() {
+    use proxyrobust::data::DatasetSource;
+    let dir = tempfile::tempdir().unwrap();
+    for (split, class, color) in [("train", "cat", 0u8), ("train", "dog", 100), ("train", "wild", 200), ("val", "cat", 0), ("val", "dog", 100), ("val", "wild", 200)] {
+        save_image(&dir.path().join(split).join(class).join("x.png"), 300, 300, [color; 3]);
+    }
+    let (train, test) = DatasetSource::Afhq(dir.path().to_owned()).load().unwrap();
+    assert_eq!((train.shape(), train.labels(), test.len()), ([224, 224, 3], &[0i64, 1, 2][..], 3));
+    assert_eq!(train.pixels()[224 * 224 * 3 + 5], 100);
+    std::fs::remove_dir_all(dir.path().join("val/wild")).unwrap();
+    let message = DatasetSource::Afhq(dir.path().to_owned()).load().unwrap_err().to_string();
+    assert!(message.contains("dataset.afhq") && message.contains("val/wild"), "{message}");
+}
+
+#[test]
+fn celeba_labels_are_smile_by_male_and_splits_follow_the_partition_file() {
+    use proxyrobust::data::DatasetSource;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // Five attributes stand for the forty; the reader finds Smiling and Male by name.
+    let rows = [("1.jpg", "1", "1", 0), ("2.jpg", "1", "-1", 0), ("3.jpg", "-1", "1", 0), ("4.jpg", "-1", "-1", 2), ("5.jpg", "1", "1", 2)];
+    let mut attributes = format!("{}\n5_o_Clock_Shadow Male Bald Smiling Young\n", rows.len());
+    let mut partition = String::new();
+    for (file, smiling, male, split) in rows {
+        save_image(&root.join("img_align_celeba").join(file), 178, 218, [50; 3]);
+        attributes += &format!("{file} -1 {male} -1 {smiling} 1\n");
+        partition += &format!("{file} {split}\n");
+    }
+    std::fs::write(root.join("list_attr_celeba.txt"), &attributes).unwrap();
+    std::fs::write(root.join("list_eval_partition.txt"), partition).unwrap();
+    let (train, test) = DatasetSource::Celeba(root.to_owned()).load().unwrap();
+    // smiling male 0, smiling female 1, not-smiling male 2, not-smiling female 3.
+    assert_eq!((train.labels(), test.labels()), (&[0i64, 1, 2][..], &[3i64, 0][..]));
+    assert_eq!(train.shape(), [64, 64, 3]);
+    std::fs::write(root.join("list_attr_celeba.txt"), attributes.replace("3.jpg -1 1 -1 -1 1", "3.jpg -1 1 -1 0 1")).unwrap();
+    let message = DatasetSource::Celeba(root.to_owned()).load().unwrap_err().to_string();
+    assert!(message.contains("list_attr_celeba.txt") && message.contains("expected 1 or -1"), "{message}");
+}
+
+#[test]
+fn downsampled_imagenet_npz_is_planar_with_one_based_labels() {
+    use proxyrobust::data::folders::read_imagenet_npz;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("val_data.npz");
+    // Two 2×2 images, planar R then G then B.
+    let data = Array2::from_shape_vec((2, 12), (0..24u8).collect()).unwrap();
+    write(&p, |w| {
+        w.add_array("data", &data).unwrap();
+        w.add_array("labels", &Array1::<i64>::from(vec![1, 1000])).unwrap();
+    });
+    let set = read_imagenet_npz(&p, 2).unwrap();
+    assert_eq!(set.labels(), [0, 999]);
+    assert_eq!(&set.pixels()[..6], [0, 4, 8, 1, 5, 9]);
+    let bad = dir.path().join("bad.npz");
+    write(&bad, |w| {
+        w.add_array("data", &Array2::<u8>::zeros((2, 10))).unwrap();
+        w.add_array("labels", &Array1::<i64>::from(vec![1, 2])).unwrap();
+    });
+    let message = read_imagenet_npz(&bad, 2).unwrap_err().to_string();
+    assert!(message.contains("bad.npz") && message.contains("(N, 12)"), "{message}");
+}

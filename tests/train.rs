@@ -140,7 +140,7 @@ fn trains_on_a_cifar10_folder_and_refuses_a_missing_one() {
     std::fs::write(data.join("test_batch.bin"), (0..4).flat_map(record).collect::<Vec<u8>>()).unwrap();
     let config = dir.path().join("cifar.toml");
     let text = format!(
-        "model = \"resnet18\"\nepochs = 1\nbatch_size = 8\ndataset = {{ cifar10 = \"{}\" }}\n[augment]\ncrop_padding = 4\nflip = true\n[lr]\nbase = 0.01\n",
+        "model = \"resnet18\"\nepochs = 1\nbatch_size = 8\nnormalize = true\ndataset = {{ cifar10 = \"{}\" }}\n[augment]\ncrop_padding = 4\nflip = true\n[lr]\nbase = 0.01\n",
         data.display()
     );
     std::fs::write(&config, text).unwrap();

@@ -6,6 +6,7 @@
 //! A malformed file is one error naming the file, the key and what was expected.
 
 pub mod augment;
+pub mod folders;
 pub mod formats;
 
 use std::io::{Read, Seek};
@@ -69,6 +70,20 @@ impl ImageDataset {
         &self.labels
     }
 
+    /// The images of `parts` one after another; shapes and class counts must agree.
+    pub fn concat(parts: Vec<ImageDataset>) -> Result<ImageDataset> {
+        let mut parts = parts.into_iter();
+        let mut all = parts.next().ok_or_else(|| Error::invalid("images", "at least one part to concatenate"))?;
+        for part in parts {
+            if part.shape != all.shape || part.num_classes != all.num_classes {
+                return Err(Error::invalid("images", format!("parts of one shape and class count, got {:?}/{} and {:?}/{}", all.shape, all.num_classes, part.shape, part.num_classes)));
+            }
+            all.pixels.extend(part.pixels);
+            all.labels.extend(part.labels);
+        }
+        Ok(all)
+    }
+
     /// The first `n` images (all if fewer).
     pub fn take(&self, n: usize) -> ImageDataset {
         let n = n.min(self.len());
@@ -78,7 +93,8 @@ impl ImageDataset {
 }
 
 /// Which dataset a config names: `dataset = "mnist10k"`, or a table such as
-/// `dataset = { cifar10 = "/data/cifar-10-batches-bin" }`.
+/// `dataset = { cifar10 = "/data/cifar-10-batches-bin" }` or
+/// `dataset = { image_folder = { dir = "/data/pets", size = 64 } }`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum DatasetSource {
@@ -92,11 +108,58 @@ pub enum DatasetSource {
     /// MNIST in IDX: a folder with `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
     /// `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`.
     Mnist(PathBuf),
+    /// CelebA at 64 × 64, the smile × male task ([`folders::read_celeba`]): a folder with
+    /// `img_align_celeba/`, `list_attr_celeba.txt` and `list_eval_partition.txt`; test = split 2.
+    Celeba(PathBuf),
+    /// AFHQ at 224 × 224: a folder with `train/{cat,dog,wild}` and `val/{cat,dog,wild}`.
+    Afhq(PathBuf),
+    /// Downsampled ImageNet 64 × 64 (Chrabaszcz et al., npz version): a folder with
+    /// `train_data_batch_1.npz` … `train_data_batch_10.npz` and `val_data.npz`.
+    Imagenet64(PathBuf),
+    /// Any `train/<class>/` and `test/<class>/` folders of PNG/JPEG images, resized to `size`.
+    #[serde(rename = "image_folder")]
+    ImageFolder { dir: PathBuf, size: u32 },
 }
 
+/// What a dataset is: classes, image shape and the per-channel normalisation constants
+/// (mean, standard deviation in [0, 1] pixel units) commonly used with it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DatasetInfo {
+    pub name: &'static str,
+    pub classes: usize,
+    /// (H, W, C).
+    pub shape: [usize; 3],
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
+
 impl DatasetSource {
+    /// Classes, shape and normalisation of this dataset, known without reading it (an
+    /// image folder's classes are its sub-folders).
+    pub fn info(&self) -> Result<DatasetInfo> {
+        let info = |name, classes, shape, mean: &[f64], std: &[f64]| DatasetInfo { name, classes, shape, mean: mean.to_vec(), std: std.to_vec() };
+        Ok(match self {
+            DatasetSource::Mnist10k => info("mnist10k", 10, [28, 28, 1], &[0.1307], &[0.3081]),
+            DatasetSource::Mnist(_) => info("mnist", 10, [28, 28, 1], &[0.1307], &[0.3081]),
+            DatasetSource::Cifar10(_) => info("cifar10", 10, [32, 32, 3], &[0.4914, 0.4822, 0.4465], &[0.2470, 0.2435, 0.2616]),
+            DatasetSource::Cifar100(_) => info("cifar100", 100, [32, 32, 3], &[0.5071, 0.4865, 0.4409], &[0.2673, 0.2564, 0.2762]),
+            DatasetSource::Celeba(_) => info("celeba", 4, [64, 64, 3], &[0.5063, 0.4258, 0.3832], &[0.3106, 0.2904, 0.2897]),
+            DatasetSource::Afhq(_) => info("afhq", 3, [224, 224, 3], &IMAGENET_MEAN, &IMAGENET_STD),
+            DatasetSource::Imagenet64(_) => info("imagenet64", 1000, [64, 64, 3], &IMAGENET_MEAN, &IMAGENET_STD),
+            DatasetSource::ImageFolder { dir, size } => {
+                let classes = folders::class_folders(&dir.join("train"))?.len();
+                let s = *size as usize;
+                info("image_folder", classes, [s, s, 3], &IMAGENET_MEAN, &IMAGENET_STD)
+            }
+        })
+    }
+
     /// The training and test splits.
     pub fn load(&self) -> Result<(ImageDataset, ImageDataset)> {
+        use folders::{CelebaSplit, class_folders, read_celeba, read_image_folder, read_imagenet_npz};
         use formats::{Cifar, read_cifar, read_idx};
         match self {
             DatasetSource::Mnist10k => mnist10k(),
@@ -112,11 +175,37 @@ impl DatasetSource {
                 Ok((read_cifar(&train, Cifar::Hundred)?, read_cifar(&test, Cifar::Hundred)?))
             }
             DatasetSource::Mnist(dir) => {
-                let f = |name: &str| dir.join(name);
                 let names = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
-                let files: Vec<PathBuf> = names.iter().map(|n| f(n)).collect();
+                let files: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
                 require(dir, "mnist", files.iter(), "the four uncompressed MNIST IDX files")?;
                 Ok((read_idx(&files[0], &files[1])?, read_idx(&files[2], &files[3])?))
+            }
+            DatasetSource::Celeba(dir) => {
+                let files = [dir.join("list_attr_celeba.txt"), dir.join("list_eval_partition.txt"), dir.join("img_align_celeba")];
+                require(dir, "celeba", files.iter(), "CelebA's img_align_celeba/ folder, list_attr_celeba.txt and list_eval_partition.txt (https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html)")?;
+                Ok((read_celeba(dir, CelebaSplit::Train, 64)?, read_celeba(dir, CelebaSplit::Test, 64)?))
+            }
+            DatasetSource::Afhq(dir) => {
+                let classes: Vec<String> = ["cat", "dog", "wild"].map(String::from).to_vec();
+                let folders: Vec<PathBuf> = ["train", "val"].iter().flat_map(|s| classes.iter().map(move |c| dir.join(s).join(c))).collect();
+                require(dir, "afhq", folders.iter(), "AFHQ's train/ and val/ folders, each with cat/, dog/ and wild/ (https://github.com/clovaai/stargan-v2)")?;
+                Ok((read_image_folder(&dir.join("train"), &classes, 224)?, read_image_folder(&dir.join("val"), &classes, 224)?))
+            }
+            DatasetSource::Imagenet64(dir) => {
+                let train: Vec<PathBuf> = (1..=10).map(|i| dir.join(format!("train_data_batch_{i}.npz"))).collect();
+                let test = [dir.join("val_data.npz")];
+                require(dir, "imagenet64", train.iter().chain(&test), "the npz version of downsampled ImageNet 64×64 (Imagenet64_train_npz and Imagenet64_val_npz from https://image-net.org/download-images), extracted")?;
+                let parts = train.iter().map(|f| read_imagenet_npz(f, 64)).collect::<Result<Vec<_>>>()?;
+                Ok((ImageDataset::concat(parts)?, read_imagenet_npz(&test[0], 64)?))
+            }
+            DatasetSource::ImageFolder { dir, size } => {
+                if *size == 0 {
+                    return Err(Error::invalid("dataset.image_folder.size", "a positive image side in pixels"));
+                }
+                let (train, test) = (dir.join("train"), dir.join("test"));
+                require(dir, "image_folder", [&train, &test].into_iter(), "train/ and test/ folders with one sub-folder of images per class")?;
+                let classes = class_folders(&train)?;
+                Ok((read_image_folder(&train, &classes, *size)?, read_image_folder(&test, &classes, *size)?))
             }
         }
     }
@@ -125,7 +214,7 @@ impl DatasetSource {
 /// One line saying which file is missing and where to put what, for a user-supplied dataset.
 fn require<'a>(dir: &Path, field: &str, files: impl Iterator<Item = &'a PathBuf>, what: &str) -> Result<()> {
     for file in files {
-        if !file.is_file() {
+        if !file.exists() {
             return Err(Error::invalid(
                 format!("dataset.{field}"),
                 format!("{} does not exist; put {what} in {}", file.display(), dir.display()),

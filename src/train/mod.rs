@@ -53,6 +53,10 @@ pub struct TrainConfig {
     /// `[augment]`: random crop with padding and flips (none by default).
     #[serde(default)]
     pub augment: crate::data::augment::Augment,
+    /// Standardise inputs by the dataset's mean and deviation ([`crate::data::DatasetInfo`])
+    /// inside the model (off by default, as in the seed repository).
+    #[serde(default)]
+    pub normalize: bool,
     pub lr: LearningRate,
 }
 

@@ -46,6 +46,21 @@ fn device(name: &str) -> Result<Device> {
     }
 }
 
+/// The model of `config` on [0, 1] inputs: with `normalize`, inputs are first standardised by
+/// the dataset's per-channel mean and deviation (constants, not parameters, so weights files
+/// keep the model's own names and attacks still act in pixel space).
+pub(crate) fn classifier(config: &TrainConfig, vs: &nn::VarStore, input: [i64; 3], classes: i64) -> Result<nn::SequentialT> {
+    let net = model::build(&vs.root(), config.model, input, classes)?;
+    if !config.normalize {
+        return Ok(net);
+    }
+    let info = config.dataset.info()?;
+    let channels = info.mean.len() as i64;
+    let as_tensor = |v: &[f64]| Tensor::from_slice(v).to_kind(Kind::Float).view([1, channels, 1, 1]).to_device(vs.device());
+    let (mean, std) = (as_tensor(&info.mean), as_tensor(&info.std));
+    Ok(nn::seq_t().add_fn(move |x| (x - &mean) / &std).add(net))
+}
+
 /// Images as a float tensor in [0, 1], NCHW, and labels as int64.
 fn tensors(data: &ImageDataset, device: Device) -> (Tensor, Tensor) {
     let [h, w, c] = data.shape().map(|v| v as i64);
@@ -207,7 +222,7 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
     let [h, w, c] = train.shape().map(|v| v as i64);
     tch::manual_seed(config.seed as i64);
     let vs = nn::VarStore::new(device);
-    let net = model::build(&vs.root(), config.model, [c, h, w], train.num_classes() as i64)?;
+    let net = classifier(config, &vs, [c, h, w], train.num_classes() as i64)?;
     let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     let mut sgd = Sgd::new(config.optimizer.clone());
     let checkpoint = run_dir.join("checkpoint.safetensors");
@@ -332,7 +347,7 @@ pub fn evaluate_weights(config: &TrainConfig, weights: &Path, attack: Option<cra
     let (train, test) = config.dataset.load()?;
     let [h, w, c] = train.shape().map(|v| v as i64);
     let vs = nn::VarStore::new(device);
-    let net = model::build(&vs.root(), config.model, [c, h, w], train.num_classes() as i64)?;
+    let net = classifier(config, &vs, [c, h, w], train.num_classes() as i64)?;
     let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     load_parameters(weights, &read_safetensors(weights)?, &parameters, "")?;
     let (x, y) = tensors(&test, device);
