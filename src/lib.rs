@@ -17,5 +17,7 @@ pub mod report;
 pub mod attack;
 pub mod bench;
 pub mod data;
+#[cfg(feature = "torch")]
+pub mod eval;
 pub mod sweep;
 pub mod train;

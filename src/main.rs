@@ -119,21 +119,38 @@ enum Command {
         /// safetensors weights (default: runs/<name>/weights.safetensors).
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// PGD radius; no attack when absent.
+        #[arg(long, value_enum, default_value = "linf")]
+        norm: Norm,
+        /// Attack radius for PGD and AutoAttack.
         #[arg(long)]
-        pgd_eps: Option<f64>,
-        #[arg(long, default_value_t = 10)]
+        eps: Option<f64>,
+        /// PGD steps (0: no PGD).
+        #[arg(long, default_value_t = 0)]
         pgd_steps: usize,
         /// PGD step size (default ε/4).
         #[arg(long)]
         pgd_step_size: Option<f64>,
-        #[arg(long, value_enum, default_value = "linf")]
-        norm: Norm,
         #[arg(long, default_value_t = 1)]
         restarts: usize,
+        /// AutoAttack chain: standard (APGD-CE, APGD-T, FAB-T, Square) or fast (APGD-CE, APGD-T).
+        #[arg(long, value_enum)]
+        autoattack: Option<proxyrobust::attack::Version>,
+        /// Also measure the minimal adversarial distance, searching radii up to this value.
+        #[arg(long)]
+        min_distance: Option<f64>,
+        /// Evaluate the first N test points only (0: all).
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output folder (default runs/<name>/eval).
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Print the JSON summary (otherwise one line per figure).
         #[arg(long)]
         json: bool,
+        #[arg(long)]
+        quiet: bool,
     },
     /// Benchmarks; `bench w2` times W2 and cwd and writes its inputs for the Python reference.
     Bench {
@@ -266,25 +283,54 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         #[cfg(feature = "torch")]
-        Command::Eval { config, weights, pgd_eps, pgd_steps, pgd_step_size, norm, restarts, json } => {
+        Command::Eval { config, weights, norm, eps, pgd_steps, pgd_step_size, restarts, autoattack, min_distance, limit, seed, out, json, quiet } => {
+            use proxyrobust::attack::{MinimalDistance, Pgd, Threat};
             let config = proxyrobust::train::TrainConfig::load(&config)?;
-            let weights = weights.unwrap_or_else(|| PathBuf::from("runs").join(&config.name).join("weights.safetensors"));
-            let attack = pgd_eps.map(|epsilon| proxyrobust::attack::Pgd {
-                norm,
-                epsilon,
-                step_size: pgd_step_size.unwrap_or(epsilon / 4.0),
-                steps: pgd_steps,
-                random_start: true,
-                restarts,
+            let run_dir = PathBuf::from("runs").join(&config.name);
+            let weights = weights.unwrap_or_else(|| run_dir.join("weights.safetensors"));
+            let needs_eps = pgd_steps > 0 || autoattack.is_some();
+            let epsilon = match (eps, needs_eps) {
+                (Some(e), _) => e,
+                (None, true) => return Err(Error::invalid("--eps", "an attack radius for PGD and AutoAttack")),
+                (None, false) => 0.0,
+            };
+            let threat = Threat { norm, epsilon };
+            let settings = proxyrobust::eval::EvalSettings {
+                pgd: (pgd_steps > 0).then(|| Pgd { norm, epsilon, step_size: pgd_step_size.unwrap_or(epsilon / 4.0), steps: pgd_steps, random_start: true, restarts }),
+                autoattack: autoattack.map(|v| (v, threat)),
+                distance: min_distance.map(|max_radius| MinimalDistance { threat, max_radius, fab_iterations: 100, bisection_steps: 10, pgd_steps: 20 }),
+                limit,
+                batch_size: config.batch_size,
+                seed,
+            };
+            let started = (proxyrobust::report::unix_seconds(), std::time::Instant::now());
+            let (_vs, net, test, x, y) = proxyrobust::train::load_classifier(&config, &weights)?;
+            let (summary, samples) = proxyrobust::eval::evaluate(&net, &x, &y, test.num_classes(), &settings, !quiet)?;
+            let out = out.unwrap_or_else(|| run_dir.join("eval"));
+            proxyrobust::eval::write_outputs(&out, &summary, &samples)?;
+            let manifest = serde_json::json!({
+                "command": "eval", "config": config, "weights": weights, "settings": settings, "seed": seed,
+                "git_revision": proxyrobust::report::GIT_REVISION,
+                "versions": { "proxyrobust": env!("CARGO_PKG_VERSION"), "tch": "0.24.0", "libtorch": "2.11.0" },
+                "device": if tch::Cuda::is_available() && config.device != "cpu" { "cuda:0".to_string() } else { proxyrobust::report::cpu_device() },
+                "started_unix_s": started.0, "elapsed_s": started.1.elapsed().as_secs_f64(),
+                "outputs": ["summary.json", "samples.csv", "per_class.csv", "manifest.json"],
             });
-            let report = proxyrobust::train::evaluate_weights(&config, &weights, attack)?;
+            proxyrobust::report::write_json(&out.join("manifest.json"), &manifest)?;
             if json {
-                println!("{}", serde_json::to_string(&report).map_err(|e| Error::invalid("output", e.to_string()))?);
+                println!("{}", serde_json::to_string(&summary).map_err(|e| Error::invalid("output", e.to_string()))?);
             } else {
-                println!("clean accuracy {:.4} on {} test images", report.clean_accuracy, report.samples);
-                if let Some(r) = report.robust_accuracy {
-                    println!("robust accuracy {r:.4} under PGD-{pgd_steps} ({}, ε = {})", norm.name(), pgd_eps.unwrap_or(0.0));
+                println!("clean accuracy {:.4} on {} test images", summary.clean_accuracy, summary.samples);
+                if let Some(r) = summary.pgd_robust_accuracy {
+                    println!("robust accuracy {r:.4} under PGD-{pgd_steps} ({}, ε = {epsilon})", norm.name());
                 }
+                for step in summary.autoattack_chain.iter().skip(1) {
+                    println!("robust accuracy {:.4} after {} ({}, ε = {epsilon})", step.robust_accuracy, step.attack, norm.name());
+                }
+                if let Some(d) = &summary.distance {
+                    println!("mean minimal {} distance {:.4} [{:.4}, {:.4}] ({} unbroken within {})", norm.name(), d.mean, d.ci_low, d.ci_high, d.unbroken, d.settings.max_radius);
+                }
+                println!("outputs in {}", out.display());
             }
             Ok(())
         }

@@ -28,16 +28,18 @@ fn cnn4_reaches_97_percent_on_mnist10k() {
     // `eval` on the saved weights reproduces the last epoch's test accuracy; PGD lowers it.
     let weights = dir.path().join("weights.safetensors");
     let attack = proxyrobust::attack::Pgd { norm: proxyrobust::theory::norm::Norm::Linf, epsilon: 0.1, step_size: 0.025, steps: 10, random_start: true, restarts: 1 };
-    let report = proxyrobust::train::evaluate_weights(&config, &weights, Some(attack)).unwrap();
+    let settings = proxyrobust::eval::EvalSettings { pgd: Some(attack), autoattack: None, distance: None, limit: 0, batch_size: 256, seed: 0 };
+    let (_vs, net, test, x, y) = proxyrobust::train::load_classifier(&config, &weights).unwrap();
+    let (report, _) = proxyrobust::eval::evaluate(&net, &x, &y, test.num_classes(), &settings, false).unwrap();
     assert!((report.clean_accuracy - outcome.final_test_accuracy).abs() < 1e-12, "{} vs {}", report.clean_accuracy, outcome.final_test_accuracy);
     assert_eq!(report.clean_accuracy_per_class.len(), 10);
     assert!(report.clean_accuracy_per_class.iter().all(|a| *a > 0.9));
-    let robust = report.robust_accuracy.unwrap();
+    let robust = report.pgd_robust_accuracy.unwrap();
     assert!(robust < report.clean_accuracy, "PGD at ε = 0.1 must hurt a naturally trained model: {robust}");
     // Anything that is not safetensors is refused, with the file named.
     let pickle = dir.path().join("model.pt");
     std::fs::write(&pickle, b"\x80\x02}q\x00.").unwrap();
-    let err = proxyrobust::train::evaluate_weights(&config, &pickle, None).unwrap_err().to_string();
+    let err = proxyrobust::train::load_classifier(&config, &pickle).err().unwrap().to_string();
     assert!(err.contains("model.pt") && err.contains("only safetensors"), "{err}");
 }
 

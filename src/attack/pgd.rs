@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
 use tch::{Kind, Reduction, Tensor};
 
+use super::threat::{Threat, broadcast};
 use crate::error::{Error, Result};
 use crate::theory::norm::Norm;
 
@@ -33,24 +34,22 @@ fn one() -> usize {
     1
 }
 
-/// Per-sample ℓ2 norms of a batch, shaped to broadcast against it (N, 1, 1, …).
-fn per_sample_l2(t: &Tensor) -> Tensor {
-    let n = t.size()[0];
-    let mut shape = vec![n];
-    shape.extend(std::iter::repeat_n(1, t.dim() - 1));
-    t.reshape([n, -1]).norm_scalaropt_dim(2, [1], false).view(shape.as_slice())
-}
-
 impl Pgd {
+    /// FGSM (Goodfellow et al., 2015): one step of size ε from the clean input.
+    pub fn fgsm(threat: Threat) -> Pgd {
+        Pgd { norm: threat.norm, epsilon: threat.epsilon, step_size: threat.epsilon, steps: 1, random_start: false, restarts: 1 }
+    }
+
+    /// The ball this attack searches.
+    pub fn threat(&self) -> Threat {
+        Threat { norm: self.norm, epsilon: self.epsilon }
+    }
+
     /// Range checks; errors name the field under `attack.`.
     pub fn validate(&self) -> Result<()> {
-        if self.norm == Norm::L1 {
-            return Err(Error::invalid("attack.norm", "linf or l2"));
-        }
-        for (field, v) in [("attack.epsilon", self.epsilon), ("attack.step_size", self.step_size)] {
-            if !(v >= 0.0 && v.is_finite()) {
-                return Err(Error::invalid(field, format!("a finite value ≥ 0, got {v}")));
-            }
+        self.threat().validate("attack")?;
+        if !(self.step_size >= 0.0 && self.step_size.is_finite()) {
+            return Err(Error::invalid("attack.step_size", format!("a finite value ≥ 0, got {}", self.step_size)));
         }
         if self.restarts == 0 {
             return Err(Error::invalid("attack.restarts", "at least 1"));
@@ -58,52 +57,27 @@ impl Pgd {
         Ok(())
     }
 
-    /// Projects `delta` onto the ε-ball and keeps `x + delta` in [0, 1].
-    fn project(&self, x: &Tensor, delta: &Tensor) -> Tensor {
-        let delta = match self.norm {
-            Norm::Linf => delta.clamp(-self.epsilon, self.epsilon),
-            _ => {
-                let scale = (per_sample_l2(delta) + 1e-12).reciprocal().multiply_scalar(self.epsilon).clamp_max(1.0);
-                delta * scale
-            }
-        };
-        (x + delta).clamp(0.0, 1.0) - x
-    }
-
-    fn random_start(&self, x: &Tensor) -> Tensor {
-        if !self.random_start {
-            return x.zeros_like();
-        }
-        match self.norm {
-            Norm::Linf => x.rand_like().multiply_scalar(2.0 * self.epsilon) - self.epsilon,
-            _ => {
-                // A uniform direction scaled to a uniform fraction of ε.
-                let direction = x.randn_like();
-                let n = x.size()[0];
-                let mut shape = vec![n];
-                shape.extend(std::iter::repeat_n(1, x.dim() - 1));
-                let radius = Tensor::rand(shape.as_slice(), (Kind::Float, x.device())) * self.epsilon;
-                &direction / (per_sample_l2(&direction) + 1e-12) * radius
-            }
-        }
-    }
-
     /// Adversarial examples for `(x, y)` against `model` (run with `train` as its mode).
-    pub fn perturb<M: ModuleT>(&self, model: &M, x: &Tensor, y: &Tensor, train: bool) -> Tensor {
+    pub fn perturb<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor, train: bool) -> Tensor {
+        self.perturb_within(model, x, y, train, &self.threat().radii(x))
+    }
+
+    /// PGD in a ball of radius `radius[i]` around sample i, the step size scaled by radius/ε
+    /// (the minimal-distance bisection of [`super::distance`] uses it).
+    pub fn perturb_within<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor, train: bool, radius: &Tensor) -> Tensor {
+        let threat = self.threat();
         let x = x.detach();
+        let step = if self.epsilon > 0.0 { broadcast(radius, &x) * (self.step_size / self.epsilon) } else { broadcast(&radius.zeros_like(), &x) };
         let mut best = x.shallow_clone();
         let mut best_loss = Tensor::full([x.size()[0]], f64::NEG_INFINITY, (Kind::Float, x.device()));
         for _ in 0..self.restarts {
-            let mut delta = self.project(&x, &self.random_start(&x));
+            let start = if self.random_start { threat.random_delta_within(&x, radius) } else { x.zeros_like() };
+            let mut delta = threat.project_within(&x, &start, radius);
             for _ in 0..self.steps {
                 let d = delta.detach().set_requires_grad(true);
                 let loss = model.forward_t(&(&x + &d), train).cross_entropy_loss::<Tensor>(y, None, Reduction::Sum, -100, 0.0);
                 let grad = Tensor::run_backward(&[loss], &[&d], false, false).remove(0);
-                let step = match self.norm {
-                    Norm::Linf => grad.sign(),
-                    _ => &grad / (per_sample_l2(&grad) + 1e-12),
-                };
-                delta = self.project(&x, &(d.detach() + step * self.step_size));
+                delta = threat.project_within(&x, &(d.detach() + threat.steepest(&grad) * &step), radius);
             }
             let candidate = (&x + &delta).detach();
             if self.restarts == 1 {
@@ -113,9 +87,7 @@ impl Pgd {
                 model.forward_t(&candidate, train).cross_entropy_loss::<Tensor>(y, None, Reduction::None, -100, 0.0)
             });
             let better = loss.gt_tensor(&best_loss);
-            let mut mask_shape = vec![x.size()[0]];
-            mask_shape.extend(std::iter::repeat_n(1, x.dim() - 1));
-            best = candidate.where_self(&better.view(mask_shape.as_slice()), &best);
+            best = candidate.where_self(&broadcast(&better, &x), &best);
             best_loss = loss.where_self(&better, &best_loss);
         }
         best

@@ -12,7 +12,7 @@ pub use sgd::Sgd;
 mod run;
 
 #[cfg(feature = "torch")]
-pub use run::{EvalReport, TrainOutcome, evaluate_weights, run};
+pub use run::{TrainOutcome, load_classifier, run};
 
 use serde::{Deserialize, Serialize};
 

@@ -325,24 +325,10 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
     })
 }
 
-/// Clean accuracy (overall and per class) and, with an attack, robust accuracy of a model given
-/// by a training config and a safetensors weights file, on the config's test split.
-#[derive(Debug, serde::Serialize)]
-pub struct EvalReport {
-    pub weights: PathBuf,
-    pub samples: usize,
-    pub clean_accuracy: f64,
-    pub clean_accuracy_per_class: Vec<f64>,
-    pub attack: Option<crate::attack::Pgd>,
-    pub robust_accuracy: Option<f64>,
-}
-
-/// Evaluates `weights` (safetensors, PyTorch names) for the model of `config` on its test split.
-pub fn evaluate_weights(config: &TrainConfig, weights: &Path, attack: Option<crate::attack::Pgd>) -> Result<EvalReport> {
+/// The model of `config` with the safetensors `weights` loaded (PyTorch names), and the
+/// dataset's test split as tensors on the config's device.
+pub fn load_classifier(config: &TrainConfig, weights: &Path) -> Result<(nn::VarStore, nn::SequentialT, ImageDataset, Tensor, Tensor)> {
     config.validate()?;
-    if let Some(a) = &attack {
-        a.validate()?;
-    }
     let device = device(&config.device)?;
     let (train, test) = config.dataset.load()?;
     let [h, w, c] = train.shape().map(|v| v as i64);
@@ -351,35 +337,5 @@ pub fn evaluate_weights(config: &TrainConfig, weights: &Path, attack: Option<cra
     let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     load_parameters(weights, &read_safetensors(weights)?, &parameters, "")?;
     let (x, y) = tensors(&test, device);
-    let n = test.len() as i64;
-    let (mut clean, mut robust) = (Vec::with_capacity(test.len()), Vec::with_capacity(test.len()));
-    let mut start = 0;
-    while start < n {
-        let len = (config.batch_size as i64).min(n - start);
-        let (xb, yb) = (x.narrow(0, start, len), y.narrow(0, start, len));
-        let right = |input: &Tensor| -> Vec<bool> {
-            let hits = tch::no_grad(|| net.forward_t(input, false).argmax(-1, false).eq_tensor(&yb).to_kind(Kind::Int64));
-            Vec::<i64>::try_from(hits).unwrap_or_default().into_iter().map(|v| v == 1).collect()
-        };
-        clean.extend(right(&xb));
-        if let Some(a) = &attack {
-            robust.extend(right(&a.perturb(&net, &xb, &yb, false)));
-        }
-        start += len;
-    }
-    let fraction = |v: &[bool]| v.iter().filter(|b| **b).count() as f64 / v.len().max(1) as f64;
-    let per_class = (0..test.num_classes() as i64)
-        .map(|k| {
-            let hits: Vec<bool> = clean.iter().zip(test.labels()).filter(|(_, l)| **l == k).map(|(h, _)| *h).collect();
-            fraction(&hits)
-        })
-        .collect();
-    Ok(EvalReport {
-        weights: weights.to_owned(),
-        samples: test.len(),
-        clean_accuracy: fraction(&clean),
-        clean_accuracy_per_class: per_class,
-        robust_accuracy: attack.as_ref().map(|_| fraction(&robust)),
-        attack,
-    })
+    Ok((vs, net, test, x, y))
 }
