@@ -19,6 +19,9 @@ pub struct EvalSettings {
     pub pgd: Option<Pgd>,
     pub autoattack: Option<(Version, Threat)>,
     pub distance: Option<MinimalDistance>,
+    /// Also run every attack of the AutoAttack chain on its own, on all clean-correct points
+    /// (for cross-checks against other implementations).
+    pub each_attack: bool,
     /// Evaluate only the first `limit` test points (0: all).
     pub limit: usize,
     pub batch_size: usize,
@@ -70,6 +73,8 @@ pub struct EvalSummary {
     pub autoattack_chain: Vec<ChainStep>,
     pub autoattack_robust_accuracy: Option<f64>,
     pub autoattack_robust_accuracy_per_class: Option<Vec<f64>>,
+    /// Robust accuracy under each attack of the chain alone (with `each_attack`).
+    pub individual_attacks: Vec<ChainStep>,
     pub distance: Option<DistanceSummary>,
 }
 
@@ -139,6 +144,7 @@ pub fn evaluate<M: ModuleT + ?Sized>(model: &M, x: &Tensor, y: &Tensor, classes:
         autoattack_chain: Vec::new(),
         autoattack_robust_accuracy: None,
         autoattack_robust_accuracy_per_class: None,
+        individual_attacks: Vec::new(),
         distance: None,
     };
     if let Some(pgd) = &settings.pgd {
@@ -165,6 +171,15 @@ pub fn evaluate<M: ModuleT + ?Sized>(model: &M, x: &Tensor, y: &Tensor, classes:
             summary.autoattack_chain.push(step);
         }
         summary.autoattack_robust_accuracy = Some(fraction(&robust));
+        if settings.each_attack {
+            for attack in chain(version, threat) {
+                tch::manual_seed(settings.seed as i64);
+                let started = std::time::Instant::now();
+                let mut alone = clean.clone();
+                attack_robust(model, &attack, &x, &y, &mut alone, settings.batch_size, show);
+                summary.individual_attacks.push(ChainStep { attack: attack.name(), robust_accuracy: fraction(&alone), seconds: started.elapsed().as_secs_f64() });
+            }
+        }
         summary.autoattack_robust_accuracy_per_class = Some(per_class(&robust, &labels, classes));
         samples.iter_mut().zip(&robust).for_each(|(s, r)| s.autoattack_robust = Some(*r));
     }

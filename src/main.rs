@@ -135,6 +135,9 @@ enum Command {
         /// AutoAttack chain: standard (APGD-CE, APGD-T, FAB-T, Square) or fast (APGD-CE, APGD-T).
         #[arg(long, value_enum)]
         autoattack: Option<proxyrobust::attack::Version>,
+        /// Also run each attack of the AutoAttack chain alone on all clean-correct points.
+        #[arg(long)]
+        each_attack: bool,
         /// Also measure the minimal adversarial distance, searching radii up to this value.
         #[arg(long)]
         min_distance: Option<f64>,
@@ -283,7 +286,7 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         #[cfg(feature = "torch")]
-        Command::Eval { config, weights, norm, eps, pgd_steps, pgd_step_size, restarts, autoattack, min_distance, limit, seed, out, json, quiet } => {
+        Command::Eval { config, weights, norm, eps, pgd_steps, pgd_step_size, restarts, autoattack, each_attack, min_distance, limit, seed, out, json, quiet } => {
             use proxyrobust::attack::{MinimalDistance, Pgd, Threat};
             let config = proxyrobust::train::TrainConfig::load(&config)?;
             let run_dir = PathBuf::from("runs").join(&config.name);
@@ -299,6 +302,7 @@ fn run(command: Command) -> Result<()> {
                 pgd: (pgd_steps > 0).then(|| Pgd { norm, epsilon, step_size: pgd_step_size.unwrap_or(epsilon / 4.0), steps: pgd_steps, random_start: true, restarts }),
                 autoattack: autoattack.map(|v| (v, threat)),
                 distance: min_distance.map(|max_radius| MinimalDistance { threat, max_radius, fab_iterations: 100, bisection_steps: 10, pgd_steps: 20 }),
+                each_attack,
                 limit,
                 batch_size: config.batch_size,
                 seed,
@@ -326,6 +330,9 @@ fn run(command: Command) -> Result<()> {
                 }
                 for step in summary.autoattack_chain.iter().skip(1) {
                     println!("robust accuracy {:.4} after {} ({}, ε = {epsilon})", step.robust_accuracy, step.attack, norm.name());
+                }
+                for step in &summary.individual_attacks {
+                    println!("robust accuracy {:.4} under {} alone", step.robust_accuracy, step.attack);
                 }
                 if let Some(d) = &summary.distance {
                     println!("mean minimal {} distance {:.4} [{:.4}, {:.4}] ({} unbroken within {})", norm.name(), d.mean, d.ci_low, d.ci_high, d.unbroken, d.settings.max_radius);

@@ -156,6 +156,7 @@ fn autoattack_chain_never_raises_robust_accuracy_and_is_deterministic() {
         pgd: None,
         autoattack: Some((Version::Standard, threat)),
         distance: Some(MinimalDistance { threat, max_radius: 0.5, fab_iterations: 10, bisection_steps: 6, pgd_steps: 5 }),
+        each_attack: true,
         limit: 0,
         batch_size: 10,
         seed: 3,

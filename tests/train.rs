@@ -28,7 +28,7 @@ fn cnn4_reaches_97_percent_on_mnist10k() {
     // `eval` on the saved weights reproduces the last epoch's test accuracy; PGD lowers it.
     let weights = dir.path().join("weights.safetensors");
     let attack = proxyrobust::attack::Pgd { norm: proxyrobust::theory::norm::Norm::Linf, epsilon: 0.1, step_size: 0.025, steps: 10, random_start: true, restarts: 1 };
-    let settings = proxyrobust::eval::EvalSettings { pgd: Some(attack), autoattack: None, distance: None, limit: 0, batch_size: 256, seed: 0 };
+    let settings = proxyrobust::eval::EvalSettings { pgd: Some(attack), autoattack: None, distance: None, each_attack: false, limit: 0, batch_size: 256, seed: 0 };
     let (_vs, net, test, x, y) = proxyrobust::train::load_classifier(&config, &weights).unwrap();
     let (report, _) = proxyrobust::eval::evaluate(&net, &x, &y, test.num_classes(), &settings, false).unwrap();
     assert!((report.clean_accuracy - outcome.final_test_accuracy).abs() < 1e-12, "{} vs {}", report.clean_accuracy, outcome.final_test_accuracy);

@@ -1,6 +1,8 @@
 //! Training: configs and learning-rate schedules (always built), the natural-training loop on
 //! tch (feature `torch`). Adversarial objectives and PORT build on this loop (issues 5 and 6).
 
+pub mod objective;
+pub mod port;
 pub mod schedule;
 #[cfg(feature = "torch")]
 mod sgd;
@@ -9,7 +11,7 @@ mod sgd;
 pub use sgd::Sgd;
 
 #[cfg(feature = "torch")]
-mod run;
+pub(crate) mod run;
 
 #[cfg(feature = "torch")]
 pub use run::{TrainOutcome, load_classifier, run};
@@ -57,6 +59,15 @@ pub struct TrainConfig {
     /// inside the model (off by default, as in the seed repository).
     #[serde(default)]
     pub normalize: bool,
+    /// `[objective]`: natural (default), pgd, trades, fgsm or free ([`objective::Objective`]).
+    #[serde(default)]
+    pub objective: objective::Objective,
+    /// Label smoothing of the cross-entropy (0: none).
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// `[synthetic]`: train with PORT on real plus these proxy images ([`port::SyntheticConfig`]).
+    #[serde(default)]
+    pub synthetic: Option<port::SyntheticConfig>,
     pub lr: LearningRate,
 }
 
@@ -119,6 +130,13 @@ impl TrainConfig {
             return Err(Error::invalid("optimizer.weight_decay", format!("a finite value ≥ 0, got {}", o.weight_decay)));
         }
         self.augment.validate()?;
+        self.objective.validate()?;
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(Error::invalid("label_smoothing", format!("a value in [0, 1), got {}", self.label_smoothing)));
+        }
+        if let Some(s) = &self.synthetic {
+            s.validate()?;
+        }
         self.lr.validate(self.epochs)
     }
 }

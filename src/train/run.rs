@@ -21,6 +21,8 @@ use tch::{Device, Kind, Tensor};
 
 use super::Sgd;
 use super::{EpochMetrics, TrainConfig};
+use super::objective::FreePerturbation;
+use super::port;
 use crate::data::ImageDataset;
 use crate::error::{Error, Result};
 use crate::model;
@@ -62,7 +64,7 @@ pub(crate) fn classifier(config: &TrainConfig, vs: &nn::VarStore, input: [i64; 3
 }
 
 /// Images as a float tensor in [0, 1], NCHW, and labels as int64.
-fn tensors(data: &ImageDataset, device: Device) -> (Tensor, Tensor) {
+pub(crate) fn tensors(data: &ImageDataset, device: Device) -> (Tensor, Tensor) {
     let [h, w, c] = data.shape().map(|v| v as i64);
     let x = Tensor::from_slice(data.pixels())
         .view([data.len() as i64, h, w, c])
@@ -243,6 +245,11 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
     let total_steps = steps_per_epoch as usize * config.epochs;
     let bar = crate::sweep::progress(total_steps, "train", show_progress);
     bar.set_position((at.epoch * steps_per_epoch as usize + at.step as usize) as u64);
+    let synthetic = match &config.synthetic {
+        Some(s) => Some((port::SyntheticSource::open(s, train.num_classes(), train.shape())?, s)),
+        None => None,
+    };
+    let mut free = FreePerturbation::default();
     let interrupted = interrupt_flag();
     let mut was_interrupted = false;
     while at.epoch < config.epochs {
@@ -258,13 +265,31 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
             let (xb, yb) = (x_train.index_select(0, &index), y_train.index_select(0, &index));
             let xb = if config.augment.is_identity() { xb } else { config.augment.apply(&xb) };
             lr = config.lr.at(at.epoch as f64 + at.step as f64 / steps_per_epoch as f64, config.epochs);
-            let logits = net.forward_t(&xb, true);
-            let loss = logits.cross_entropy_for_logits(&yb);
-            loss.backward();
-            sgd.step(&parameters, lr);
-            let batch_loss = loss.double_value(&[]);
+            let (xj, yj, weights) = match &synthetic {
+                None => (xb.shallow_clone(), yb.shallow_clone(), None),
+                Some((source, s)) => {
+                    let count = if s.batch_size == 0 { len as usize } else { s.batch_size };
+                    let (xs, ys) = source.sample(count, s.limit, device)?;
+                    let xs = if config.augment.is_identity() { xs } else { config.augment.apply(&xs) };
+                    let w = port::aggregation_weights(s.gamma, len as usize, count);
+                    (Tensor::cat(&[&xb, &xs], 0), Tensor::cat(&[&yb, &ys], 0), Some(Tensor::from_slice(&w).to_kind(Kind::Float).to_device(device)))
+                }
+            };
+            let mut batch_loss = 0.0;
+            for _ in 0..config.objective.replays() {
+                let out = config.objective.batch_loss(&net, &xj, &yj, config.label_smoothing, &mut free);
+                let loss = match &weights {
+                    None => out.per_sample.mean(Kind::Float),
+                    Some(w) => (&out.per_sample * w).sum(Kind::Float),
+                };
+                loss.backward();
+                config.objective.after_backward(&xj, &mut free);
+                sgd.step(&parameters, lr);
+                // Epoch metrics count the real samples (the first `len` rows).
+                batch_loss = out.per_sample.narrow(0, 0, len).mean(Kind::Float).double_value(&[]);
+                at.correct += correct_count(&out.logits.narrow(0, 0, len), &yb) / config.objective.replays() as f64;
+            }
             at.loss_sum += batch_loss * len as f64;
-            at.correct += correct_count(&logits, &yb);
             at.step += 1;
             bar.set_message(format!("epoch {} loss {batch_loss:.4}", at.epoch + 1));
             bar.inc(1);
