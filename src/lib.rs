@@ -19,5 +19,6 @@ pub mod bench;
 pub mod data;
 #[cfg(feature = "torch")]
 pub mod eval;
+pub mod proxy;
 pub mod sweep;
 pub mod train;

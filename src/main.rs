@@ -24,6 +24,14 @@ struct Cli {
     command: Command,
 }
 
+/// The proxy generators of `proxy`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProxyName {
+    Gaussian,
+    PcaMixture,
+    Interpolation,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a theorem sweep from a TOML config in experiments/.
@@ -154,6 +162,30 @@ enum Command {
         json: bool,
         #[arg(long)]
         quiet: bool,
+    },
+    /// Fits a proxy generator on the training split of the embedded MNIST-10k (or its first
+    /// `--train-subset` images) and writes `--count` labelled samples as npz.
+    Proxy {
+        #[arg(value_enum)]
+        kind: ProxyName,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Use only the first N training images (0: all 8,000).
+        #[arg(long, default_value_t = 0)]
+        train_subset: usize,
+        /// pca-mixture: principal components kept.
+        #[arg(long, default_value_t = 30)]
+        dimensions: usize,
+        /// pca-mixture: mixture components per class.
+        #[arg(long, default_value_t = 10)]
+        components: usize,
+        /// interpolation: nearest neighbours to interpolate with.
+        #[arg(long, default_value_t = 5)]
+        neighbours: usize,
     },
     /// Benchmarks; `bench w2` times W2 and cwd and writes its inputs for the Python reference.
     Bench {
@@ -339,6 +371,20 @@ fn run(command: Command) -> Result<()> {
                 }
                 println!("outputs in {}", out.display());
             }
+            Ok(())
+        }
+        Command::Proxy { kind, count, out, seed, train_subset, dimensions, components, neighbours } => {
+            use proxyrobust::proxy::{ProxyKind, fit_and_sample};
+            let kind = match kind {
+                ProxyName::Gaussian => ProxyKind::Gaussian,
+                ProxyName::PcaMixture => ProxyKind::PcaMixture { dimensions, components },
+                ProxyName::Interpolation => ProxyKind::Interpolation { neighbours },
+            };
+            let (train, _) = proxyrobust::data::mnist10k()?;
+            let train = if train_subset > 0 { train.take(train_subset) } else { train };
+            let samples = fit_and_sample(kind, &train, count, seed)?;
+            proxyrobust::data::write_image_npz(&out, &samples)?;
+            println!("{} {} images from {} real ones -> {}", samples.len(), kind.name(), train.len(), out.display());
             Ok(())
         }
         Command::ArcSphere { r, r_tilde, dim, norm, grid, samples, seed, json } => {

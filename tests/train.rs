@@ -156,3 +156,59 @@ fn trains_on_a_cifar10_folder_and_refuses_a_missing_one() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("dataset.cifar10") && err.contains("/nowhere/data_batch_1.bin does not exist"), "{err}");
 }
+
+/// Every objective trains (one epoch on 256 digits), alone and with PORT on an npz of proxy
+/// images; the metrics are finite and a config error names its field.
+#[test]
+fn objectives_and_port_train_and_bad_settings_are_refused() {
+    use ndarray::{Array1, Array4};
+    let dir = tempfile::tempdir().unwrap();
+    let (train, _) = proxyrobust::data::mnist10k().unwrap();
+    let proxy = train.take(300);
+    let npz = dir.path().join("proxy.npz");
+    let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&npz).unwrap());
+    w.add_array("image", &Array4::from_shape_vec((300, 28, 28, 1), proxy.pixels().to_vec()).unwrap()).unwrap();
+    w.add_array("label", &Array1::from(proxy.labels().to_vec())).unwrap();
+    w.finish().unwrap();
+    let objectives = [
+        "kind = \"natural\"",
+        "kind = \"pgd\"\nnorm = \"linf\"\nepsilon = 0.1\nstep_size = 0.05\nsteps = 2",
+        "kind = \"trades\"\nnorm = \"l2\"\nepsilon = 1.0\nstep_size = 0.5\nsteps = 2\nbeta = 6.0",
+        "kind = \"fgsm\"\nnorm = \"linf\"\nepsilon = 0.1\nstep_size = 0.125",
+        "kind = \"free\"\nnorm = \"linf\"\nepsilon = 0.1\nreplays = 2",
+    ];
+    for (i, objective) in objectives.iter().enumerate() {
+        for port in [false, true] {
+            let synthetic = if port { format!("[synthetic]\nnpz = \"{}\"\nbatch_size = 32\ngamma = 0.4\n", npz.display()) } else { String::new() };
+            let config = dir.path().join(format!("c{i}{port}.toml"));
+            std::fs::write(&config, format!("model = \"cnn2\"\nepochs = 1\nbatch_size = 64\ntrain_subset = 256\nlabel_smoothing = 0.1\n[objective]\n{objective}\n{synthetic}[lr]\nbase = 0.05\n")).unwrap();
+            let out = dir.path().join(format!("run{i}{port}"));
+            let o = binary().args(["train", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]).output().unwrap();
+            assert!(o.status.success(), "{objective} port={port}: {}", String::from_utf8_lossy(&o.stderr));
+            let metrics = metrics_without_time(&out);
+            let loss: f64 = metrics[1].split(',').nth(2).unwrap().parse().unwrap();
+            assert!(loss.is_finite() && loss > 0.0, "{objective}: {metrics:?}");
+        }
+    }
+    for (body, needle) in [
+        ("[objective]\nkind = \"pgd\"\nnorm = \"linf\"\nepsilon = -0.1\nstep_size = 0.05\nsteps = 2\n", "objective.epsilon"),
+        ("[objective]\nkind = \"free\"\nnorm = \"linf\"\nepsilon = 0.1\nreplays = 0\n", "objective.replays"),
+        ("[synthetic]\ngamma = 0.4\n", "synthetic"),
+        ("[synthetic]\nnpz = \"x.npz\"\ngamma = 1.5\n", "synthetic.gamma"),
+    ] {
+        let config = dir.path().join("bad.toml");
+        std::fs::write(&config, format!("model = \"cnn2\"\nepochs = 1\n{body}[lr]\nbase = 0.05\n")).unwrap();
+        let o = binary().args(["train", config.to_str().unwrap(), "--out", dir.path().join("bad").to_str().unwrap()]).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(needle) && err.lines().count() == 1, "{needle}: {err}");
+    }
+}
+
+#[test]
+fn port_weights_split_gamma_between_real_and_synthetic() {
+    let w = proxyrobust::train::port::aggregation_weights(0.4, 4, 8);
+    assert_eq!(w.len(), 12);
+    assert!((w[..4].iter().sum::<f64>() - 0.4).abs() < 1e-12);
+    assert!((w[4..].iter().sum::<f64>() - 0.6).abs() < 1e-12);
+}

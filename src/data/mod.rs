@@ -116,6 +116,8 @@ pub enum DatasetSource {
     /// Downsampled ImageNet 64 × 64 (Chrabaszcz et al., npz version): a folder with
     /// `train_data_batch_1.npz` … `train_data_batch_10.npz` and `val_data.npz`.
     Imagenet64(PathBuf),
+    /// Image npz files (`image` uint8 (N, H, W, C), `label` (N,)) for each split.
+    Npz { train: PathBuf, test: PathBuf, classes: usize },
     /// Any `train/<class>/` and `test/<class>/` folders of PNG/JPEG images, resized to `size`.
     #[serde(rename = "image_folder")]
     ImageFolder { dir: PathBuf, size: u32 },
@@ -149,6 +151,18 @@ impl DatasetSource {
             DatasetSource::Celeba(_) => info("celeba", 4, [64, 64, 3], &[0.5063, 0.4258, 0.3832], &[0.3106, 0.2904, 0.2897]),
             DatasetSource::Afhq(_) => info("afhq", 3, [224, 224, 3], &IMAGENET_MEAN, &IMAGENET_STD),
             DatasetSource::Imagenet64(_) => info("imagenet64", 1000, [64, 64, 3], &IMAGENET_MEAN, &IMAGENET_STD),
+            DatasetSource::Npz { train, classes, .. } => {
+                // No published constants: the training file's own channel statistics.
+                let set = read_image_npz(train, *classes)?;
+                let c = set.shape()[2];
+                let moments = |k: usize| {
+                    let values: Vec<f64> = set.pixels().iter().skip(k).step_by(c).map(|&p| p as f64 / 255.0).collect();
+                    let mean = values.iter().sum::<f64>() / values.len() as f64;
+                    (mean, (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64).sqrt().max(1e-6))
+                };
+                let (mean, std) = (0..c).map(moments).unzip();
+                DatasetInfo { name: "npz", classes: *classes, shape: set.shape(), mean, std }
+            }
             DatasetSource::ImageFolder { dir, size } => {
                 let classes = folders::class_folders(&dir.join("train"))?.len();
                 let s = *size as usize;
@@ -198,6 +212,10 @@ impl DatasetSource {
                 let parts = train.iter().map(|f| read_imagenet_npz(f, 64)).collect::<Result<Vec<_>>>()?;
                 Ok((ImageDataset::concat(parts)?, read_imagenet_npz(&test[0], 64)?))
             }
+            DatasetSource::Npz { train, test, classes } => {
+                require(Path::new("."), "npz", [train, test].into_iter(), "image npz files (`image` uint8 (N, H, W, C), `label` (N,))")?;
+                Ok((read_image_npz(train, *classes)?, read_image_npz(test, *classes)?))
+            }
             DatasetSource::ImageFolder { dir, size } => {
                 if *size == 0 {
                     return Err(Error::invalid("dataset.image_folder.size", "a positive image side in pixels"));
@@ -230,6 +248,21 @@ pub fn mnist10k() -> Result<(ImageDataset, ImageDataset)> {
     let test = include_bytes!("../../data/mnist10k-test.npz");
     let read = |bytes: &'static [u8], name: &str| read_image_npz_from(std::io::Cursor::new(bytes), Path::new(name), 10);
     Ok((read(train, "data/mnist10k-train.npz")?, read(test, "data/mnist10k-test.npz")?))
+}
+
+/// Writes `data` in the npz layout of synthetic sets (`image` uint8 (N, H, W, C), `label` int64
+/// (N,)), atomically.
+pub fn write_image_npz(path: &Path, data: &ImageDataset) -> Result<()> {
+    let [h, w, c] = data.shape();
+    let images = Array4::from_shape_vec((data.len(), h, w, c), data.pixels().to_vec()).map_err(|e| Error::invalid("images", e.to_string()))?;
+    let labels = Array1::from(data.labels().to_vec());
+    crate::report::atomic_write_path(path, |tmp| {
+        let file = std::fs::File::create(tmp).map_err(|e| e.to_string())?;
+        let mut npz = ndarray_npy::NpzWriter::new(file);
+        npz.add_array("image", &images).map_err(|e| e.to_string())?;
+        npz.add_array("label", &labels).map_err(|e| e.to_string())?;
+        npz.finish().map(|_| ()).map_err(|e| e.to_string())
+    })
 }
 
 /// Reads the npz layout of synthetic sets: `image` uint8 (N, H, W, C) and `label` (N,) of
