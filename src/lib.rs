@@ -20,5 +20,7 @@ pub mod data;
 #[cfg(feature = "torch")]
 pub mod eval;
 pub mod proxy;
+#[cfg(feature = "torch")]
+pub mod pseudo_label;
 pub mod sweep;
 pub mod train;

@@ -187,6 +187,27 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         neighbours: usize,
     },
+    /// Labels an unconditional generator's images (npz `image`) with one or two trained
+    /// classifiers (Appendix D.2) and writes the kept images with their labels as npz.
+    #[cfg(feature = "torch")]
+    PseudoLabel {
+        input: PathBuf,
+        /// Training config of the (first) classifier.
+        #[arg(long)]
+        config: PathBuf,
+        /// Its weights (default: runs/<name>/weights.safetensors).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        #[arg(long)]
+        second_config: Option<PathBuf>,
+        #[arg(long)]
+        second_weights: Option<PathBuf>,
+        /// Confidence that settles a disagreement between two classifiers.
+        #[arg(long, default_value_t = 0.9)]
+        threshold: f64,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Benchmarks; `bench w2` times W2 and cwd and writes its inputs for the Python reference.
     Bench {
         #[command(subcommand)]
@@ -371,6 +392,42 @@ fn run(command: Command) -> Result<()> {
                 }
                 println!("outputs in {}", out.display());
             }
+            Ok(())
+        }
+        #[cfg(feature = "torch")]
+        Command::PseudoLabel { input, config, weights, second_config, second_weights, threshold, out } => {
+            let load = |config: &std::path::Path, weights: Option<PathBuf>| -> Result<_> {
+                let config = proxyrobust::train::TrainConfig::load(config)?;
+                let weights = weights.unwrap_or_else(|| PathBuf::from("runs").join(&config.name).join("weights.safetensors"));
+                proxyrobust::train::load_classifier(&config, &weights)
+            };
+            let first = load(&config, weights)?;
+            let second = match second_config {
+                Some(c) => Some(load(&c, second_weights)?),
+                None => None,
+            };
+            let (pixels, n, shape) = proxyrobust::data::read_unlabeled_npz(&input)?;
+            let expected = first.2.shape();
+            if shape != expected {
+                return Err(Error::file(&input, format!("images of {expected:?} (H, W, C) like the classifier's data, got {shape:?}")));
+            }
+            let [h, w, c] = shape.map(|v| v as i64);
+            let x = (tch::Tensor::from_slice(&pixels).view([n as i64, h, w, c]).permute([0, 3, 1, 2]).to_kind(tch::Kind::Float) / 255.0).to_device(first.3.device());
+            let mut classifiers: Vec<&dyn tch::nn::ModuleT> = vec![&first.1];
+            if let Some(s) = &second {
+                classifiers.push(&s.1);
+            }
+            let labels = proxyrobust::pseudo_label::pseudo_labels(&classifiers, &x, threshold, 256)?;
+            let per = shape.iter().product::<usize>();
+            let kept: Vec<usize> = (0..n).filter(|&i| labels[i].is_some()).collect();
+            let data = proxyrobust::data::ImageDataset::new(
+                kept.iter().flat_map(|&i| pixels[i * per..(i + 1) * per].iter().copied()).collect(),
+                kept.iter().map(|&i| labels[i].expect("kept")).collect(),
+                shape,
+                first.2.num_classes(),
+            )?;
+            proxyrobust::data::write_image_npz(&out, &data)?;
+            println!("kept {} of {n} images ({} discarded) -> {}", kept.len(), n - kept.len(), out.display());
             Ok(())
         }
         Command::Proxy { kind, count, out, seed, train_subset, dimensions, components, neighbours } => {

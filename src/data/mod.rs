@@ -280,7 +280,7 @@ fn read_image_npz_from<R: Read + Seek>(reader: R, path: &Path, num_classes: usiz
             return Err(Error::file(path, format!("missing key `{key}` (expected `image` uint8 (N, H, W, C) and `label` (N,); found: {})", names.join(", "))));
         }
     }
-    let images: Array4<u8> = npz.by_name("image").map_err(|e| npz_error(path, "image", "uint8 of shape (N, H, W, C)", e))?;
+    let (pixels, n, [h, w, c]) = npz_images(&mut npz, path)?;
     let labels: Vec<i64> = match npz.by_name::<ndarray::OwnedRepr<u8>, ndarray::Ix1>("label") {
         Ok(l) => l.iter().map(|&v| v as i64).collect(),
         Err(_) => {
@@ -288,12 +288,25 @@ fn read_image_npz_from<R: Read + Seek>(reader: R, path: &Path, num_classes: usiz
             l.to_vec()
         }
     };
-    let (n, h, w, c) = images.dim();
     if labels.len() != n {
         return Err(Error::file(path, format!("`label` has {} entries, expected {n} (one per image)", labels.len())));
     }
-    let pixels = images.as_standard_layout().iter().copied().collect();
     ImageDataset::new(pixels, labels, [h, w, c], num_classes).map_err(|e| e.in_file(path))
+}
+
+/// The `image` array of an npz: NHWC bytes, N and (H, W, C).
+fn npz_images<R: Read + Seek>(npz: &mut NpzReader<R>, path: &Path) -> Result<(Vec<u8>, usize, [usize; 3])> {
+    let images: Array4<u8> = npz.by_name("image").map_err(|e| npz_error(path, "image", "uint8 of shape (N, H, W, C)", e))?;
+    let (n, h, w, c) = images.dim();
+    Ok((images.as_standard_layout().iter().copied().collect(), n, [h, w, c]))
+}
+
+/// Unlabelled images (an unconditional generator's output): the `image` array of an npz as
+/// NHWC bytes, N and (H, W, C); a `label` array, if any, is ignored.
+pub fn read_unlabeled_npz(path: &Path) -> Result<(Vec<u8>, usize, [usize; 3])> {
+    let file = std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
+    let mut npz = NpzReader::new(file).map_err(|e| Error::file(path, format!("not a valid .npz archive ({e})")))?;
+    npz_images(&mut npz, path)
 }
 
 fn npz_error(path: &Path, key: &str, expected: &str, error: ReadNpzError) -> Error {
