@@ -19,6 +19,8 @@ pub mod bench;
 pub mod data;
 #[cfg(feature = "torch")]
 pub mod eval;
+#[cfg(feature = "torch")]
+pub mod experiment;
 pub mod proxy;
 #[cfg(feature = "torch")]
 pub mod pseudo_label;

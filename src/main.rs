@@ -208,6 +208,17 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Runs a PORT experiment grid (baseline vs PORT per proxy, γ and synthetic-set size, over
+    /// seeds) and writes runs.csv, summary.csv, a plot, report.md and a manifest.
+    #[cfg(feature = "torch")]
+    Experiment {
+        config: PathBuf,
+        /// Output folder (default runs/<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Benchmarks; `bench w2` times W2 and cwd and writes its inputs for the Python reference.
     Bench {
         #[command(subcommand)]
@@ -428,6 +439,18 @@ fn run(command: Command) -> Result<()> {
             )?;
             proxyrobust::data::write_image_npz(&out, &data)?;
             println!("kept {} of {n} images ({} discarded) -> {}", kept.len(), n - kept.len(), out.display());
+            Ok(())
+        }
+        #[cfg(feature = "torch")]
+        Command::Experiment { config, out, quiet } => {
+            let experiment = proxyrobust::experiment::PortExperiment::load(&config)?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&experiment.name));
+            let (_, summary) = proxyrobust::experiment::run(&experiment, &dir, !quiet)?;
+            for row in &summary {
+                let gain = row.robust_gain_pp.map_or(String::new(), |g| format!(" ({g:+.2} pp)"));
+                println!("{:<40} clean {:.2}% ± {:.2}  robust {:.2}% ± {:.2}{gain}", row.arm, 100.0 * row.clean_mean, 100.0 * row.clean_std, 100.0 * row.robust_mean, 100.0 * row.robust_std);
+            }
+            println!("outputs in {}", dir.display());
             Ok(())
         }
         Command::Proxy { kind, count, out, seed, train_subset, dimensions, components, neighbours } => {

@@ -1,0 +1,302 @@
+//! PORT experiments on the embedded default (paper Section 3's comparisons at laptop scale):
+//! a small real training split, proxy sets from each generator of [`crate::proxy`], and for every
+//! seed a baseline (adversarial training on the real split alone) against PORT with each proxy,
+//! γ and synthetic-set size of the grid — Table 1's comparison, Figure 7's γ sweep and Figure 9's
+//! size sweep from one config. Robust accuracy by AutoAttack on the test split.
+//!
+//! Outputs under the run folder: `runs.csv` (one row per trained model), `summary.csv` (mean and
+//! standard deviation over seeds per arm), `robust_accuracy.{png,svg}` (robust accuracy of every
+//! arm and seed), `report.md` (which proxies help and by how much), `manifest.json`, and the
+//! proxy sets and each model's training folder.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::attack::{Threat, Version};
+use crate::error::{Error, Result};
+use crate::eval::{EvalSettings, evaluate};
+use crate::proxy::{ProxyKind, fit_and_sample};
+use crate::report::{Axes, Labels, Series, plot};
+use crate::train::TrainConfig;
+use crate::train::port::SyntheticConfig;
+
+/// `experiments/mnist_port*.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortExperiment {
+    pub name: String,
+    /// Real training images used (the first N of the training split).
+    pub real_subset: usize,
+    pub proxies: Vec<ProxyKind>,
+    /// Sizes of the synthetic sets (Figure 9's axis); the first N of one generated set.
+    pub synthetic_counts: Vec<usize>,
+    /// γ values (Figure 7's axis).
+    pub gammas: Vec<f64>,
+    pub seeds: Vec<u64>,
+    /// Also train the real-only baseline for every seed.
+    #[serde(default = "yes")]
+    pub baseline: bool,
+    /// The training template: model, epochs, objective, learning rate, … (`train_subset`,
+    /// `seed`, `synthetic` and `name` are set per run).
+    pub train: TrainConfig,
+    pub evaluation: ExperimentEvaluation,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[evaluation]`: the AutoAttack chain and the threat model robust accuracy is reported under.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentEvaluation {
+    pub autoattack: Version,
+    pub threat: Threat,
+    /// Test points evaluated (0: all).
+    #[serde(default)]
+    pub limit: usize,
+}
+
+/// One trained model.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunRow {
+    pub arm: String,
+    pub proxy: String,
+    pub gamma: Option<f64>,
+    pub synthetic_images: usize,
+    pub seed: u64,
+    pub clean_accuracy: f64,
+    pub robust_accuracy: f64,
+    pub train_seconds: f64,
+}
+
+/// Mean and spread over seeds of one arm.
+#[derive(Clone, Debug, Serialize)]
+pub struct SummaryRow {
+    pub arm: String,
+    pub seeds: usize,
+    pub clean_mean: f64,
+    pub clean_std: f64,
+    pub robust_mean: f64,
+    pub robust_std: f64,
+    /// Robust accuracy minus the baseline's, in percentage points (mean over seeds).
+    pub robust_gain_pp: Option<f64>,
+}
+
+/// One cell of the grid.
+struct Arm {
+    name: String,
+    proxy: Option<(ProxyKind, PathBuf)>,
+    gamma: Option<f64>,
+    count: usize,
+}
+
+impl PortExperiment {
+    /// Reads and validates; errors name the file and field.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
+        let config: PortExperiment = crate::sweep::parse_toml(path, &text)?;
+        config.validate().map_err(|e| e.in_file(path))?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.real_subset < 10 {
+            return Err(Error::invalid("real_subset", "at least 10 real images"));
+        }
+        if self.seeds.is_empty() || self.proxies.is_empty() || self.gammas.is_empty() || self.synthetic_counts.is_empty() {
+            return Err(Error::invalid("seeds", "non-empty `seeds`, `proxies`, `gammas` and `synthetic_counts`"));
+        }
+        if let Some(g) = self.gammas.iter().find(|g| !(0.0..=1.0).contains(*g)) {
+            return Err(Error::invalid("gammas", format!("weights in [0, 1], got {g}")));
+        }
+        if self.synthetic_counts.contains(&0) {
+            return Err(Error::invalid("synthetic_counts", "sizes ≥ 1"));
+        }
+        self.evaluation.threat.validate("evaluation.threat")?;
+        self.train.validate().map_err(|e| match e {
+            Error::Invalid { what, expected } => Error::invalid(format!("train.{what}"), expected),
+            other => other,
+        })
+    }
+
+    fn arms(&self, proxy_files: &[(ProxyKind, PathBuf)]) -> Vec<Arm> {
+        let mut arms = Vec::new();
+        if self.baseline {
+            arms.push(Arm { name: "baseline".into(), proxy: None, gamma: None, count: 0 });
+        }
+        for (kind, file) in proxy_files {
+            for &gamma in &self.gammas {
+                for &count in &self.synthetic_counts {
+                    let name = format!("port-{}-g{gamma}-n{count}", kind.name());
+                    arms.push(Arm { name, proxy: Some((*kind, file.clone())), gamma: Some(gamma), count });
+                }
+            }
+        }
+        arms
+    }
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// Runs the whole grid under `dir`.
+pub fn run(config: &PortExperiment, dir: &Path, show: bool) -> Result<(Vec<RunRow>, Vec<SummaryRow>)> {
+    config.validate()?;
+    let started = (crate::report::unix_seconds(), std::time::Instant::now());
+    crate::sweep::create_run_dir(dir)?;
+    let (train, _) = config.train.dataset.load()?;
+    let real = train.take(config.real_subset);
+    let largest = *config.synthetic_counts.iter().max().expect("validated non-empty");
+    let mut proxy_files = Vec::new();
+    for kind in &config.proxies {
+        let file = dir.join("proxies").join(format!("{}.npz", kind.name()));
+        let samples = fit_and_sample(*kind, &real, largest, config.seeds[0])?;
+        crate::data::write_image_npz(&file, &samples)?;
+        proxy_files.push((*kind, file));
+    }
+    let arms = config.arms(&proxy_files);
+    let bar = crate::sweep::progress(arms.len() * config.seeds.len(), "port runs", show);
+    let mut rows = Vec::new();
+    for &seed in &config.seeds {
+        for arm in &arms {
+            let mut train_config = config.train.clone();
+            train_config.name = format!("{}-s{seed}", arm.name);
+            train_config.seed = seed;
+            train_config.train_subset = config.real_subset;
+            train_config.synthetic = arm.proxy.as_ref().map(|(_, file)| SyntheticConfig {
+                npz: Some(file.clone()),
+                bin: None,
+                labels: None,
+                batch_size: 0,
+                gamma: arm.gamma.unwrap_or(0.4),
+                limit: arm.count,
+            });
+            bar.set_message(train_config.name.clone());
+            let run_dir = dir.join("models").join(&train_config.name);
+            let outcome = crate::train::run(&train_config, &run_dir, false, false)?;
+            let (_vs, net, test, x, y) = crate::train::load_classifier(&train_config, &run_dir.join("weights.safetensors"))?;
+            let settings = EvalSettings {
+                pgd: None,
+                autoattack: Some((config.evaluation.autoattack, config.evaluation.threat)),
+                distance: None,
+                each_attack: false,
+                limit: config.evaluation.limit,
+                batch_size: 500,
+                seed,
+            };
+            let (summary, _) = evaluate(&net, &x, &y, test.num_classes(), &settings, false)?;
+            rows.push(RunRow {
+                arm: arm.name.clone(),
+                proxy: arm.proxy.as_ref().map_or("none".into(), |(k, _)| k.name().into()),
+                gamma: arm.gamma,
+                synthetic_images: arm.count,
+                seed,
+                clean_accuracy: summary.clean_accuracy,
+                robust_accuracy: summary.autoattack_robust_accuracy.unwrap_or(f64::NAN),
+                train_seconds: outcome.epochs.iter().map(|e| e.seconds).sum(),
+            });
+            crate::report::write_csv(&dir.join("runs.csv"), &rows)?;
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    let summary = summarise(&arms, &rows);
+    crate::report::write_csv(&dir.join("summary.csv"), &summary)?;
+    plot_runs(dir, &arms, &rows, config)?;
+    write_report(dir, config, &summary)?;
+    let manifest = serde_json::json!({
+        "command": "experiment", "config": config, "seed": config.seeds,
+        "git_revision": crate::report::GIT_REVISION,
+        "versions": { "proxyrobust": env!("CARGO_PKG_VERSION"), "tch": "0.24.0", "libtorch": "2.11.0" },
+        "device": crate::report::cpu_device(),
+        "started_unix_s": started.0, "elapsed_s": started.1.elapsed().as_secs_f64(),
+        "outputs": ["runs.csv", "summary.csv", "robust_accuracy.png", "robust_accuracy.svg", "report.md", "proxies/", "models/"],
+    });
+    crate::report::write_json(&dir.join("manifest.json"), &manifest)?;
+    Ok((rows, summary))
+}
+
+fn summarise(arms: &[Arm], rows: &[RunRow]) -> Vec<SummaryRow> {
+    let of = |name: &str| rows.iter().filter(|r| r.arm == name).collect::<Vec<_>>();
+    let baseline = of("baseline");
+    let baseline_robust = (!baseline.is_empty()).then(|| mean_std(&baseline.iter().map(|r| r.robust_accuracy).collect::<Vec<_>>()).0);
+    arms.iter()
+        .map(|arm| {
+            let runs = of(&arm.name);
+            let (clean_mean, clean_std) = mean_std(&runs.iter().map(|r| r.clean_accuracy).collect::<Vec<_>>());
+            let (robust_mean, robust_std) = mean_std(&runs.iter().map(|r| r.robust_accuracy).collect::<Vec<_>>());
+            SummaryRow {
+                arm: arm.name.clone(),
+                seeds: runs.len(),
+                clean_mean,
+                clean_std,
+                robust_mean,
+                robust_std,
+                robust_gain_pp: baseline_robust.map(|b| 100.0 * (robust_mean - b)),
+            }
+        })
+        .collect()
+}
+
+fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment) -> Result<()> {
+    use plotters::style::RGBColor;
+    // The tab10 palette.
+    let colors = [
+        RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75), RGBColor(227, 119, 194), RGBColor(127, 127, 127), RGBColor(188, 189, 34), RGBColor(23, 190, 207),
+    ];
+    let points: Vec<Vec<(f64, f64)>> = arms
+        .iter()
+        .enumerate()
+        .map(|(i, arm)| rows.iter().filter(|r| r.arm == arm.name).map(|r| (i as f64, 100.0 * r.robust_accuracy)).collect())
+        .collect();
+    let series: Vec<Series<'_>> = arms
+        .iter()
+        .zip(&points)
+        .enumerate()
+        .map(|(i, (arm, p))| Series { name: &arm.name, points: p, color: colors[i % colors.len()], line: false })
+        .collect();
+    let title = format!("{}: robust accuracy by arm ({} seeds)", config.name, config.seeds.len());
+    plot(&dir.join("robust_accuracy"), &Labels { title: &title, x: "arm (legend order)", y: "AutoAttack robust accuracy (%)" }, &series, Axes { log: false, diagonal: false })
+}
+
+fn write_report(dir: &Path, config: &PortExperiment, summary: &[SummaryRow]) -> Result<()> {
+    let threat = config.evaluation.threat;
+    let mut text = format!(
+        "# {}\n\nReal training images: {}. Robust accuracy: AutoAttack ({:?}) under {} ε = {} on {} test points. Seeds: {:?}.\n\n| arm | seeds | clean (%) | robust (%) | robust gain over baseline (pp) |\n|---|---|---|---|---|\n",
+        config.name,
+        config.real_subset,
+        config.evaluation.autoattack,
+        threat.norm.name(),
+        threat.epsilon,
+        if config.evaluation.limit > 0 { config.evaluation.limit.to_string() } else { "all".into() },
+        config.seeds
+    );
+    for row in summary {
+        text += &format!(
+            "| {} | {} | {:.2} ± {:.2} | {:.2} ± {:.2} | {} |\n",
+            row.arm,
+            row.seeds,
+            100.0 * row.clean_mean,
+            100.0 * row.clean_std,
+            100.0 * row.robust_mean,
+            100.0 * row.robust_std,
+            row.robust_gain_pp.map_or("—".into(), |g| format!("{g:+.2}"))
+        );
+    }
+    text += "\n## Which proxies help\n\n";
+    for row in summary.iter().filter(|r| r.arm != "baseline") {
+        if let Some(gain) = row.robust_gain_pp {
+            let spread = 100.0 * row.robust_std;
+            let verdict = if gain > spread { "helps" } else if gain < -spread { "hurts" } else { "makes no difference beyond the seed spread" };
+            text += &format!("- {}: {verdict} ({gain:+.2} pp robust accuracy, seed spread ±{spread:.2} pp).\n", row.arm);
+        }
+    }
+    crate::report::atomic_write(&dir.join("report.md"), text.as_bytes())
+}
