@@ -62,6 +62,11 @@ pub struct TrainConfig {
     /// `[objective]`: natural (default), pgd, trades, fgsm or free ([`objective::Objective`]).
     #[serde(default)]
     pub objective: objective::Objective,
+    /// Ramp the objective's ε (and attack step) linearly from 0 over this many epochs
+    /// (fractional allowed; 0: full ε from the start) — small models at MNIST's ε = 0.3
+    /// otherwise collapse to a constant prediction.
+    #[serde(default)]
+    pub epsilon_warmup_epochs: f64,
     /// Label smoothing of the cross-entropy (0: none).
     #[serde(default)]
     pub label_smoothing: f64,
@@ -131,6 +136,9 @@ impl TrainConfig {
         }
         self.augment.validate()?;
         self.objective.validate()?;
+        if !(self.epsilon_warmup_epochs >= 0.0 && self.epsilon_warmup_epochs <= self.epochs as f64) {
+            return Err(Error::invalid("epsilon_warmup_epochs", format!("a value in [0, epochs = {}], got {}", self.epochs, self.epsilon_warmup_epochs)));
+        }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return Err(Error::invalid("label_smoothing", format!("a value in [0, 1), got {}", self.label_smoothing)));
         }

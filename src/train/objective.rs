@@ -68,6 +68,21 @@ impl Objective {
         Ok(())
     }
 
+    /// The objective with ε and the attack step size multiplied by `factor` (the ε warm-up of
+    /// [`crate::train::TrainConfig::epsilon_warmup_epochs`]).
+    pub fn scaled(&self, factor: f64) -> Objective {
+        let mut scaled = self.clone();
+        match &mut scaled {
+            Objective::Natural => {}
+            Objective::Pgd { epsilon, step_size, .. } | Objective::Trades { epsilon, step_size, .. } | Objective::Fgsm { epsilon, step_size, .. } => {
+                *epsilon *= factor;
+                *step_size *= factor;
+            }
+            Objective::Free { epsilon, .. } => *epsilon *= factor,
+        }
+        scaled
+    }
+
     /// How many optimiser steps each batch gets (free AT's replays; 1 otherwise).
     pub fn replays(&self) -> usize {
         match self {

@@ -83,6 +83,14 @@ mod with_torch {
         /// Opens the configured source for `classes` classes and checks its image shape.
         pub fn open(config: &SyntheticConfig, classes: usize, shape: [usize; 3]) -> Result<Self> {
             config.validate()?;
+            for (field, path) in [("synthetic.npz", &config.npz), ("synthetic.bin", &config.bin), ("synthetic.labels", &config.labels)] {
+                if let Some(path) = path.as_ref().filter(|p| !p.exists()) {
+                    return Err(Error::invalid(
+                        field,
+                        format!("{} does not exist; put the synthetic images there (npz: `image` uint8 (N, H, W, C) and `label`; bin: the seed repository's N×32×32×3 uint8 file with a .npy of labels)", path.display()),
+                    ));
+                }
+            }
             let source = match (&config.npz, &config.bin, &config.labels) {
                 (Some(npz), _, _) => {
                     let set = read_image_npz(npz, classes)?;

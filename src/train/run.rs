@@ -275,19 +275,21 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
                     (Tensor::cat(&[&xb, &xs], 0), Tensor::cat(&[&yb, &ys], 0), Some(Tensor::from_slice(&w).to_kind(Kind::Float).to_device(device)))
                 }
             };
+            let progress = at.epoch as f64 + at.step as f64 / steps_per_epoch as f64;
+            let objective = if config.epsilon_warmup_epochs > 0.0 { config.objective.scaled((progress / config.epsilon_warmup_epochs).min(1.0)) } else { config.objective.clone() };
             let mut batch_loss = 0.0;
-            for _ in 0..config.objective.replays() {
-                let out = config.objective.batch_loss(&net, &xj, &yj, config.label_smoothing, &mut free);
+            for _ in 0..objective.replays() {
+                let out = objective.batch_loss(&net, &xj, &yj, config.label_smoothing, &mut free);
                 let loss = match &weights {
                     None => out.per_sample.mean(Kind::Float),
                     Some(w) => (&out.per_sample * w).sum(Kind::Float),
                 };
                 loss.backward();
-                config.objective.after_backward(&xj, &mut free);
+                objective.after_backward(&xj, &mut free);
                 sgd.step(&parameters, lr);
                 // Epoch metrics count the real samples (the first `len` rows).
                 batch_loss = out.per_sample.narrow(0, 0, len).mean(Kind::Float).double_value(&[]);
-                at.correct += correct_count(&out.logits.narrow(0, 0, len), &yb) / config.objective.replays() as f64;
+                at.correct += correct_count(&out.logits.narrow(0, 0, len), &yb) / objective.replays() as f64;
             }
             at.loss_sum += batch_loss * len as f64;
             at.step += 1;
