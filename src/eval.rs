@@ -69,6 +69,7 @@ pub struct EvalSummary {
     pub pgd: Option<Pgd>,
     pub pgd_robust_accuracy: Option<f64>,
     pub pgd_robust_accuracy_per_class: Option<Vec<f64>>,
+    pub pgd_seconds: Option<f64>,
     pub autoattack: Option<(Version, Threat)>,
     pub autoattack_chain: Vec<ChainStep>,
     pub autoattack_robust_accuracy: Option<f64>,
@@ -140,6 +141,7 @@ pub fn evaluate<M: ModuleT + ?Sized>(model: &M, x: &Tensor, y: &Tensor, classes:
         pgd: settings.pgd.clone(),
         pgd_robust_accuracy: None,
         pgd_robust_accuracy_per_class: None,
+        pgd_seconds: None,
         autoattack: settings.autoattack,
         autoattack_chain: Vec::new(),
         autoattack_robust_accuracy: None,
@@ -151,7 +153,9 @@ pub fn evaluate<M: ModuleT + ?Sized>(model: &M, x: &Tensor, y: &Tensor, classes:
         pgd.validate()?;
         tch::manual_seed(settings.seed as i64);
         let mut robust = clean.clone();
+        let started = std::time::Instant::now();
         attack_robust(model, &Attack::Pgd(pgd.clone()), &x, &y, &mut robust, settings.batch_size, show);
+        summary.pgd_seconds = Some(started.elapsed().as_secs_f64());
         summary.pgd_robust_accuracy = Some(fraction(&robust));
         summary.pgd_robust_accuracy_per_class = Some(per_class(&robust, &labels, classes));
         samples.iter_mut().zip(&robust).for_each(|(s, r)| s.pgd_robust = Some(*r));

@@ -3,7 +3,7 @@
 a CNN-4 safetensors file on the first N MNIST-10k test digits under torchattacks' PGD, APGD-CE,
 APGD-T, FAB-T, Square and AutoAttack (standard), each attack on its own, as JSON.
 
-  torchattacks_crosscheck.py WEIGHTS N EPS [--skip-square]
+  torchattacks_crosscheck.py WEIGHTS N EPS [--only NAME,NAME…]
 
 Needs torch 2.11 and torchattacks 3.5.1 (scripts/reference/attack-venv.sh makes that venv).
 """
@@ -57,9 +57,9 @@ def main():
         "square": torchattacks.Square(model, norm="Linf", eps=eps, n_queries=5000, n_restarts=1, p_init=0.8, seed=0),
         "autoattack": torchattacks.AutoAttack(model, norm="Linf", eps=eps, version="standard", n_classes=10, seed=0),
     }
-    if "--skip-square" in sys.argv:
-        attacks.pop("square")
-        attacks.pop("autoattack")
+    if "--only" in sys.argv:
+        keep = sys.argv[sys.argv.index("--only") + 1].split(",")
+        attacks = {k: v for k, v in attacks.items() if k in keep}
     out = {"clean": clean, "n": n, "eps": eps, "torch": torch.__version__, "torchattacks": torchattacks.__version__}
     for name, attack in attacks.items():
         start = time.perf_counter()

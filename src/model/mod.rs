@@ -80,7 +80,7 @@ impl FromStr for Architecture {
                 let (depth, width) = rest.split_once('-').ok_or_else(expected)?;
                 let depth: u32 = depth.parse().map_err(|_| expected())?;
                 let width: u32 = width.parse().map_err(|_| expected())?;
-                if depth < 10 || (depth - 4) % 6 != 0 || width == 0 {
+                if depth < 10 || !(depth - 4).is_multiple_of(6) || width == 0 {
                     return Err(expected());
                 }
                 Self::WideResnet { depth, width, activation }

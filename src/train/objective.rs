@@ -13,10 +13,11 @@ use crate::error::{Error, Result};
 use crate::theory::norm::Norm;
 
 /// `[objective]` of a training config.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Objective {
     /// Cross-entropy on clean inputs.
+    #[default]
     Natural,
     /// Cross-entropy on PGD-`steps` adversarial examples with a random start.
     Pgd { norm: Norm, epsilon: f64, step_size: f64, steps: usize },
@@ -27,12 +28,6 @@ pub enum Objective {
     /// Each batch replayed `replays` times; one optimiser step and one ε-sized sign step on
     /// the carried perturbation per replay.
     Free { norm: Norm, epsilon: f64, replays: usize },
-}
-
-impl Default for Objective {
-    fn default() -> Self {
-        Objective::Natural
-    }
 }
 
 impl Objective {
@@ -49,10 +44,10 @@ impl Objective {
             return Err(Error::invalid("objective.epsilon", format!("a finite value > 0, got {epsilon}")));
         }
         match self {
-            Objective::Pgd { step_size, steps, .. } | Objective::Trades { step_size, steps, .. } => {
-                if !(*step_size > 0.0 && step_size.is_finite()) || *steps == 0 {
-                    return Err(Error::invalid("objective.step_size", "a finite step size > 0 and at least 1 step"));
-                }
+            Objective::Pgd { step_size, steps, .. } | Objective::Trades { step_size, steps, .. }
+                if !(*step_size > 0.0 && step_size.is_finite()) || *steps == 0 =>
+            {
+                return Err(Error::invalid("objective.step_size", "a finite step size > 0 and at least 1 step"));
             }
             Objective::Fgsm { step_size, .. } if !(*step_size > 0.0 && step_size.is_finite()) => {
                 return Err(Error::invalid("objective.step_size", format!("a finite value > 0, got {step_size}")));
