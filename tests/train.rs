@@ -48,7 +48,7 @@ fn train_config_errors_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
     for (text, needle) in [
         ("model = \"cnn4\"\nepochs = 0\n[lr]\nbase = 0.1\n", "epochs"),
-        ("model = \"resnet9\"\nepochs = 1\n[lr]\nbase = 0.1\n", "unknown variant `resnet9`"),
+        ("model = \"resnet9\"\nepochs = 1\n[lr]\nbase = 0.1\n", "got \"resnet9\""),
         ("model = \"cnn4\"\nepochs = 2\n[lr]\nbase = -0.1\n", "lr.base"),
         ("model = \"cnn4\"\nepochs = 2\ndevice = \"tpu\"\n[lr]\nbase = 0.1\n", "device"),
         ("model = \"cnn4\"\nepochs = 2\n", "missing field `lr`"),
