@@ -13,8 +13,11 @@ cargo build --release --features torch --quiet
 VENV=$(scripts/reference/attack-venv.sh)
 WEIGHTS=runs/mnist_cnn4_pgd/weights.safetensors
 OURS=$(target/release/proxyrobust eval experiments/mnist_cnn4_pgd.toml --weights "$WEIGHTS" --eps "$EPS" --pgd-steps 20 \
-  --autoattack standard --limit "$N" --json --quiet --out "$(mktemp -d)")
+  --autoattack standard --each-attack --limit "$N" --json --quiet --out "$(mktemp -d)")
 THEIRS=$("$VENV/bin/python" scripts/reference/torchattacks_crosscheck.py "$WEIGHTS" "$N" "$EPS" --only pgd-20,autoattack 2>/dev/null)
+mkdir -p runs/bench-attack
+printf '%s\n' "$OURS" > runs/bench-attack/proxyrobust.json
+printf '%s\n' "$THEIRS" > runs/bench-attack/torchattacks.json
 python3 - "$N" "$OURS" "$THEIRS" <<'PY'
 import json, sys
 n, ours, theirs = int(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])

@@ -8,6 +8,10 @@
 //! standard deviation over seeds per arm), `robust_accuracy.{png,svg}` (robust accuracy of every
 //! arm and seed), `report.md` (which proxies help and by how much), `manifest.json`, and the
 //! proxy sets and each model's training folder.
+//!
+//! Each finished run also leaves `models/<run>/result.json` (its row and the settings that made
+//! it); running the same config again reuses those rows, so an interrupted experiment continues
+//! where it stopped, and a changed setting retrains the runs it affects.
 
 use std::path::{Path, PathBuf};
 
@@ -59,7 +63,7 @@ pub struct ExperimentEvaluation {
 }
 
 /// One trained model.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunRow {
     pub arm: String,
     pub proxy: String,
@@ -138,11 +142,33 @@ impl PortExperiment {
     }
 }
 
+/// What determines a run's row, as text: its training config (the proxy file named relative
+/// to the run folder, so a run copied into another experiment's `models/` is recognised), the
+/// proxy generator and what it was fitted on, and the evaluation.
+fn run_settings(config: &PortExperiment, train: &TrainConfig, arm: &Arm) -> String {
+    let mut train = train.clone();
+    if let (Some(synthetic), Some((kind, _))) = (train.synthetic.as_mut(), arm.proxy.as_ref()) {
+        synthetic.npz = Some(PathBuf::from("proxies").join(format!("{}.npz", kind.name())));
+    }
+    let proxy = arm.proxy.as_ref().map(|(kind, _)| serde_json::json!({ "kind": kind, "real_subset": config.real_subset, "seed": config.seeds[0], "generated": config.synthetic_counts.iter().max() }));
+    serde_json::json!({ "train": train, "proxy": proxy, "evaluation": &config.evaluation }).to_string()
+}
+
+/// The row of a run finished earlier with exactly these settings, if `result.json` holds one.
+fn finished_row(result_file: &Path, settings: &str) -> Option<RunRow> {
+    let text = std::fs::read_to_string(result_file).ok()?;
+    let saved: serde_json::Value = serde_json::from_str(&text).ok()?;
+    if saved.get("settings")?.as_str()? != settings {
+        return None;
+    }
+    serde_json::from_value(saved.get("row")?.clone()).ok()
+}
+
+/// Mean and sample standard deviation over seeds (0 for a single seed).
 fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-    (mean, var.sqrt())
+    use statrs::statistics::Statistics;
+    let std = if v.len() > 1 { v.std_dev() } else { 0.0 };
+    (v.mean(), std)
 }
 
 /// Runs the whole grid under `dir`.
@@ -179,6 +205,14 @@ pub fn run(config: &PortExperiment, dir: &Path, show: bool) -> Result<(Vec<RunRo
             });
             bar.set_message(train_config.name.clone());
             let run_dir = dir.join("models").join(&train_config.name);
+            let settings_key = run_settings(config, &train_config, arm);
+            let result_file = run_dir.join("result.json");
+            if let Some(row) = finished_row(&result_file, &settings_key) {
+                rows.push(row);
+                crate::report::write_csv(&dir.join("runs.csv"), &rows)?;
+                bar.inc(1);
+                continue;
+            }
             let outcome = crate::train::run(&train_config, &run_dir, false, false)?;
             let (_vs, net, test, x, y) = crate::train::load_classifier(&train_config, &run_dir.join("weights.safetensors"))?;
             let settings = EvalSettings {
@@ -201,6 +235,7 @@ pub fn run(config: &PortExperiment, dir: &Path, show: bool) -> Result<(Vec<RunRo
                 robust_accuracy: summary.autoattack_robust_accuracy.unwrap_or(f64::NAN),
                 train_seconds: outcome.epochs.iter().map(|e| e.seconds).sum(),
             });
+            crate::report::write_json(&result_file, &serde_json::json!({ "settings": settings_key, "row": rows.last() }))?;
             crate::report::write_csv(&dir.join("runs.csv"), &rows)?;
             bar.inc(1);
         }

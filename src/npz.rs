@@ -48,10 +48,8 @@ impl Archive {
                 format!("missing key `{key}` (expected float64 array of shape {shape_text}; found keys: {})", self.names.join(", ")),
             ));
         }
-        let array: ArrayD<f64> = self.reader.by_name(key).map_err(|e| match e {
-            ReadNpzError::Npy(npy) => npy_error(&self.path, &format!("key `{key}`"), shape_text, npy),
-            other => Error::file(&self.path, format!("key `{key}` is unreadable ({other})")),
-        })?;
+        let array: ArrayD<f64> =
+            self.reader.by_name(key).map_err(|e| npz_key_error(&self.path, key, &format!("float64 ('<f8') of shape {shape_text}"), e))?;
         if array.ndim() != ndim {
             return Err(Error::file(
                 &self.path,
@@ -62,14 +60,22 @@ impl Archive {
     }
 }
 
-/// One line for a failed `.npy` read of `what` (a key or the whole file).
-fn npy_error(path: &Path, what: &str, shape_text: &str, error: ReadNpyError) -> Error {
+/// One line for a failed `.npy` read of `what` (a key or the whole file) that was expected to
+/// be `expected` (dtype and shape in words).
+pub(crate) fn npy_error(path: &Path, what: &str, expected: &str, error: ReadNpyError) -> Error {
     match error {
-        ReadNpyError::WrongDescriptor(desc) => {
-            Error::file(path, format!("{what} has dtype {desc}, expected float64 ('<f8') of shape {shape_text}"))
-        }
+        ReadNpyError::WrongDescriptor(desc) => Error::file(path, format!("{what} has dtype {desc}, expected {expected}")),
+        ReadNpyError::WrongNdim(_, got) => Error::file(path, format!("{what} has {got} dimensions, expected {expected}")),
         ReadNpyError::MissingData => Error::file(path, format!("{what} is truncated: fewer values than its header's shape")),
-        other => Error::file(path, format!("{what} is unreadable ({other})")),
+        other => Error::file(path, format!("{what} is unreadable ({other}), expected {expected}")),
+    }
+}
+
+/// [`npy_error`] for the array `key` of an npz archive.
+pub(crate) fn npz_key_error(path: &Path, key: &str, expected: &str, error: ReadNpzError) -> Error {
+    match error {
+        ReadNpzError::Npy(npy) => npy_error(path, &format!("key `{key}`"), expected, npy),
+        other => Error::file(path, format!("key `{key}` is unreadable ({other}), expected {expected}")),
     }
 }
 
@@ -77,7 +83,7 @@ fn npy_error(path: &Path, what: &str, shape_text: &str, error: ReadNpyError) -> 
 fn read_npy(path: &Path, ndim: usize, shape_text: &str) -> Result<ArrayD<f64>> {
     let file = File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
     let array = ArrayD::<f64>::read_npy(std::io::BufReader::new(file))
-        .map_err(|e| npy_error(path, "the array", shape_text, e))?;
+        .map_err(|e| npy_error(path, "the array", &format!("float64 ('<f8') of shape {shape_text}"), e))?;
     if array.ndim() != ndim {
         return Err(Error::file(path, format!("the array has shape {:?}, expected {shape_text}", array.shape())));
     }

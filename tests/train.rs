@@ -105,17 +105,24 @@ fn interrupted_and_resumed(config: &std::path::Path, out: &std::path::Path, sign
 #[test]
 fn resume_after_kill_or_ctrl_c_matches_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("short.toml");
-    std::fs::write(&config, SHORT).unwrap();
-    let straight = dir.path().join("straight");
-    let o = binary().args(["train", config.to_str().unwrap(), "--out", straight.to_str().unwrap(), "--quiet"]).output().unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let expected = metrics_without_time(&straight);
-    assert_eq!(expected.len(), 4);
-    for signal in ["-KILL", "-INT"] {
-        let out = dir.path().join(format!("run{signal}"));
-        assert_eq!(interrupted_and_resumed(&config, &out, signal), expected, "after {signal}");
+    let mut finals = Vec::new();
+    // Without and with an exponential moving average of the weights (its state is checkpointed).
+    for (label, extra) in [("plain", ""), ("ema", "ema_decay = 0.95\n")] {
+        let config = dir.path().join(format!("short-{label}.toml"));
+        std::fs::write(&config, format!("{extra}{SHORT}")).unwrap();
+        let straight = dir.path().join(format!("straight-{label}"));
+        let o = binary().args(["train", config.to_str().unwrap(), "--out", straight.to_str().unwrap(), "--quiet"]).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let expected = metrics_without_time(&straight);
+        assert_eq!(expected.len(), 4);
+        for signal in ["-KILL", "-INT"] {
+            let out = dir.path().join(format!("run-{label}{signal}"));
+            assert_eq!(interrupted_and_resumed(&config, &out, signal), expected, "{label} after {signal}");
+        }
+        finals.push(expected[3].clone());
     }
+    assert_ne!(finals[0], finals[1], "the averaged model must be the one evaluated");
+    let config = dir.path().join("short-plain.toml");
     // Resuming needs a checkpoint; a foreign file is refused with one line.
     let empty = dir.path().join("empty");
     let o = binary().args(["train", config.to_str().unwrap(), "--out", empty.to_str().unwrap(), "--resume"]).output().unwrap();
@@ -195,6 +202,7 @@ fn objectives_and_port_train_and_bad_settings_are_refused() {
         ("[objective]\nkind = \"free\"\nnorm = \"linf\"\nepsilon = 0.1\nreplays = 0\n", "objective.replays"),
         ("[synthetic]\ngamma = 0.4\n", "synthetic"),
         ("[synthetic]\nnpz = \"x.npz\"\ngamma = 1.5\n", "synthetic.gamma"),
+        ("ema_decay = 1.0\n", "ema_decay"),
     ] {
         let config = dir.path().join("bad.toml");
         std::fs::write(&config, format!("model = \"cnn2\"\nepochs = 1\n{body}[lr]\nbase = 0.05\n")).unwrap();

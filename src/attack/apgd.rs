@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
 use tch::{Kind, Reduction, Tensor};
 
-use super::threat::{Threat, broadcast, dlr_loss, misclassified, ranked_class};
+use super::threat::{Outcome, Threat, broadcast, dlr_loss, misclassified, ranked_class};
 use crate::error::{Error, Result};
 
 /// Which loss APGD ascends.
@@ -75,8 +75,7 @@ impl Apgd {
     /// otherwise the last restart's highest-loss point. Returns (examples, broken mask).
     pub fn perturb<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
         let x = x.detach();
-        let mut adversarial = x.shallow_clone();
-        let mut broken = Tensor::zeros([x.size()[0]], (Kind::Bool, x.device()));
+        let mut outcome = Outcome::unbroken(&x);
         let targets: Vec<Option<i64>> = match self.loss {
             ApgdLoss::TargetedDlr { targets } => (0..targets as i64).map(|k| Some(k + 1)).collect(),
             _ => vec![None],
@@ -86,18 +85,16 @@ impl Apgd {
         for rank in targets.into_iter().filter(|r| r.is_none_or(|r| r < classes)) {
             let target = rank.map(|r| ranked_class(&clean_logits, r));
             for _ in 0..self.restarts {
-                let open = broken.logical_not().nonzero().squeeze_dim(1);
-                if open.size()[0] == 0 {
-                    return (adversarial, broken);
+                let attacked = outcome.attack_open(|open| {
+                    let pick = |t: &Tensor| t.index_select(0, open);
+                    self.run(model, &pick(&x), &pick(y), target.as_ref().map(pick).as_ref())
+                });
+                if !attacked {
+                    return (outcome.adversarial, outcome.broken);
                 }
-                let pick = |t: &Tensor| t.index_select(0, &open);
-                let (found, hit) = self.run(model, &pick(&x), &pick(y), target.as_ref().map(pick).as_ref());
-                let hit_rows = open.masked_select(&hit);
-                adversarial = adversarial.index_copy(0, &hit_rows, &found.index_select(0, &hit.nonzero().squeeze_dim(1)));
-                broken = broken.index_fill(0, &hit_rows, 1);
             }
         }
-        (adversarial, broken)
+        (outcome.adversarial, outcome.broken)
     }
 
     fn loss(&self, logits: &Tensor, y: &Tensor, target: Option<&Tensor>) -> Tensor {

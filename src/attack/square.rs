@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
 use tch::{Device, IndexOp, Kind, Tensor};
 
-use super::threat::{Threat, broadcast, margin, norms};
+use super::threat::{Outcome, Threat, broadcast, margin, norms};
 use crate::error::{Error, Result};
 use crate::theory::norm::Norm;
 
@@ -87,19 +87,13 @@ impl Square {
     /// Adversarial examples for NCHW `x`: (points, broken mask).
     pub fn perturb<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
         let x = x.detach();
-        let mut adversarial = x.shallow_clone();
-        let mut broken = Tensor::zeros([x.size()[0]], (Kind::Bool, x.device()));
+        let mut outcome = Outcome::unbroken(&x);
         for _ in 0..self.restarts {
-            let open = broken.logical_not().nonzero().squeeze_dim(1);
-            if open.size()[0] == 0 {
+            if !outcome.attack_open(|open| tch::no_grad(|| self.run(model, &x.index_select(0, open), &y.index_select(0, open)))) {
                 break;
             }
-            let (found, hit) = tch::no_grad(|| self.run(model, &x.index_select(0, &open), &y.index_select(0, &open)));
-            let rows = open.masked_select(&hit);
-            adversarial = adversarial.index_copy(0, &rows, &found.index_select(0, &hit.nonzero().squeeze_dim(1)));
-            broken = broken.index_fill(0, &rows, 1);
         }
-        (adversarial, broken)
+        (outcome.adversarial, outcome.broken)
     }
 
     fn margins<M: ModuleT + ?Sized>(model: &M, x: &Tensor, y: &Tensor) -> Tensor {

@@ -137,3 +137,32 @@ pub fn dlr_loss(logits: &Tensor, y: &Tensor, target: Option<&Tensor>) -> Tensor 
 pub fn ranked_class(logits: &Tensor, rank: i64) -> Tensor {
     logits.argsort(1, true).select(1, rank)
 }
+
+/// The outcome of an attack so far: for every sample its adversarial point (the input until
+/// one is found) and whether it is broken (misclassified within the ball).
+pub struct Outcome {
+    pub adversarial: Tensor,
+    pub broken: Tensor,
+}
+
+impl Outcome {
+    /// Nothing found yet for the inputs `x`.
+    pub fn unbroken(x: &Tensor) -> Self {
+        Outcome { adversarial: x.shallow_clone(), broken: Tensor::zeros([x.size()[0]], (Kind::Bool, x.device())) }
+    }
+
+    /// Runs `attack` on the samples not yet broken (given their row indices, it returns its
+    /// points and hit mask for those rows) and records the hits. Returns false, without calling
+    /// `attack`, when every sample is already broken.
+    pub fn attack_open(&mut self, attack: impl FnOnce(&Tensor) -> (Tensor, Tensor)) -> bool {
+        let open = self.broken.logical_not().nonzero().squeeze_dim(1);
+        if open.size()[0] == 0 {
+            return false;
+        }
+        let (found, hit) = attack(&open);
+        let rows = open.masked_select(&hit);
+        self.adversarial = self.adversarial.index_copy(0, &rows, &found.index_select(0, &hit.nonzero().squeeze_dim(1)));
+        self.broken = self.broken.index_fill(0, &rows, 1);
+        true
+    }
+}

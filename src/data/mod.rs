@@ -13,7 +13,7 @@ use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array4};
-use ndarray_npy::{NpzReader, ReadNpyError, ReadNpzError};
+use ndarray_npy::NpzReader;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -284,7 +284,7 @@ fn read_image_npz_from<R: Read + Seek>(reader: R, path: &Path, num_classes: usiz
     let labels: Vec<i64> = match npz.by_name::<ndarray::OwnedRepr<u8>, ndarray::Ix1>("label") {
         Ok(l) => l.iter().map(|&v| v as i64).collect(),
         Err(_) => {
-            let l: Array1<i64> = npz.by_name("label").map_err(|e| npz_error(path, "label", "uint8 or int64 of shape (N,)", e))?;
+            let l: Array1<i64> = npz.by_name("label").map_err(|e| crate::npz::npz_key_error(path, "label", "uint8 or int64 of shape (N,)", e))?;
             l.to_vec()
         }
     };
@@ -296,7 +296,7 @@ fn read_image_npz_from<R: Read + Seek>(reader: R, path: &Path, num_classes: usiz
 
 /// The `image` array of an npz: NHWC bytes, N and (H, W, C).
 fn npz_images<R: Read + Seek>(npz: &mut NpzReader<R>, path: &Path) -> Result<(Vec<u8>, usize, [usize; 3])> {
-    let images: Array4<u8> = npz.by_name("image").map_err(|e| npz_error(path, "image", "uint8 of shape (N, H, W, C)", e))?;
+    let images: Array4<u8> = npz.by_name("image").map_err(|e| crate::npz::npz_key_error(path, "image", "uint8 of shape (N, H, W, C)", e))?;
     let (n, h, w, c) = images.dim();
     Ok((images.as_standard_layout().iter().copied().collect(), n, [h, w, c]))
 }
@@ -309,10 +309,3 @@ pub fn read_unlabeled_npz(path: &Path) -> Result<(Vec<u8>, usize, [usize; 3])> {
     npz_images(&mut npz, path)
 }
 
-fn npz_error(path: &Path, key: &str, expected: &str, error: ReadNpzError) -> Error {
-    match error {
-        ReadNpzError::Npy(ReadNpyError::WrongDescriptor(d)) => Error::file(path, format!("key `{key}` has dtype {d}, expected {expected}")),
-        ReadNpzError::Npy(ReadNpyError::WrongNdim(_, got)) => Error::file(path, format!("key `{key}` has {got} dimensions, expected {expected}")),
-        other => Error::file(path, format!("key `{key}` is unreadable ({other}), expected {expected}")),
-    }
-}

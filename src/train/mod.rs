@@ -5,6 +5,8 @@ pub mod objective;
 pub mod port;
 pub mod schedule;
 #[cfg(feature = "torch")]
+mod ema;
+#[cfg(feature = "torch")]
 mod sgd;
 
 #[cfg(feature = "torch")]
@@ -70,6 +72,10 @@ pub struct TrainConfig {
     /// Label smoothing of the cross-entropy (0: none).
     #[serde(default)]
     pub label_smoothing: f64,
+    /// Exponential moving average of the weights with this decay (0: off); evaluation and
+    /// `weights.safetensors` then use the average (`train::ema`).
+    #[serde(default)]
+    pub ema_decay: f64,
     /// `[synthetic]`: train with PORT on real plus these proxy images ([`port::SyntheticConfig`]).
     #[serde(default)]
     pub synthetic: Option<port::SyntheticConfig>,
@@ -141,6 +147,9 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return Err(Error::invalid("label_smoothing", format!("a value in [0, 1), got {}", self.label_smoothing)));
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            return Err(Error::invalid("ema_decay", format!("a value in [0, 1), got {}", self.ema_decay)));
         }
         if let Some(s) = &self.synthetic {
             s.validate()?;

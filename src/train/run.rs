@@ -20,6 +20,7 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 use super::Sgd;
+use super::ema::WeightAverage;
 use super::{EpochMetrics, TrainConfig};
 use super::objective::FreePerturbation;
 use super::port;
@@ -115,7 +116,7 @@ struct Position {
 
 const METRIC_COLUMNS: i64 = 7;
 
-fn save_checkpoint(path: &Path, parameters: &BTreeMap<String, Tensor>, sgd: &Sgd, at: &Position) -> Result<()> {
+fn save_checkpoint(path: &Path, parameters: &BTreeMap<String, Tensor>, sgd: &Sgd, average: Option<&WeightAverage>, at: &Position) -> Result<()> {
     let mut named: Vec<(String, Tensor)> = Vec::new();
     for (name, p) in parameters {
         named.push((format!("model/{name}"), p.detach().to_device(Device::Cpu)));
@@ -123,6 +124,7 @@ fn save_checkpoint(path: &Path, parameters: &BTreeMap<String, Tensor>, sgd: &Sgd
     for (name, b) in sgd.buffers() {
         named.push((format!("momentum/{name}"), b.to_device(Device::Cpu)));
     }
+    named.extend(average.map(WeightAverage::checkpoint_entries).unwrap_or_default());
     let scalar = |v: f64| Tensor::from_slice(&[v]);
     named.push(("state/epoch".into(), scalar(at.epoch as f64)));
     named.push(("state/step".into(), scalar(at.step as f64)));
@@ -160,13 +162,16 @@ pub(crate) fn load_parameters(path: &Path, tensors: &BTreeMap<String, Tensor>, p
     })
 }
 
-fn load_checkpoint(path: &Path, parameters: &BTreeMap<String, Tensor>, sgd: &mut Sgd) -> Result<Position> {
+fn load_checkpoint(path: &Path, parameters: &BTreeMap<String, Tensor>, sgd: &mut Sgd, average: Option<&mut WeightAverage>) -> Result<Position> {
     let bad = |what: String| Error::file(path, what);
     let tensors = read_safetensors(path)?;
     let scalar = |key: &str| -> Result<f64> {
         tensors.get(key).map(|t| t.double_value(&[0])).ok_or_else(|| bad(format!("missing `{key}`: not a checkpoint of this trainer")))
     };
     load_parameters(path, &tensors, parameters, "model/")?;
+    if let Some(average) = average {
+        average.restore(path, &tensors)?;
+    }
     let device = parameters.values().next().map(|p| p.device()).unwrap_or(Device::Cpu);
     sgd.restore(
         tensors
@@ -227,12 +232,17 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
     let net = classifier(config, &vs, [c, h, w], train.num_classes() as i64)?;
     let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     let mut sgd = Sgd::new(config.optimizer.clone());
+    let mut average = if config.ema_decay > 0.0 {
+        Some(WeightAverage::new(config.ema_decay, config, &vs, [c, h, w], train.num_classes() as i64)?)
+    } else {
+        None
+    };
     let checkpoint = run_dir.join("checkpoint.safetensors");
     let mut at = if resume {
         if !checkpoint.exists() {
             return Err(Error::file(&checkpoint, "no checkpoint to resume from (run without --resume first)"));
         }
-        load_checkpoint(&checkpoint, &parameters, &mut sgd)?
+        load_checkpoint(&checkpoint, &parameters, &mut sgd, average.as_mut())?
     } else {
         Position { epoch: 0, step: 0, loss_sum: 0.0, correct: 0.0, finished: Vec::new() }
     };
@@ -287,6 +297,9 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
                 loss.backward();
                 objective.after_backward(&xj, &mut free);
                 sgd.step(&parameters, lr);
+                if let Some(average) = &mut average {
+                    average.update(&parameters);
+                }
                 // Epoch metrics count the real samples (the first `len` rows).
                 batch_loss = out.per_sample.narrow(0, 0, len).mean(Kind::Float).double_value(&[]);
                 at.correct += correct_count(&out.logits.narrow(0, 0, len), &yb) / objective.replays() as f64;
@@ -297,7 +310,7 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
             bar.inc(1);
             let periodic = config.checkpoint_every_steps > 0 && at.step % config.checkpoint_every_steps as i64 == 0;
             if interrupted.load(Ordering::SeqCst) || (periodic && at.step < steps_per_epoch) {
-                save_checkpoint(&checkpoint, &parameters, &sgd, &at)?;
+                save_checkpoint(&checkpoint, &parameters, &sgd, average.as_ref(), &at)?;
                 if interrupted.load(Ordering::SeqCst) {
                     was_interrupted = true;
                     break;
@@ -307,7 +320,8 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
         if was_interrupted {
             break;
         }
-        let (test_loss, test_accuracy) = evaluate(&net, &x_test, &y_test, 512);
+        let evaluated = average.as_ref().map_or(&net, |a| &a.net);
+        let (test_loss, test_accuracy) = evaluate(evaluated, &x_test, &y_test, 512);
         at.finished.push(EpochMetrics {
             epoch: at.epoch + 1,
             lr,
@@ -320,11 +334,12 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
         bar.set_message(format!("epoch {} test acc {test_accuracy:.4}", at.epoch + 1));
         at = Position { epoch: at.epoch + 1, step: 0, loss_sum: 0.0, correct: 0.0, finished: at.finished };
         report::write_csv(&run_dir.join("metrics.csv"), &at.finished)?;
-        save_checkpoint(&checkpoint, &parameters, &sgd, &at)?;
+        save_checkpoint(&checkpoint, &parameters, &sgd, average.as_ref(), &at)?;
     }
     bar.finish_and_clear();
     let weights = run_dir.join("weights.safetensors");
-    report::atomic_write_path(&weights, |tmp| vs.save(tmp).map_err(|e| e.to_string()))?;
+    let saved = average.as_ref().map_or(&vs, |a| &a.vs);
+    report::atomic_write_path(&weights, |tmp| saved.save(tmp).map_err(|e| e.to_string()))?;
     let device_name = match device {
         Device::Cuda(i) => format!("cuda:{i}"),
         _ => report::cpu_device(),

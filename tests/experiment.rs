@@ -1,0 +1,61 @@
+//! The PORT experiment runner (feature `torch`) end to end on a tiny grid: its outputs exist and
+//! agree with each other, a second run reuses finished runs instead of retraining them, and a
+//! changed setting retrains exactly the runs it affects.
+#![cfg(feature = "torch")]
+
+use std::path::Path;
+
+fn binary() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
+}
+
+fn config(gamma: f64) -> String {
+    format!(
+        "name = \"tiny\"\nreal_subset = 200\nproxies = [{{ kind = \"gaussian\" }}]\nsynthetic_counts = [300]\ngammas = [{gamma}]\nseeds = [0]\n\
+         [train]\nmodel = \"cnn2\"\nepochs = 1\nbatch_size = 50\n[train.lr]\nbase = 0.05\n\
+         [evaluation]\nautoattack = \"fast\"\nthreat = {{ norm = \"linf\", epsilon = 0.1 }}\nlimit = 20\n"
+    )
+}
+
+fn run(config_text: &str, dir: &Path) -> String {
+    let file = dir.join("tiny.toml");
+    std::fs::write(&file, config_text).unwrap();
+    let out = dir.join("out");
+    let o = binary().args(["experiment", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::read_to_string(out.join("runs.csv")).unwrap()
+}
+
+fn modified(dir: &Path, run: &str) -> std::time::SystemTime {
+    std::fs::metadata(dir.join("out/models").join(run).join("weights.safetensors")).unwrap().modified().unwrap()
+}
+
+#[test]
+fn an_experiment_reports_every_run_and_resumes_without_retraining() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run(&config(0.4), dir.path());
+    let lines: Vec<&str> = first.lines().collect();
+    assert_eq!(lines.len(), 3, "header, baseline and one PORT run: {first}");
+    assert!(lines[1].starts_with("baseline,none,,0,0,") && lines[2].starts_with("port-gaussian-g0.4-n300,gaussian,0.4,300,0,"), "{first}");
+    for row in &lines[1..] {
+        let fields: Vec<f64> = row.split(',').skip(5).map(|v| v.parse().unwrap()).collect();
+        let (clean, robust) = (fields[0], fields[1]);
+        assert!((0.0..=1.0).contains(&clean) && robust <= clean, "{row}");
+    }
+    for output in ["summary.csv", "report.md", "robust_accuracy.png", "robust_accuracy.svg", "manifest.json", "proxies/gaussian.npz"] {
+        assert!(dir.path().join("out").join(output).exists(), "{output}");
+    }
+    let (baseline, port) = (modified(dir.path(), "baseline-s0"), modified(dir.path(), "port-gaussian-g0.4-n300-s0"));
+
+    // The same config again: identical rows, nothing retrained.
+    assert_eq!(run(&config(0.4), dir.path()), first);
+    assert_eq!(modified(dir.path(), "baseline-s0"), baseline);
+    assert_eq!(modified(dir.path(), "port-gaussian-g0.4-n300-s0"), port);
+
+    // Another γ: the baseline is reused, the PORT arm is a new run.
+    let changed = run(&config(0.6), dir.path());
+    assert_eq!(changed.lines().nth(1), first.lines().nth(1));
+    assert!(changed.lines().nth(2).unwrap().starts_with("port-gaussian-g0.6-n300,"));
+    assert_eq!(modified(dir.path(), "baseline-s0"), baseline);
+    assert!(dir.path().join("out/models/port-gaussian-g0.6-n300-s0/result.json").exists());
+}
