@@ -82,7 +82,7 @@ fn apgd_checkpoints_are_the_published_ones() {
 }
 
 #[test]
-fn fab_projection_is_the_closed_form_when_the_box_is_inactive() {
+fn fab_projection_matches_hand_worked_solutions_with_and_without_the_box() {
     let x = Tensor::full([2, 3], 0.5, (Kind::Float, Device::Cpu));
     let w = Tensor::from_slice(&[1.0f32, -2.0, 2.0, 0.5, 0.5, 0.0]).view([2, 3]);
     let c = Tensor::from_slice(&[0.09f32, -0.04]);
@@ -97,10 +97,19 @@ fn fab_projection_is_the_closed_form_when_the_box_is_inactive() {
     let edge = Tensor::from_slice(&[0.99f32, 0.5, 0.5]).view([1, 3]);
     let w1 = Tensor::from_slice(&[1.0f32, 0.1, 0.1]).view([1, 3]);
     let c1 = Tensor::from_slice(&[0.05f32]);
+    // Worked by hand: the first coordinate stops at the box after 0.01, then the reach grows as
+    // 0.01 + 0.2·s (ℓ∞) or 0.01 + 0.02·s (ℓ2) and meets c at δ = (0.01, 0.2, 0.2) in both norms.
+    // Where the box makes c unreachable (w = (1, 0, 0)), δ goes as far as the box allows.
+    let expected_edge = Tensor::from_slice(&[0.01f32, 0.2, 0.2]).view([1, 3]);
+    let w2 = Tensor::from_slice(&[1.0f32, 0.0, 0.0]).view([1, 3]);
+    let expected_unreachable = Tensor::from_slice(&[0.01f32, 0.0, 0.0]).view([1, 3]);
     for norm in [Norm::L2, Norm::Linf] {
         let d = project_onto_hyperplane(norm, &edge, &w1, &c1);
         assert!(((&w1 * &d).sum(Kind::Float).double_value(&[]) - 0.05).abs() < 1e-5, "{norm:?} {d}");
         assert!((&edge + &d).max().double_value(&[]) <= 1.0 + 1e-6);
+        assert!((&d - &expected_edge).abs().max().double_value(&[]) < 1e-6, "{norm:?} {d}");
+        let far = project_onto_hyperplane(norm, &edge, &w2, &c1);
+        assert!((&far - &expected_unreachable).abs().max().double_value(&[]) < 1e-6, "{norm:?} {far}");
     }
 }
 

@@ -9,9 +9,9 @@
 //! FAB picks, per sample and iteration, the class with the closest linearised boundary,
 //! |f_c − f_y| / ‖∇(f_c − f_y)‖_*. The smallest misclassified point seen is kept.
 //!
-//! The projection min ‖δ‖ s.t. w·δ = c, x + δ ∈ [0, 1] is solved exactly up to bisection
-//! tolerance: its solution is clip(λw) for ℓ2 and clip(t·sign(w)) for ℓ∞, and w·δ is monotone
-//! in λ (t).
+//! The projection min ‖δ‖ s.t. w·δ = c, x + δ ∈ [0, 1] is solved exactly: its solution is
+//! clip(s·w) for ℓ2 and clip(s·sign(w)) for ℓ∞, and w·δ is piecewise linear and monotone in s,
+//! so one sort of the breakpoints per row gives s in closed form ([`project_onto_hyperplane`]).
 
 use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
@@ -42,43 +42,55 @@ pub struct Fab {
 const ETA: f64 = 1.05;
 const ALPHA_MAX: f64 = 0.1;
 const BETA: f64 = 0.9;
-const BISECTION_STEPS: usize = 40;
 
 /// The minimal-`norm` δ (rows of (N, D)) with w·δ = c and x + δ ∈ [0, 1]; where the box makes
 /// the hyperplane unreachable, the δ that gets closest.
+///
+/// With c ≥ 0 (flip the sign of w otherwise), the solution moves along sign(w) (ℓ∞) or w (ℓ2)
+/// until the box stops each coordinate: δ_i(s) = clip(s·v_i, −x_i, 1 − x_i). The reach
+/// w·δ(s) = Σ_i a_i·min(s, t_i) is piecewise linear, concave and increasing in s, with
+/// a_i = |w_i|, t_i = cap_i (ℓ∞) or a_i = w_i², t_i = cap_i/|w_i| (ℓ2), where cap_i is the room
+/// the box leaves in the direction of w_i (1 − x_i or x_i). Sorting the breakpoints t_i gives the
+/// reach at each of them from running sums, and the s with reach c in closed form on its
+/// segment — exact, with one sort per row.
 pub fn project_onto_hyperplane(norm: Norm, x: &Tensor, w: &Tensor, c: &Tensor) -> Tensor {
     let sign = c.sign().unsqueeze(1);
     let (w, c) = (w * &sign, c.abs());
-    let (lo, hi) = (-x, 1.0 - x);
+    let (lo, hi): (Tensor, Tensor) = (-x, 1.0 - x);
     let direction = match norm {
         Norm::Linf => w.sign(),
         _ => w.shallow_clone(),
     };
-    let delta_at = |s: &Tensor| (&direction * s.unsqueeze(1)).clamp_tensor(Some(&lo), Some(&hi));
-    let reach = |s: &Tensor| (&w * delta_at(s)).sum_dim_intlist(&[1i64][..], false, Kind::Float);
-    // Bracket the scale: ℓ∞ radii never exceed 1 in the box; for ℓ2 start from the
-    // unconstrained solution c/‖w‖² and double until the box-clipped point reaches c.
-    let mut upper = match norm {
-        Norm::Linf => c.ones_like(),
-        _ => &c / (w.square().sum_dim_intlist(&[1i64][..], false, Kind::Float) + 1e-20),
+    let magnitude = w.abs();
+    let room = hi.where_self(&w.ge(0.0), &x.shallow_clone());
+    let (slope, breakpoint) = match norm {
+        Norm::Linf => (magnitude.shallow_clone(), room),
+        // Coordinates with w_i = 0 add nothing; their breakpoint is set to 0.
+        _ => (magnitude.square(), (&room / magnitude.clamp_min(1e-30)).where_self(&magnitude.gt(0.0), &room.zeros_like())),
     };
-    if norm != Norm::Linf {
-        for _ in 0..60 {
-            let short = reach(&upper).lt_tensor(&c);
-            if !bool::try_from(short.any()).unwrap_or(false) {
-                break;
-            }
-            upper = (&upper * 2.0).where_self(&short, &upper);
-        }
-    }
-    let mut lower = c.zeros_like();
-    for _ in 0..BISECTION_STEPS {
-        let middle = (&lower + &upper) * 0.5;
-        let enough = reach(&middle).ge_tensor(&c);
-        upper = middle.where_self(&enough, &upper);
-        lower = lower.where_self(&enough, &middle);
-    }
-    delta_at(&upper)
+    let scale = scale_reaching(&slope, &breakpoint, &c);
+    (&direction * scale.unsqueeze(1)).clamp_tensor(Some(&lo), Some(&hi))
+}
+
+/// Per row, the smallest s ≥ 0 with Σ_i a_i·min(s, t_i) = c (a, t ≥ 0), or max_i t_i where no s
+/// reaches c.
+fn scale_reaching(a: &Tensor, t: &Tensor, c: &Tensor) -> Tensor {
+    let sum = |v: &Tensor| v.cumsum(1, Kind::Float);
+    let (t_sorted, order): (Tensor, Tensor) = t.sort(1, false);
+    let a_sorted = a.gather(1, &order, false);
+    let below = sum(&(&a_sorted * &t_sorted)); // Σ_{j≤k} a_j t_j
+    let slope_used = sum(&a_sorted);
+    let total = slope_used.select(1, -1).unsqueeze(1);
+    let above = &total - &slope_used; // Σ_{j>k} a_j
+    // Reach at breakpoint k; segment k lies between breakpoints k − 1 and k.
+    let reach = &below + &t_sorted * &above;
+    let segment = reach.lt_tensor(&c.unsqueeze(1)).sum_dim_intlist(&[1i64][..], true, Kind::Int64);
+    let with_start = |v: &Tensor, first: &Tensor| Tensor::cat(&[first, v], 1);
+    let below_before = with_start(&below, &total.zeros_like()).gather(1, &segment, false);
+    let above_before = with_start(&above, &total).gather(1, &segment, false);
+    let scale = ((c.unsqueeze(1) - below_before) / above_before.clamp_min(1e-30)).squeeze_dim(1);
+    let last = t.size()[1];
+    scale.where_self(&segment.squeeze_dim(1).lt(last), &t_sorted.select(1, -1))
 }
 
 impl Fab {
