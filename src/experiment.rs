@@ -84,8 +84,14 @@ pub struct SummaryRow {
     pub clean_std: f64,
     pub robust_mean: f64,
     pub robust_std: f64,
-    /// Robust accuracy minus the baseline's, in percentage points (mean over seeds).
+    /// Robust accuracy minus the baseline's at the same seed, in percentage points: the mean
+    /// over seeds and its 95% Student-t interval (absent without a baseline; the interval needs
+    /// two seeds).
     pub robust_gain_pp: Option<f64>,
+    pub robust_gain_low_pp: Option<f64>,
+    pub robust_gain_high_pp: Option<f64>,
+    /// Runs whose model predicts a single class (clean accuracy at most 1.5 / classes).
+    pub collapsed_runs: usize,
 }
 
 /// One cell of the grid.
@@ -241,7 +247,7 @@ pub fn run(config: &PortExperiment, dir: &Path, show: bool) -> Result<(Vec<RunRo
         }
     }
     bar.finish_and_clear();
-    let summary = summarise(&arms, &rows);
+    let summary = summarise(&arms, &rows, train.num_classes());
     crate::report::write_csv(&dir.join("summary.csv"), &summary)?;
     plot_runs(dir, &arms, &rows, config)?;
     write_report(dir, config, &summary)?;
@@ -257,15 +263,21 @@ pub fn run(config: &PortExperiment, dir: &Path, show: bool) -> Result<(Vec<RunRo
     Ok((rows, summary))
 }
 
-fn summarise(arms: &[Arm], rows: &[RunRow]) -> Vec<SummaryRow> {
+/// Per arm: mean and spread over seeds, the gain over the baseline paired by seed with its 95%
+/// Student-t interval, and how many runs collapsed to one class (of `classes`).
+fn summarise(arms: &[Arm], rows: &[RunRow], classes: usize) -> Vec<SummaryRow> {
     let of = |name: &str| rows.iter().filter(|r| r.arm == name).collect::<Vec<_>>();
     let baseline = of("baseline");
-    let baseline_robust = (!baseline.is_empty()).then(|| mean_std(&baseline.iter().map(|r| r.robust_accuracy).collect::<Vec<_>>()).0);
     arms.iter()
         .map(|arm| {
             let runs = of(&arm.name);
             let (clean_mean, clean_std) = mean_std(&runs.iter().map(|r| r.clean_accuracy).collect::<Vec<_>>());
             let (robust_mean, robust_std) = mean_std(&runs.iter().map(|r| r.robust_accuracy).collect::<Vec<_>>());
+            let gains: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| baseline.iter().find(|b| b.seed == r.seed).map(|b| 100.0 * (r.robust_accuracy - b.robust_accuracy)))
+                .collect();
+            let (gain, low, high) = paired_gain(&gains);
             SummaryRow {
                 arm: arm.name.clone(),
                 seeds: runs.len(),
@@ -273,10 +285,29 @@ fn summarise(arms: &[Arm], rows: &[RunRow]) -> Vec<SummaryRow> {
                 clean_std,
                 robust_mean,
                 robust_std,
-                robust_gain_pp: baseline_robust.map(|b| 100.0 * (robust_mean - b)),
+                robust_gain_pp: gain,
+                robust_gain_low_pp: low,
+                robust_gain_high_pp: high,
+                collapsed_runs: runs.iter().filter(|r| r.clean_accuracy <= 1.5 / classes as f64).count(),
             }
         })
         .collect()
+}
+
+/// Mean of per-seed gains and its 95% Student-t interval mean ± t(0.975, n−1)·s/√n.
+fn paired_gain(gains: &[f64]) -> (Option<f64>, Option<f64>, Option<f64>) {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    if gains.is_empty() {
+        return (None, None, None);
+    }
+    let (mean, std) = mean_std(gains);
+    if gains.len() < 2 {
+        return (Some(mean), None, None);
+    }
+    let n = gains.len() as f64;
+    let t = StudentsT::new(0.0, 1.0, n - 1.0).expect("n ≥ 2 degrees of freedom are valid").inverse_cdf(0.975);
+    let half = t * std / n.sqrt();
+    (Some(mean), Some(mean - half), Some(mean + half))
 }
 
 fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment) -> Result<()> {
@@ -304,7 +335,7 @@ fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment)
 fn write_report(dir: &Path, config: &PortExperiment, summary: &[SummaryRow]) -> Result<()> {
     let threat = config.evaluation.threat;
     let mut text = format!(
-        "# {}\n\nReal training images: {}. Robust accuracy: AutoAttack ({:?}) under {} ε = {} on {} test points. Seeds: {:?}.\n\n| arm | seeds | clean (%) | robust (%) | robust gain over baseline (pp) |\n|---|---|---|---|---|\n",
+        "# {}\n\nReal training images: {}. Robust accuracy: AutoAttack ({:?}) under {} ε = {} on {} test points. Seeds: {:?}.\n\n| arm | seeds | clean (%) | robust (%) | robust gain over baseline (pp, paired by seed) |\n|---|---|---|---|---|\n",
         config.name,
         config.real_subset,
         config.evaluation.autoattack,
@@ -325,13 +356,35 @@ fn write_report(dir: &Path, config: &PortExperiment, summary: &[SummaryRow]) -> 
             row.robust_gain_pp.map_or("—".into(), |g| format!("{g:+.2}"))
         );
     }
-    text += "\n## Which proxies help\n\n";
+    text += "\n## Which proxies help\n\nGain: robust accuracy minus the baseline's at the same seed, mean and 95% Student-t interval over seeds.\n\n";
     for row in summary.iter().filter(|r| r.arm != "baseline") {
-        if let Some(gain) = row.robust_gain_pp {
-            let spread = 100.0 * row.robust_std;
-            let verdict = if gain > spread { "helps" } else if gain < -spread { "hurts" } else { "makes no difference beyond the seed spread" };
-            text += &format!("- {}: {verdict} ({gain:+.2} pp robust accuracy, seed spread ±{spread:.2} pp).\n", row.arm);
-        }
+        let Some(gain) = row.robust_gain_pp else { continue };
+        let verdict = match (row.robust_gain_low_pp, row.robust_gain_high_pp) {
+            (Some(low), Some(high)) if low > 0.0 => format!("helps: {gain:+.2} pp, 95% interval [{low:+.2}, {high:+.2}]"),
+            (Some(low), Some(high)) if high < 0.0 => format!("hurts: {gain:+.2} pp, 95% interval [{low:+.2}, {high:+.2}]"),
+            (Some(low), Some(high)) => format!("no difference shown: {gain:+.2} pp, 95% interval [{low:+.2}, {high:+.2}] contains 0"),
+            _ => format!("{gain:+.2} pp from one seed (no interval; run more seeds to judge)"),
+        };
+        text += &format!("- {}: {verdict}.\n", row.arm);
+    }
+    for row in summary.iter().filter(|r| r.collapsed_runs > 0) {
+        text += &format!("- {}: {} of {} runs collapsed to predicting one class; they are included above.\n", row.arm, row.collapsed_runs, row.seeds);
     }
     crate::report::atomic_write(&dir.join("report.md"), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::paired_gain;
+
+    /// Gains 1, 2, 3 pp: mean 2, s = 1, t(0.975, 2) = 4.302653 (scipy.stats.t.ppf(0.975, 2)),
+    /// half-width 4.302653/√3 = 2.484138.
+    #[test]
+    fn paired_gain_interval_is_the_student_t_one() {
+        let (mean, low, high) = paired_gain(&[1.0, 2.0, 3.0]);
+        assert_eq!(mean, Some(2.0));
+        assert!((low.unwrap() - (2.0 - 2.484138)).abs() < 1e-5 && (high.unwrap() - (2.0 + 2.484138)).abs() < 1e-5, "{low:?} {high:?}");
+        assert_eq!(paired_gain(&[4.0]), (Some(4.0), None, None));
+        assert_eq!(paired_gain(&[]), (None, None, None));
+    }
 }

@@ -45,6 +45,10 @@ fn an_experiment_reports_every_run_and_resumes_without_retraining() {
     for output in ["summary.csv", "report.md", "robust_accuracy.png", "robust_accuracy.svg", "manifest.json", "proxies/gaussian.npz"] {
         assert!(dir.path().join("out").join(output).exists(), "{output}");
     }
+    let summary = std::fs::read_to_string(dir.path().join("out/summary.csv")).unwrap();
+    assert!(summary.starts_with("arm,seeds,clean_mean,clean_std,robust_mean,robust_std,robust_gain_pp,robust_gain_low_pp,robust_gain_high_pp,collapsed_runs"), "{summary}");
+    let report = std::fs::read_to_string(dir.path().join("out/report.md")).unwrap();
+    assert!(report.contains("port-gaussian-g0.4-n300: ") && report.contains("from one seed"), "{report}");
     let (baseline, port) = (modified(dir.path(), "baseline-s0"), modified(dir.path(), "port-gaussian-g0.4-n300-s0"));
 
     // The same config again: identical rows, nothing retrained.
