@@ -310,6 +310,44 @@ fn paired_gain(gains: &[f64]) -> (Option<f64>, Option<f64>, Option<f64>) {
     (Some(mean), Some(mean - half), Some(mean + half))
 }
 
+/// The quantity a grid sweeps, which becomes the plot's x-axis: γ (Figure 7; the baseline
+/// sits at γ = 1, all weight on the real loss), the synthetic-set size (Figure 9; the baseline
+/// at 0), or neither (the arms side by side).
+#[derive(Clone, Copy, PartialEq)]
+enum Swept {
+    Gamma,
+    Count,
+    Arm,
+}
+
+impl Swept {
+    fn of(config: &PortExperiment) -> Self {
+        match (config.gammas.len() > 1, config.synthetic_counts.len() > 1) {
+            (true, false) => Swept::Gamma,
+            (false, true) => Swept::Count,
+            _ => Swept::Arm,
+        }
+    }
+
+    fn x(self, arm_index: usize, row: &RunRow) -> f64 {
+        match self {
+            Swept::Gamma => row.gamma.unwrap_or(1.0),
+            Swept::Count => row.synthetic_images as f64,
+            Swept::Arm => arm_index as f64,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Swept::Gamma => "γ, weight of the real loss (1 = baseline)",
+            Swept::Count => "synthetic images (0 = baseline)",
+            Swept::Arm => "arm (legend order)",
+        }
+    }
+}
+
+/// Robust accuracy of every run: one colour per proxy (and the baseline), the seed mean joined by
+/// a line along the swept axis.
 fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment) -> Result<()> {
     use plotters::style::RGBColor;
     // The tab10 palette.
@@ -317,19 +355,42 @@ fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment)
         RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189),
         RGBColor(140, 86, 75), RGBColor(227, 119, 194), RGBColor(127, 127, 127), RGBColor(188, 189, 34), RGBColor(23, 190, 207),
     ];
-    let points: Vec<Vec<(f64, f64)>> = arms
-        .iter()
-        .enumerate()
-        .map(|(i, arm)| rows.iter().filter(|r| r.arm == arm.name).map(|r| (i as f64, 100.0 * r.robust_accuracy)).collect())
-        .collect();
-    let series: Vec<Series<'_>> = arms
-        .iter()
-        .zip(&points)
-        .enumerate()
-        .map(|(i, (arm, p))| Series { name: &arm.name, points: p, color: colors[i % colors.len()], line: false })
-        .collect();
-    let title = format!("{}: robust accuracy by arm ({} seeds)", config.name, config.seeds.len());
-    plot(&dir.join("robust_accuracy"), &Labels { title: &title, x: "arm (legend order)", y: "AutoAttack robust accuracy (%)" }, &series, Axes { log: false, diagonal: false })
+    let swept = Swept::of(config);
+    let arm_index = |name: &str| arms.iter().position(|a| a.name == name).unwrap_or(0);
+    let point = |r: &RunRow| (swept.x(arm_index(&r.arm), r), 100.0 * r.robust_accuracy);
+    // Groups: the baseline, then one per proxy (every γ and size of that proxy).
+    let mut groups: Vec<String> = vec!["baseline".into()];
+    groups.extend(config.proxies.iter().map(|k| k.name().to_string()));
+    let in_group = |r: &RunRow, g: &str| if g == "baseline" { r.arm == "baseline" } else { r.proxy == g };
+    let mut names = Vec::new();
+    let mut points = Vec::new();
+    for g in &groups {
+        let runs: Vec<&RunRow> = rows.iter().filter(|r| in_group(r, g)).collect();
+        if runs.is_empty() {
+            continue;
+        }
+        let mut means: Vec<(f64, f64)> = Vec::new();
+        for r in &runs {
+            let (x, _) = point(r);
+            if means.iter().all(|&(mx, _)| mx != x) {
+                let at: Vec<f64> = runs.iter().filter(|q| point(q).0 == x).map(|q| point(q).1).collect();
+                means.push((x, at.iter().sum::<f64>() / at.len() as f64));
+            }
+        }
+        means.sort_by(|a, b| a.0.total_cmp(&b.0));
+        names.push((format!("{g} (runs)"), format!("{g} (seed mean)")));
+        points.push((runs.iter().map(|r| point(r)).collect::<Vec<_>>(), means));
+    }
+    let mut series = Vec::new();
+    for (i, ((runs_name, mean_name), (runs, means))) in names.iter().zip(&points).enumerate() {
+        let color = colors[i % colors.len()];
+        series.push(Series { name: runs_name, points: runs, color, line: false });
+        if swept != Swept::Arm {
+            series.push(Series { name: mean_name, points: means, color, line: true });
+        }
+    }
+    let title = format!("{}: robust accuracy ({} seeds)", config.name, config.seeds.len());
+    plot(&dir.join("robust_accuracy"), &Labels { title: &title, x: swept.label(), y: "AutoAttack robust accuracy (%)" }, &series, Axes { log: false, diagonal: false })
 }
 
 fn write_report(dir: &Path, config: &PortExperiment, summary: &[SummaryRow]) -> Result<()> {

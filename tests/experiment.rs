@@ -9,9 +9,9 @@ fn binary() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
 }
 
-fn config(gamma: f64) -> String {
+fn config(gammas: &str) -> String {
     format!(
-        "name = \"tiny\"\nreal_subset = 200\nproxies = [{{ kind = \"gaussian\" }}]\nsynthetic_counts = [300]\ngammas = [{gamma}]\nseeds = [0]\n\
+        "name = \"tiny\"\nreal_subset = 200\nproxies = [{{ kind = \"gaussian\" }}]\nsynthetic_counts = [300]\ngammas = {gammas}\nseeds = [0]\n\
          [train]\nmodel = \"cnn2\"\nepochs = 1\nbatch_size = 50\n[train.lr]\nbase = 0.05\n\
          [evaluation]\nautoattack = \"fast\"\nthreat = {{ norm = \"linf\", epsilon = 0.1 }}\nlimit = 20\n"
     )
@@ -33,7 +33,7 @@ fn modified(dir: &Path, run: &str) -> std::time::SystemTime {
 #[test]
 fn an_experiment_reports_every_run_and_resumes_without_retraining() {
     let dir = tempfile::tempdir().unwrap();
-    let first = run(&config(0.4), dir.path());
+    let first = run(&config("[0.4]"), dir.path());
     let lines: Vec<&str> = first.lines().collect();
     assert_eq!(lines.len(), 3, "header, baseline and one PORT run: {first}");
     assert!(lines[1].starts_with("baseline,none,,0,0,") && lines[2].starts_with("port-gaussian-g0.4-n300,gaussian,0.4,300,0,"), "{first}");
@@ -52,14 +52,17 @@ fn an_experiment_reports_every_run_and_resumes_without_retraining() {
     let (baseline, port) = (modified(dir.path(), "baseline-s0"), modified(dir.path(), "port-gaussian-g0.4-n300-s0"));
 
     // The same config again: identical rows, nothing retrained.
-    assert_eq!(run(&config(0.4), dir.path()), first);
+    assert_eq!(run(&config("[0.4]"), dir.path()), first);
     assert_eq!(modified(dir.path(), "baseline-s0"), baseline);
     assert_eq!(modified(dir.path(), "port-gaussian-g0.4-n300-s0"), port);
 
-    // Another γ: the baseline is reused, the PORT arm is a new run.
-    let changed = run(&config(0.6), dir.path());
-    assert_eq!(changed.lines().nth(1), first.lines().nth(1));
-    assert!(changed.lines().nth(2).unwrap().starts_with("port-gaussian-g0.6-n300,"));
+    // A γ sweep (plotted against γ): the finished runs are reused, only γ = 0.6 is new.
+    let swept = run(&config("[0.4, 0.6]"), dir.path());
+    assert_eq!(swept.lines().take(3).collect::<Vec<_>>(), lines);
+    assert!(swept.lines().nth(3).unwrap().starts_with("port-gaussian-g0.6-n300,"), "{swept}");
     assert_eq!(modified(dir.path(), "baseline-s0"), baseline);
+    assert_eq!(modified(dir.path(), "port-gaussian-g0.4-n300-s0"), port);
     assert!(dir.path().join("out/models/port-gaussian-g0.6-n300-s0/result.json").exists());
+    let svg = std::fs::read_to_string(dir.path().join("out/robust_accuracy.svg")).unwrap();
+    assert!(svg.contains("weight of the real loss"), "the γ sweep is plotted against γ");
 }
