@@ -275,6 +275,7 @@ fn summarise(arms: &[Arm], rows: &[RunRow], classes: usize) -> Vec<SummaryRow> {
             let (robust_mean, robust_std) = mean_std(&runs.iter().map(|r| r.robust_accuracy).collect::<Vec<_>>());
             let gains: Vec<f64> = runs
                 .iter()
+                .filter(|r| r.arm != "baseline")
                 .filter_map(|r| baseline.iter().find(|b| b.seed == r.seed).map(|b| 100.0 * (r.robust_accuracy - b.robust_accuracy)))
                 .collect();
             let (gain, low, high) = paired_gain(&gains);
