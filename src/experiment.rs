@@ -390,7 +390,7 @@ fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment)
             series.push(Series { name: mean_name, points: means, color, line: true });
         }
     }
-    let title = format!("{}: robust accuracy ({} seeds)", config.name, config.seeds.len());
+    let title = format!("{}: robust accuracy, seeds {:?}", config.name, config.seeds);
     plot(&dir.join("robust_accuracy"), &Labels { title: &title, x: swept.label(), y: "AutoAttack robust accuracy (%)" }, &series, Axes { log: false, diagonal: false })
 }
 
