@@ -66,3 +66,18 @@ fn an_experiment_reports_every_run_and_resumes_without_retraining() {
     let svg = std::fs::read_to_string(dir.path().join("out/robust_accuracy.svg")).unwrap();
     assert!(svg.contains("weight of the real loss"), "the γ sweep is plotted against γ");
 }
+
+/// The γ and size sweeps share the grid's recipe exactly, which is what lets them reuse the
+/// grid's seed-0 runs (docs/experiments.md).
+#[test]
+fn the_mnist_sweeps_share_the_grid_recipe() {
+    use proxyrobust::experiment::PortExperiment;
+    let load = |name: &str| PortExperiment::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments").join(name)).unwrap();
+    let recipe = |e: &PortExperiment| serde_json::json!({ "train": e.train, "evaluation": e.evaluation, "real_subset": e.real_subset });
+    let grid = load("mnist_port.toml");
+    for sweep in ["mnist_port_gamma.toml", "mnist_port_count.toml"] {
+        let other = load(sweep);
+        assert_eq!(recipe(&other), recipe(&grid), "{sweep}");
+        assert_eq!(other.seeds[0], grid.seeds[0], "{sweep}: proxies are fitted with the first seed");
+    }
+}
