@@ -2,10 +2,12 @@
 # Training throughput (images/s), natural and PGD-10, side by side with
 # shared/reference/pgd_train_reference.py (PyTorch eager, the same libtorch 2.11.0) in one run,
 # same model, batch, input shape and threads: cnn4 on 1x28x28 (batch 128) and ResNet-18 on
-# 3x32x32 (batch 32).   scripts/bench-train.sh [THREADS] [DEVICE]
+# 3x32x32 (batch 32).   scripts/bench-train.sh [THREADS=2] [DEVICE=cpu] [ROUNDS=5]
+# The two sides alternate, ROUNDS times (the order swapped every round), so machine noise falls
+# on both; the table gives the median per-round ratio and its range (runs/bench-train/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-threads="${1:-2}"; device="${2:-cpu}"
+threads="${1:-2}"; device="${2:-cpu}"; rounds="${3:-5}"
 ref="${PROXYROBUST_REFERENCE:-../shared/reference}"
 LIBTORCH="$(scripts/ensure-libtorch.sh)"
 export LIBTORCH
@@ -14,19 +16,31 @@ cargo build --release --locked --quiet --features torch
 out=runs/bench-train
 mkdir -p "$out"
 : > "$out/results.jsonl"
-for spec in "cnn4 1,28,28 128 20" "resnet18 3,32,32 32 5"; do
-  set -- $spec
-  ours=$(./target/release/proxyrobust bench train --model "$1" --shape "$2" --batch "$3" --steps "$4" --pgd-steps 10 --threads "$threads" --device "$device")
-  theirs=$("$python" "$ref/pgd_train_reference.py" --model "$1" --shape "$2" --batch "$3" --steps "$4" --pgd-steps 10 --threads "$threads" --device "$device" --json)
-  echo "{\"ours\": $ours, \"reference\": $theirs}" >> "$out/results.jsonl"
+ours() { ./target/release/proxyrobust bench train --model "$1" --shape "$2" --batch "$3" --steps "$4" --pgd-steps 10 --threads "$threads" --device "$device"; }
+theirs() { "$python" "$ref/pgd_train_reference.py" --model "$1" --shape "$2" --batch "$3" --steps "$4" --pgd-steps 10 --threads "$threads" --device "$device" --json 2>/dev/null; }
+for round in $(seq 1 "$rounds"); do
+  for spec in "cnn4 1,28,28 128 20" "resnet18 3,32,32 32 5"; do
+    set -- $spec
+    if [ $((round % 2)) -eq 1 ]; then o=$(ours "$@"); t=$(theirs "$@"); else t=$(theirs "$@"); o=$(ours "$@"); fi
+    echo "{\"round\": $round, \"ours\": $o, \"reference\": $t}" >> "$out/results.jsonl"
+  done
 done
-"$python" - "$out/results.jsonl" <<'PY'
-import json, sys
-rows = ["| model | batch | threads | device | natural ours | natural PyTorch | ratio | PGD-10 ours | PGD-10 PyTorch | ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|"]
+"$python" - "$out/results.jsonl" <<'PY' | tee "$out/comparison.md"
+import json, sys, statistics
+runs = {}
 for line in open(sys.argv[1]):
-    r = json.loads(line); o, t = r["ours"], r["reference"]
-    rows.append(f"| {o['model']} | {o['batch']} | {o['threads']} | {o['device']} | {o['natural_img_per_s']:.1f} | {t['natural_img_per_s']:.1f} | "
-                f"{o['natural_img_per_s'] / t['natural_img_per_s']:.2f}x | {o['pgd_img_per_s']:.1f} | {t['pgd10_img_per_s']:.1f} | {o['pgd_img_per_s'] / t['pgd10_img_per_s']:.2f}x |")
+    r = json.loads(line)
+    runs.setdefault(r["ours"]["model"], []).append(r)
+rows = ["| model | batch | threads | device | rounds | natural ours | natural PyTorch | ratio (median, range) | PGD-10 ours | PGD-10 PyTorch | ratio (median, range) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|"]
+def cell(rs, ours_key, ref_key):
+    o = statistics.median(r["ours"][ours_key] for r in rs)
+    t = statistics.median(r["reference"][ref_key] for r in rs)
+    ratios = [r["ours"][ours_key] / r["reference"][ref_key] for r in rs]
+    return f"{o:.1f} | {t:.1f} | {statistics.median(ratios):.2f}x ({min(ratios):.2f}–{max(ratios):.2f})"
+for model, rs in runs.items():
+    o = rs[0]["ours"]
+    rows.append(f"| {model} | {o['batch']} | {o['threads']} | {o['device']} | {len(rs)} | "
+                f"{cell(rs, 'natural_img_per_s', 'natural_img_per_s')} | {cell(rs, 'pgd_img_per_s', 'pgd10_img_per_s')} |")
 print("\n".join(rows))
 PY

@@ -150,7 +150,7 @@ pub fn train_throughput(
 
     tch::manual_seed(0);
     let vs = tch::nn::VarStore::new(device);
-    let net = crate::model::build(&vs.root(), arch, shape, 10)?;
+    let net = crate::model::build(&vs, arch, shape, 10)?;
     let parameters: BTreeMap<String, Tensor> = vs.trainable_variables().into_iter().enumerate().map(|(i, t)| (i.to_string(), t)).collect();
     let mut sgd = crate::train::Sgd::new(crate::train::SgdConfig { momentum: 0.9, nesterov: false, weight_decay: 5e-4 });
     let [c, h, w] = shape;

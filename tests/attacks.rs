@@ -39,7 +39,7 @@ fn all_attacks(threat: Threat) -> Vec<Attack> {
 fn every_attack_stays_in_the_ball_and_the_box() {
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);
-    let net = build(&vs.root(), Architecture::Cnn2, [1, 28, 28], 10).unwrap();
+    let net = build(&vs, Architecture::Cnn2, [1, 28, 28], 10).unwrap();
     let (x, y) = digits(16);
     for threat in [Threat { norm: Norm::Linf, epsilon: 0.3 }, Threat { norm: Norm::L2, epsilon: 2.0 }] {
         for attack in all_attacks(threat) {
@@ -156,7 +156,7 @@ fn minimal_distance_on_a_linear_model_matches_the_exact_distance_within_one_perc
 fn autoattack_chain_never_raises_robust_accuracy_and_is_deterministic() {
     tch::manual_seed(1);
     let vs = VarStore::new(Device::Cpu);
-    let net = build(&vs.root(), Architecture::Cnn2, [1, 28, 28], 10).unwrap();
+    let net = build(&vs, Architecture::Cnn2, [1, 28, 28], 10).unwrap();
     let (x, y) = digits(24);
     let threat = Threat { norm: Norm::Linf, epsilon: 0.02 };
     assert_eq!(chain(Version::Standard, threat).iter().map(|a| a.name()).collect::<Vec<_>>(), ["apgd-ce", "apgd-t", "fab-t", "square"]);

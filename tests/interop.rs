@@ -2,12 +2,18 @@
 //! modules of tests/interop/pytorch_side.py and give the same logits (max abs difference ≤ 1e-5
 //! on CPU), and PyTorch-initialised weights load here and give the same logits. The Python side
 //! runs in the venv of scripts/ensure-libtorch.sh, found from $LIBTORCH.
+//!
+//! Both memory layouts are compared with PyTorch's default (contiguous) modules: the contiguous
+//! one within 1e-5 absolute; the channels-last one the models use on CPU (model::layout) sums in
+//! another order, so within 1e-5 relative to the largest logit (absolute when logits are below 1).
 #![cfg(feature = "torch")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use proxyrobust::model::{Architecture, build};
+use proxyrobust::model::layout::save_weights;
+use proxyrobust::model::layout::Layout;
+use proxyrobust::model::{Architecture, build_in_layout};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
@@ -54,6 +60,16 @@ fn input(dir: &Path, [c, h, w]: [i64; 3]) -> (Tensor, PathBuf) {
     (x, path)
 }
 
+/// The agreement asked of `layout` for logits `ours` (see the module comment).
+fn tolerance(layout: Layout, ours: &Tensor) -> f64 {
+    match layout {
+        Layout::Contiguous => 1e-5,
+        Layout::ChannelsLast => 1e-5 * ours.abs().max().double_value(&[]).max(1.0),
+    }
+}
+
+const LAYOUTS: [Layout; 2] = [Layout::Contiguous, Layout::ChannelsLast];
+
 /// Fresh batch norms are the identity in eval mode; random running statistics and affine
 /// parameters make the comparison see where each batch norm sits.
 fn randomise_batch_norm_statistics(vs: &VarStore) {
@@ -81,20 +97,22 @@ fn weights_saved_here_give_the_same_logits_in_pytorch() {
     for (name, shape) in ARCHITECTURES {
         let arch: Architecture = name.parse().unwrap();
         let (x, x_path) = input(dir.path(), shape);
-        tch::manual_seed(1);
-        let vs = VarStore::new(Device::Cpu);
-        let net = build(&vs.root(), arch, shape, 10).unwrap();
-        randomise_batch_norm_statistics(&vs);
-        let weights = dir.path().join(format!("{name}.safetensors"));
-        vs.save(&weights).unwrap();
-        let ours = net.forward_t(&x, false);
-        let out = dir.path().join(format!("{name}-logits.safetensors"));
-        pytorch(&["logits", name, weights.to_str().unwrap(), x_path.to_str().unwrap(), out.to_str().unwrap()]);
-        let theirs = read(&out, "logits");
-        assert_eq!(theirs.size(), [8, 10]);
-        let diff = max_abs_difference(&ours, &theirs);
-        assert!(diff <= 1e-5, "{name}: max |Δlogit| = {diff}");
-        assert!(ours.abs().max().double_value(&[]) > 1e-3, "{name}: logits should not be trivially zero");
+        for layout in LAYOUTS {
+            tch::manual_seed(1);
+            let vs = VarStore::new(Device::Cpu);
+            let net = build_in_layout(&vs, arch, shape, 10, layout).unwrap();
+            randomise_batch_norm_statistics(&vs);
+            let weights = dir.path().join(format!("{name}-{layout:?}.safetensors"));
+            save_weights(&vs, &weights).unwrap();
+            let ours = net.forward_t(&x, false);
+            let out = dir.path().join(format!("{name}-{layout:?}-logits.safetensors"));
+            pytorch(&["logits", name, weights.to_str().unwrap(), x_path.to_str().unwrap(), out.to_str().unwrap()]);
+            let theirs = read(&out, "logits");
+            assert_eq!(theirs.size(), [8, 10]);
+            let diff = max_abs_difference(&ours, &theirs);
+            assert!(diff <= tolerance(layout, &ours), "{name} ({layout:?}): max |Δlogit| = {diff}");
+            assert!(ours.abs().max().double_value(&[]) > 1e-3, "{name}: logits should not be trivially zero");
+        }
     }
 }
 
@@ -106,13 +124,16 @@ fn pytorch_weights_load_here_and_give_the_same_logits() {
         let (x, x_path) = input(dir.path(), shape);
         let weights = dir.path().join(format!("{name}-torch.safetensors"));
         pytorch(&["init", name, "3", weights.to_str().unwrap()]);
-        let mut vs = VarStore::new(Device::Cpu);
-        let net = build(&vs.root(), arch, shape, 10).unwrap();
-        vs.load(&weights).unwrap();
-        let ours = net.forward_t(&x, false);
         let out = dir.path().join(format!("{name}-torch-logits.safetensors"));
         pytorch(&["logits", name, weights.to_str().unwrap(), x_path.to_str().unwrap(), out.to_str().unwrap()]);
-        let diff = max_abs_difference(&ours, &read(&out, "logits"));
-        assert!(diff <= 1e-5, "{name}: max |Δlogit| = {diff}");
+        let theirs = read(&out, "logits");
+        for layout in LAYOUTS {
+            let mut vs = VarStore::new(Device::Cpu);
+            let net = build_in_layout(&vs, arch, shape, 10, layout).unwrap();
+            vs.load(&weights).unwrap();
+            let ours = net.forward_t(&x, false);
+            let diff = max_abs_difference(&ours, &theirs);
+            assert!(diff <= tolerance(layout, &ours), "{name} ({layout:?}): max |Δlogit| = {diff}");
+        }
     }
 }

@@ -23,7 +23,7 @@ fn images() -> (Tensor, Tensor) {
 fn perturbations_stay_in_the_ball_and_the_box() {
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);
-    let net = build(&vs.root(), Architecture::Cnn4, [1, 28, 28], 10).unwrap();
+    let net = build(&vs, Architecture::Cnn4, [1, 28, 28], 10).unwrap();
     let (x, y) = images();
     for (norm, eps, step) in [(Norm::Linf, 0.3, 0.05), (Norm::L2, 2.0, 0.5)] {
         let attack = Pgd { norm, epsilon: eps, step_size: step, steps: 10, random_start: true, restarts: 2 };

@@ -13,7 +13,7 @@ use tch::{Device, Kind, Tensor};
 fn trained(use_ours: bool, nesterov: bool) -> Vec<Tensor> {
     tch::manual_seed(5);
     let vs = VarStore::new(Device::Cpu);
-    let net = build(&vs.root(), Architecture::Cnn2, [1, 8, 8], 3).unwrap();
+    let net = build(&vs, Architecture::Cnn2, [1, 8, 8], 3).unwrap();
     let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     let config = SgdConfig { momentum: 0.9, nesterov, weight_decay: 5e-3 };
     let mut ours = Sgd::new(config.clone());
@@ -48,7 +48,7 @@ fn matches_libtorch_sgd() {
         let initial = {
             tch::manual_seed(5);
             let vs = VarStore::new(Device::Cpu);
-            let _ = build(&vs.root(), Architecture::Cnn2, [1, 8, 8], 3).unwrap();
+            let _ = build(&vs, Architecture::Cnn2, [1, 8, 8], 3).unwrap();
             vs.variables().into_iter().collect::<BTreeMap<_, _>>().into_values().next().unwrap()
         };
         assert!((&ours[0] - &initial).abs().max().double_value(&[]) > 1e-4, "the parameters moved");

@@ -8,6 +8,8 @@
 #[cfg(feature = "torch")]
 mod cnn;
 #[cfg(feature = "torch")]
+pub mod layout;
+#[cfg(feature = "torch")]
 mod mlp;
 #[cfg(feature = "torch")]
 mod resnet;
@@ -119,8 +121,23 @@ impl From<Architecture> for String {
 }
 
 #[cfg(feature = "torch")]
-/// Builds `arch` for inputs of shape (C, H, W) and `classes` outputs under `root`.
-pub fn build(root: &nn::Path, arch: Architecture, input: [i64; 3], classes: i64) -> Result<nn::SequentialT> {
+/// Builds `arch` for inputs of shape (C, H, W) and `classes` outputs in `vs`, running in the
+/// memory layout of `vs`'s device ([`layout::Layout::for_device`]): the 4-D weights are
+/// re-stored in it and inputs are brought into it first.
+pub fn build(vs: &nn::VarStore, arch: Architecture, input: [i64; 3], classes: i64) -> Result<nn::SequentialT> {
+    build_in_layout(vs, arch, input, classes, layout::Layout::for_device(vs.device()))
+}
+
+#[cfg(feature = "torch")]
+/// [`build`] in an explicit memory `layout` (the interop tests compare both layouts with PyTorch).
+pub fn build_in_layout(vs: &nn::VarStore, arch: Architecture, input: [i64; 3], classes: i64, layout: layout::Layout) -> Result<nn::SequentialT> {
+    let net = build_layers(&vs.root(), arch, input, classes)?;
+    layout.apply_to_variables(vs);
+    Ok(nn::seq_t().add_fn(move |x| layout.apply(x)).add(net))
+}
+
+#[cfg(feature = "torch")]
+fn build_layers(root: &nn::Path, arch: Architecture, input: [i64; 3], classes: i64) -> Result<nn::SequentialT> {
     let [c, h, w] = input;
     if c <= 0 || h <= 0 || w <= 0 || classes < 2 {
         return Err(Error::invalid("model", format!("a positive input shape and ≥ 2 classes, got {input:?} and {classes}")));

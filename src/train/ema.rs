@@ -17,6 +17,7 @@ use tch::{Kind, Tensor};
 use super::TrainConfig;
 use super::run::{classifier, load_parameters};
 use crate::error::{Error, Result};
+use crate::model::layout::contiguous_cpu;
 
 /// The averaged copy of a model: its own variable store and network, updated from the
 /// training model's variables.
@@ -66,7 +67,7 @@ impl WeightAverage {
     /// The average's tensors for a checkpoint (`ema/<name>` and the update count).
     pub(crate) fn checkpoint_entries(&self) -> Vec<(String, Tensor)> {
         let mut named: Vec<(String, Tensor)> =
-            self.variables.iter().map(|(name, v)| (format!("{PREFIX}{name}"), v.detach().to_device(tch::Device::Cpu))).collect();
+            self.variables.iter().map(|(name, v)| (format!("{PREFIX}{name}"), contiguous_cpu(v))).collect();
         named.push((UPDATES_KEY.into(), Tensor::from_slice(&[self.updates as f64])));
         named
     }

@@ -27,6 +27,7 @@ use super::port;
 use crate::data::ImageDataset;
 use crate::error::{Error, Result};
 use crate::model;
+use crate::model::layout::{Layout, contiguous_cpu, save_weights};
 use crate::report;
 
 /// What a finished (or interrupted) run reports.
@@ -53,7 +54,7 @@ fn device(name: &str) -> Result<Device> {
 /// the dataset's per-channel mean and deviation (constants, not parameters, so weights files
 /// keep the model's own names and attacks still act in pixel space).
 pub(crate) fn classifier(config: &TrainConfig, vs: &nn::VarStore, input: [i64; 3], classes: i64) -> Result<nn::SequentialT> {
-    let net = model::build(&vs.root(), config.model, input, classes)?;
+    let net = model::build(vs, config.model, input, classes)?;
     if !config.normalize {
         return Ok(net);
     }
@@ -119,10 +120,10 @@ const METRIC_COLUMNS: i64 = 7;
 fn save_checkpoint(path: &Path, parameters: &BTreeMap<String, Tensor>, sgd: &Sgd, average: Option<&WeightAverage>, at: &Position) -> Result<()> {
     let mut named: Vec<(String, Tensor)> = Vec::new();
     for (name, p) in parameters {
-        named.push((format!("model/{name}"), p.detach().to_device(Device::Cpu)));
+        named.push((format!("model/{name}"), contiguous_cpu(p)));
     }
     for (name, b) in sgd.buffers() {
-        named.push((format!("momentum/{name}"), b.to_device(Device::Cpu)));
+        named.push((format!("momentum/{name}"), contiguous_cpu(b)));
     }
     named.extend(average.map(WeightAverage::checkpoint_entries).unwrap_or_default());
     let scalar = |v: f64| Tensor::from_slice(&[v]);
@@ -176,7 +177,7 @@ fn load_checkpoint(path: &Path, parameters: &BTreeMap<String, Tensor>, sgd: &mut
     sgd.restore(
         tensors
             .iter()
-            .filter_map(|(k, t)| k.strip_prefix("momentum/").map(|name| (name.to_string(), t.to_device(device))))
+            .filter_map(|(k, t)| k.strip_prefix("momentum/").map(|name| (name.to_string(), Layout::for_device(device).apply(&t.to_device(device)))))
             .collect(),
     );
     let metrics = tensors.get("state/metrics").ok_or_else(|| bad("missing `state/metrics`".into()))?;
@@ -339,7 +340,7 @@ pub fn run(config: &TrainConfig, run_dir: &Path, show_progress: bool, resume: bo
     bar.finish_and_clear();
     let weights = run_dir.join("weights.safetensors");
     let saved = average.as_ref().map_or(&vs, |a| &a.vs);
-    report::atomic_write_path(&weights, |tmp| saved.save(tmp).map_err(|e| e.to_string()))?;
+    report::atomic_write_path(&weights, |tmp| save_weights(saved, tmp).map_err(|e| e.to_string()))?;
     let device_name = match device {
         Device::Cuda(i) => format!("cuda:{i}"),
         _ => report::cpu_device(),
