@@ -34,14 +34,28 @@ impl Layout {
         }
     }
 
-    /// `t` stored in this layout (a copy only when it is not already); tensors that are not 4-D
-    /// are returned as they are.
-    pub fn apply(self, t: &Tensor) -> Tensor {
+    /// The strides of an (N, C, H, W) tensor stored in this layout. They are written out even
+    /// for size-1 dimensions: with one channel both layouts hold the same bytes, and only the
+    /// strides tell libtorch which convolution path to take.
+    pub fn strides(self, [_, c, h, w]: [i64; 4]) -> [i64; 4] {
         match self {
-            Layout::ChannelsLast if t.dim() == 4 => t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]),
-            Layout::Contiguous if t.dim() == 4 => t.contiguous(),
-            _ => t.shallow_clone(),
+            Layout::Contiguous => [c * h * w, h * w, w, 1],
+            Layout::ChannelsLast => [h * w * c, 1, w * c, c],
         }
+    }
+
+    /// `t` stored in this layout: the tensor itself when its strides already are the layout's,
+    /// otherwise a copy (differentiable, so gradients flow back to `t`). Tensors that are not
+    /// 4-D are returned as they are.
+    pub fn apply(self, t: &Tensor) -> Tensor {
+        let Ok(size) = <[i64; 4]>::try_from(t.size()) else { return t.shallow_clone() };
+        let strides = self.strides(size);
+        if t.stride() == strides {
+            return t.shallow_clone();
+        }
+        let mut stored = Tensor::empty_strided(size, strides, (t.kind(), t.device()));
+        stored.copy_(t);
+        stored
     }
 
     /// Re-stores every 4-D variable of `vs` (the convolution weights) in this layout, in place:
@@ -87,6 +101,18 @@ mod tests {
         let back = Layout::Contiguous.apply(&cl);
         assert_eq!(back.stride(), [60, 20, 5, 1]);
         assert_eq!(contiguous_cpu(&cl).stride(), [60, 20, 5, 1]);
+        // One channel: the same bytes, but the strides must still say channels-last.
+        let gray = Tensor::rand([2, 1, 4, 5], (Kind::Float, Device::Cpu));
+        assert_eq!(Layout::ChannelsLast.apply(&gray).stride(), [20, 1, 5, 1]);
+    }
+
+    #[test]
+    fn gradients_flow_through_the_layout_change() {
+        let x = Tensor::rand([2, 3, 4, 5], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let weights = Tensor::rand([2, 3, 4, 5], (Kind::Float, Device::Cpu));
+        let loss = (Layout::ChannelsLast.apply(&x) * &weights).sum(Kind::Float);
+        let grad = Tensor::run_backward(&[loss], &[&x], false, false).remove(0);
+        assert_eq!((grad - weights).abs().max().double_value(&[]), 0.0);
     }
 
     #[test]
