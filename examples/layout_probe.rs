@@ -34,11 +34,11 @@ fn main() {
                 let loss = net.forward_t(&(&x + &d), true).cross_entropy_for_logits(&y);
                 Tensor::run_backward(&[loss], &[&d], false, false).remove(0)
             };
-            fb();
+            let _ = fb();
             sync();
             let t = Instant::now();
             for _ in 0..reps {
-                fb();
+                let _ = fb();
             }
             sync();
             let fb_ms = t.elapsed().as_secs_f64() / reps as f64 * 1e3;
@@ -48,11 +48,11 @@ fn main() {
             sync();
             let pgd_ms = t.elapsed().as_secs_f64() / 10.0 * 1e3;
             let fwd = || tch::no_grad(|| net.forward_t(&x, false));
-            fwd();
+            let _ = fwd();
             sync();
             let t = Instant::now();
             for _ in 0..reps {
-                fwd();
+                let _ = fwd();
             }
             sync();
             let fwd_ms = t.elapsed().as_secs_f64() / reps as f64 * 1e3;
