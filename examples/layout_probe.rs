@@ -21,6 +21,17 @@ fn main() {
             tch::Cuda::synchronize(i as i64);
         }
     };
+    // One warm-up call, then the mean over `reps` calls.
+    let milliseconds_per_call = |f: &dyn Fn() -> Tensor| {
+        let _ = f();
+        sync();
+        let t = Instant::now();
+        for _ in 0..reps {
+            let _ = f();
+        }
+        sync();
+        t.elapsed().as_secs_f64() / reps as f64 * 1e3
+    };
     tch::set_num_threads(2);
     for round in 0..3 {
         for layout in [Layout::Contiguous, Layout::ChannelsLast] {
@@ -34,28 +45,14 @@ fn main() {
                 let loss = net.forward_t(&(&x + &d), true).cross_entropy_for_logits(&y);
                 Tensor::run_backward(&[loss], &[&d], false, false).remove(0)
             };
-            let _ = fb();
-            sync();
-            let t = Instant::now();
-            for _ in 0..reps {
-                let _ = fb();
-            }
-            sync();
-            let fb_ms = t.elapsed().as_secs_f64() / reps as f64 * 1e3;
+            let fb_ms = milliseconds_per_call(&fb);
             let pgd = Pgd { norm: Norm::Linf, epsilon: 0.3, step_size: 0.01, steps: 10, random_start: true, restarts: 1 };
             let t = Instant::now();
             let _ = pgd.perturb(&net, &x, &y, true);
             sync();
             let pgd_ms = t.elapsed().as_secs_f64() / 10.0 * 1e3;
             let fwd = || tch::no_grad(|| net.forward_t(&x, false));
-            let _ = fwd();
-            sync();
-            let t = Instant::now();
-            for _ in 0..reps {
-                let _ = fwd();
-            }
-            sync();
-            let fwd_ms = t.elapsed().as_secs_f64() / reps as f64 * 1e3;
+            let fwd_ms = milliseconds_per_call(&fwd);
             println!("round {round} {layout:?}: fwd+bwd(input) {fb_ms:.2} ms, PGD step {pgd_ms:.2} ms, eval forward {fwd_ms:.2} ms");
         }
     }
