@@ -4,16 +4,26 @@ use std::process::Command;
 
 fn output(cmd: &str, args: &[&str]) -> Option<String> {
     let out = Command::new(cmd).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn main() {
     let revision = output("git", &["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = output("git", &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    let revision = if dirty && revision != "unknown" { format!("{revision}-dirty") } else { revision };
+    let dirty = output("git", &["status", "--porcelain", "--untracked-files=no"])
+        .is_some_and(|s| !s.is_empty());
+    let revision = if dirty && revision != "unknown" {
+        format!("{revision}-dirty")
+    } else {
+        revision
+    };
     println!("cargo:rustc-env=PROXYROBUST_GIT_REVISION={revision}");
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    println!("cargo:rustc-env=PROXYROBUST_RUSTC_VERSION={}", output(&rustc, &["--version"]).unwrap_or_else(|| "unknown".into()));
+    println!(
+        "cargo:rustc-env=PROXYROBUST_RUSTC_VERSION={}",
+        output(&rustc, &["--version"]).unwrap_or_else(|| "unknown".into())
+    );
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
     let faer = lock
         .split("[[package]]")
@@ -36,7 +46,9 @@ fn main() {
 fn link_libtorch() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     let Some(root) = std::env::var_os("LIBTORCH") else {
-        println!("cargo:warning=LIBTORCH is not set; torch-sys will look for libtorch itself (see docs/libtorch.md)");
+        println!(
+            "cargo:warning=LIBTORCH is not set; torch-sys will look for libtorch itself (see docs/libtorch.md)"
+        );
         return;
     };
     let lib = std::path::Path::new(&root).join("lib");

@@ -15,7 +15,11 @@ fn main() {
     let shape: Vec<i64> = args[2].split(',').map(|v| v.parse().unwrap()).collect();
     let batch: i64 = args[3].parse().unwrap();
     let reps: usize = args.get(4).map(|v| v.parse().unwrap()).unwrap_or(10);
-    let device = if args.get(5).is_some_and(|d| d == "cuda") { Device::Cuda(0) } else { Device::Cpu };
+    let device = if args.get(5).is_some_and(|d| d == "cuda") {
+        Device::Cuda(0)
+    } else {
+        Device::Cpu
+    };
     let sync = || {
         if let Device::Cuda(i) = device {
             tch::Cuda::synchronize(i as i64);
@@ -37,7 +41,8 @@ fn main() {
         for layout in [Layout::Contiguous, Layout::ChannelsLast] {
             tch::manual_seed(0);
             let vs = VarStore::new(device);
-            let net = build_in_layout(&vs, arch, [shape[0], shape[1], shape[2]], 10, layout).unwrap();
+            let net =
+                build_in_layout(&vs, arch, [shape[0], shape[1], shape[2]], 10, layout).unwrap();
             let x = Tensor::rand([batch, shape[0], shape[1], shape[2]], (Kind::Float, device));
             let y = Tensor::randint(10, [batch], (Kind::Int64, device));
             let fb = || {
@@ -46,14 +51,23 @@ fn main() {
                 Tensor::run_backward(&[loss], &[&d], false, false).remove(0)
             };
             let fb_ms = milliseconds_per_call(&fb);
-            let pgd = Pgd { norm: Norm::Linf, epsilon: 0.3, step_size: 0.01, steps: 10, random_start: true, restarts: 1 };
+            let pgd = Pgd {
+                norm: Norm::Linf,
+                epsilon: 0.3,
+                step_size: 0.01,
+                steps: 10,
+                random_start: true,
+                restarts: 1,
+            };
             let t = Instant::now();
             let _ = pgd.perturb(&net, &x, &y, true);
             sync();
             let pgd_ms = t.elapsed().as_secs_f64() / 10.0 * 1e3;
             let fwd = || tch::no_grad(|| net.forward_t(&x, false));
             let fwd_ms = milliseconds_per_call(&fwd);
-            println!("round {round} {layout:?}: fwd+bwd(input) {fb_ms:.2} ms, PGD step {pgd_ms:.2} ms, eval forward {fwd_ms:.2} ms");
+            println!(
+                "round {round} {layout:?}: fwd+bwd(input) {fb_ms:.2} ms, PGD step {pgd_ms:.2} ms, eval forward {fwd_ms:.2} ms"
+            );
         }
     }
 }

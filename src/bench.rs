@@ -13,11 +13,14 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::theory::norm::Norm;
-use crate::theory::transport::{EmpiricalMeasure, wasserstein};
 use crate::npz::{write_class_conditionals, write_gaussian};
 use crate::report;
-use crate::theory::gaussian::{ClassConditionalGaussians, Gaussian, conditional_wasserstein, standard_normal_matrix, wasserstein2};
+use crate::theory::gaussian::{
+    ClassConditionalGaussians, Gaussian, conditional_wasserstein, standard_normal_matrix,
+    wasserstein2,
+};
+use crate::theory::norm::Norm;
+use crate::theory::transport::{EmpiricalMeasure, wasserstein};
 
 /// Timing of one computation over repetitions.
 #[derive(Debug, Serialize)]
@@ -47,7 +50,14 @@ fn random_gaussian_parts(d: usize, rng: &mut StdRng) -> (Vec<f64>, Mat<f64>) {
         cov[(i, i)] += 0.1;
     }
     let cov = Mat::from_fn(d, d, |i, j| 0.5 * (cov[(i, j)] + cov[(j, i)]));
-    (standard_normal_matrix(1, d, rng).row(0).iter().copied().collect(), cov)
+    (
+        standard_normal_matrix(1, d, rng)
+            .row(0)
+            .iter()
+            .copied()
+            .collect(),
+        cov,
+    )
 }
 
 fn time_reps(reps: usize, mut f: impl FnMut() -> Result<f64>) -> Result<(f64, f64, f64)> {
@@ -69,7 +79,10 @@ pub fn w2(dims: &[usize], reps: usize, seed: u64, out: &Path) -> Result<W2Bench>
     for &d in dims {
         let (m1, s1) = random_gaussian_parts(d, &mut rng);
         let (m2, s2) = random_gaussian_parts(d, &mut rng);
-        let (pa, pb) = (out.join(format!("w2_d{d}_a.npz")), out.join(format!("w2_d{d}_b.npz")));
+        let (pa, pb) = (
+            out.join(format!("w2_d{d}_a.npz")),
+            out.join(format!("w2_d{d}_b.npz")),
+        );
         write_gaussian(&pa, &Gaussian::new(m1.clone(), s1.clone())?)?;
         write_gaussian(&pb, &Gaussian::new(m2.clone(), s2.clone())?)?;
         let (value, median, min) = time_reps(reps, || {
@@ -77,19 +90,51 @@ pub fn w2(dims: &[usize], reps: usize, seed: u64, out: &Path) -> Result<W2Bench>
             let b = Gaussian::new(m2.clone(), s2.clone())?;
             wasserstein2(&a, &b)
         })?;
-        timings.push(Timing { name: "w2".into(), dim: d, value, seconds_median: median, seconds_min: min, reps, inputs: vec![pa, pb] });
+        timings.push(Timing {
+            name: "w2".into(),
+            dim: d,
+            value,
+            seconds_median: median,
+            seconds_min: min,
+            reps,
+            inputs: vec![pa, pb],
+        });
     }
     let (k, d) = (10, 128);
-    let parts: Vec<_> = (0..2 * k).map(|_| random_gaussian_parts(d, &mut rng)).collect();
+    let parts: Vec<_> = (0..2 * k)
+        .map(|_| random_gaussian_parts(d, &mut rng))
+        .collect();
     let build = |range: std::ops::Range<usize>| -> Result<ClassConditionalGaussians> {
-        ClassConditionalGaussians::uniform(parts[range].iter().map(|(m, s)| Gaussian::new(m.clone(), s.clone())).collect::<Result<_>>()?)
+        ClassConditionalGaussians::uniform(
+            parts[range]
+                .iter()
+                .map(|(m, s)| Gaussian::new(m.clone(), s.clone()))
+                .collect::<Result<_>>()?,
+        )
     };
-    let (pa, pb) = (out.join("cwd_k10_d128_a.npz"), out.join("cwd_k10_d128_b.npz"));
+    let (pa, pb) = (
+        out.join("cwd_k10_d128_a.npz"),
+        out.join("cwd_k10_d128_b.npz"),
+    );
     write_class_conditionals(&pa, &build(0..k)?)?;
     write_class_conditionals(&pb, &build(k..2 * k)?)?;
-    let (value, median, min) = time_reps(reps, || Ok(conditional_wasserstein(&build(0..k)?, &build(k..2 * k)?)?.cwd))?;
-    timings.push(Timing { name: "cwd_k10".into(), dim: d, value, seconds_median: median, seconds_min: min, reps, inputs: vec![pa, pb] });
-    let result = W2Bench { device: report::cpu_device(), faer_threads: faer::get_global_parallelism().degree(), timings };
+    let (value, median, min) = time_reps(reps, || {
+        Ok(conditional_wasserstein(&build(0..k)?, &build(k..2 * k)?)?.cwd)
+    })?;
+    timings.push(Timing {
+        name: "cwd_k10".into(),
+        dim: d,
+        value,
+        seconds_median: median,
+        seconds_min: min,
+        reps,
+        inputs: vec![pa, pb],
+    });
+    let result = W2Bench {
+        device: report::cpu_device(),
+        faer_threads: faer::get_global_parallelism().degree(),
+        timings,
+    };
     report::write_json(&out.join("bench.json"), &result)?;
     Ok(result)
 }
@@ -108,10 +153,21 @@ pub fn ot(x: &Path, y: &Path, p: u32, metric: Norm, reps: usize, general: bool) 
         raw.iter().map(|w| w / total).collect()
     };
     let (wx, wy) = (weights(px.nrows()), weights(py.nrows()));
-    let (mu, nu) = (EmpiricalMeasure::new(px, wx)?, EmpiricalMeasure::new(py, wy)?);
+    let (mu, nu) = (
+        EmpiricalMeasure::new(px, wx)?,
+        EmpiricalMeasure::new(py, wy)?,
+    );
     let (value, median, min) = time_reps(reps, || Ok(wasserstein(&mu, &nu, p, metric)?.distance))?;
     let name = if general { "ot_network_simplex" } else { "ot" };
-    Ok(Timing { name: name.into(), dim: mu.dim(), value, seconds_median: median, seconds_min: min, reps, inputs: vec![x.to_owned(), y.to_owned()] })
+    Ok(Timing {
+        name: name.into(),
+        dim: mu.dim(),
+        value,
+        seconds_median: median,
+        seconds_min: min,
+        reps,
+        inputs: vec![x.to_owned(), y.to_owned()],
+    })
 }
 
 /// Training throughput of one model, natural and PGD-k (ℓ∞, random start), measured like
@@ -151,8 +207,17 @@ pub fn train_throughput(
     tch::manual_seed(0);
     let vs = tch::nn::VarStore::new(device);
     let net = crate::model::build(&vs, arch, shape, 10)?;
-    let parameters: BTreeMap<String, Tensor> = vs.trainable_variables().into_iter().enumerate().map(|(i, t)| (i.to_string(), t)).collect();
-    let mut sgd = crate::train::Sgd::new(crate::train::SgdConfig { momentum: 0.9, nesterov: false, weight_decay: 5e-4 });
+    let parameters: BTreeMap<String, Tensor> = vs
+        .trainable_variables()
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (i.to_string(), t))
+        .collect();
+    let mut sgd = crate::train::Sgd::new(crate::train::SgdConfig {
+        momentum: 0.9,
+        nesterov: false,
+        weight_decay: 5e-4,
+    });
     let [c, h, w] = shape;
     let x = Tensor::rand([batch, c, h, w], (Kind::Float, device));
     let y = Tensor::randint(10, [batch], (Kind::Int64, device));
@@ -172,14 +237,23 @@ pub fn train_throughput(
                 Some(attack) => attack.perturb(&net, &x, &y, true),
                 None => x.shallow_clone(),
             };
-            net.forward_t(&input, true).cross_entropy_for_logits(&y).backward();
+            net.forward_t(&input, true)
+                .cross_entropy_for_logits(&y)
+                .backward();
             sgd.step(&parameters, 0.01);
         }
         sync();
         (steps as i64 * batch) as f64 / start.elapsed().as_secs_f64()
     };
     let natural = measure(None);
-    let attack = crate::attack::Pgd { norm: Norm::Linf, epsilon, step_size, steps: pgd_steps, random_start: true, restarts: 1 };
+    let attack = crate::attack::Pgd {
+        norm: Norm::Linf,
+        epsilon,
+        step_size,
+        steps: pgd_steps,
+        random_start: true,
+        restarts: 1,
+    };
     let adversarial = measure(Some(&attack));
     Ok(TrainThroughput {
         model: format!("{arch:?}").to_lowercase(),

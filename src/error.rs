@@ -22,12 +22,18 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// `what` failed validation; `expected` says what would have been accepted.
     pub fn invalid(what: impl Into<String>, expected: impl Into<String>) -> Self {
-        Error::Invalid { what: what.into(), expected: expected.into() }
+        Error::Invalid {
+            what: what.into(),
+            expected: expected.into(),
+        }
     }
 
     /// A problem with the file at `path`.
     pub fn file(path: &Path, message: impl std::fmt::Display) -> Self {
-        Error::File { path: path.display().to_string(), message: message.to_string() }
+        Error::File {
+            path: path.display().to_string(),
+            message: message.to_string(),
+        }
     }
 
     /// Attributes an error to the file it came from, keeping the original message.

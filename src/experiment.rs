@@ -105,7 +105,8 @@ struct Arm {
 impl PortExperiment {
     /// Reads and validates; errors name the file and field.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
         let config: PortExperiment = crate::sweep::parse_toml(path, &text)?;
         config.validate().map_err(|e| e.in_file(path))?;
         Ok(config)
@@ -115,11 +116,21 @@ impl PortExperiment {
         if self.real_subset < 10 {
             return Err(Error::invalid("real_subset", "at least 10 real images"));
         }
-        if self.seeds.is_empty() || self.proxies.is_empty() || self.gammas.is_empty() || self.synthetic_counts.is_empty() {
-            return Err(Error::invalid("seeds", "non-empty `seeds`, `proxies`, `gammas` and `synthetic_counts`"));
+        if self.seeds.is_empty()
+            || self.proxies.is_empty()
+            || self.gammas.is_empty()
+            || self.synthetic_counts.is_empty()
+        {
+            return Err(Error::invalid(
+                "seeds",
+                "non-empty `seeds`, `proxies`, `gammas` and `synthetic_counts`",
+            ));
         }
         if let Some(g) = self.gammas.iter().find(|g| !(0.0..=1.0).contains(*g)) {
-            return Err(Error::invalid("gammas", format!("weights in [0, 1], got {g}")));
+            return Err(Error::invalid(
+                "gammas",
+                format!("weights in [0, 1], got {g}"),
+            ));
         }
         if self.synthetic_counts.contains(&0) {
             return Err(Error::invalid("synthetic_counts", "sizes ≥ 1"));
@@ -134,13 +145,23 @@ impl PortExperiment {
     fn arms(&self, proxy_files: &[(ProxyKind, PathBuf)]) -> Vec<Arm> {
         let mut arms = Vec::new();
         if self.baseline {
-            arms.push(Arm { name: "baseline".into(), proxy: None, gamma: None, count: 0 });
+            arms.push(Arm {
+                name: "baseline".into(),
+                proxy: None,
+                gamma: None,
+                count: 0,
+            });
         }
         for (kind, file) in proxy_files {
             for &gamma in &self.gammas {
                 for &count in &self.synthetic_counts {
                     let name = format!("port-{}-g{gamma}-n{count}", kind.name());
-                    arms.push(Arm { name, proxy: Some((*kind, file.clone())), gamma: Some(gamma), count });
+                    arms.push(Arm {
+                        name,
+                        proxy: Some((*kind, file.clone())),
+                        gamma: Some(gamma),
+                        count,
+                    });
                 }
             }
         }
@@ -157,7 +178,8 @@ fn run_settings(config: &PortExperiment, train: &TrainConfig, arm: &Arm) -> Stri
         synthetic.npz = Some(PathBuf::from("proxies").join(format!("{}.npz", kind.name())));
     }
     let proxy = arm.proxy.as_ref().map(|(kind, _)| serde_json::json!({ "kind": kind, "real_subset": config.real_subset, "seed": config.seeds[0], "generated": config.synthetic_counts.iter().max() }));
-    serde_json::json!({ "train": train, "proxy": proxy, "evaluation": &config.evaluation }).to_string()
+    serde_json::json!({ "train": train, "proxy": proxy, "evaluation": &config.evaluation })
+        .to_string()
 }
 
 /// The row of a run finished earlier with exactly these settings, if `result.json` holds one.
@@ -178,13 +200,21 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
 }
 
 /// Runs the whole grid under `dir`.
-pub fn run(config: &PortExperiment, dir: &Path, show: bool) -> Result<(Vec<RunRow>, Vec<SummaryRow>)> {
+pub fn run(
+    config: &PortExperiment,
+    dir: &Path,
+    show: bool,
+) -> Result<(Vec<RunRow>, Vec<SummaryRow>)> {
     config.validate()?;
     let started = (crate::report::unix_seconds(), std::time::Instant::now());
     crate::sweep::create_run_dir(dir)?;
     let (train, _) = config.train.dataset.load()?;
     let real = train.take(config.real_subset);
-    let largest = *config.synthetic_counts.iter().max().expect("validated non-empty");
+    let largest = *config
+        .synthetic_counts
+        .iter()
+        .max()
+        .expect("validated non-empty");
     let mut proxy_files = Vec::new();
     for kind in &config.proxies {
         let file = dir.join("proxies").join(format!("{}.npz", kind.name()));
@@ -220,7 +250,8 @@ pub fn run(config: &PortExperiment, dir: &Path, show: bool) -> Result<(Vec<RunRo
                 continue;
             }
             let outcome = crate::train::run(&train_config, &run_dir, false, false)?;
-            let (_vs, net, test, x, y) = crate::train::load_classifier(&train_config, &run_dir.join("weights.safetensors"))?;
+            let (_vs, net, test, x, y) =
+                crate::train::load_classifier(&train_config, &run_dir.join("weights.safetensors"))?;
             let settings = EvalSettings {
                 pgd: None,
                 autoattack: Some((config.evaluation.autoattack, config.evaluation.threat)),
@@ -233,7 +264,10 @@ pub fn run(config: &PortExperiment, dir: &Path, show: bool) -> Result<(Vec<RunRo
             let (summary, _) = evaluate(&net, &x, &y, test.num_classes(), &settings, false)?;
             rows.push(RunRow {
                 arm: arm.name.clone(),
-                proxy: arm.proxy.as_ref().map_or("none".into(), |(k, _)| k.name().into()),
+                proxy: arm
+                    .proxy
+                    .as_ref()
+                    .map_or("none".into(), |(k, _)| k.name().into()),
                 gamma: arm.gamma,
                 synthetic_images: arm.count,
                 seed,
@@ -241,7 +275,10 @@ pub fn run(config: &PortExperiment, dir: &Path, show: bool) -> Result<(Vec<RunRo
                 robust_accuracy: summary.autoattack_robust_accuracy.unwrap_or(f64::NAN),
                 train_seconds: outcome.epochs.iter().map(|e| e.seconds).sum(),
             });
-            crate::report::write_json(&result_file, &serde_json::json!({ "settings": settings_key, "row": rows.last() }))?;
+            crate::report::write_json(
+                &result_file,
+                &serde_json::json!({ "settings": settings_key, "row": rows.last() }),
+            )?;
             crate::report::write_csv(&dir.join("runs.csv"), &rows)?;
             bar.inc(1);
         }
@@ -271,12 +308,19 @@ fn summarise(arms: &[Arm], rows: &[RunRow], classes: usize) -> Vec<SummaryRow> {
     arms.iter()
         .map(|arm| {
             let runs = of(&arm.name);
-            let (clean_mean, clean_std) = mean_std(&runs.iter().map(|r| r.clean_accuracy).collect::<Vec<_>>());
-            let (robust_mean, robust_std) = mean_std(&runs.iter().map(|r| r.robust_accuracy).collect::<Vec<_>>());
+            let (clean_mean, clean_std) =
+                mean_std(&runs.iter().map(|r| r.clean_accuracy).collect::<Vec<_>>());
+            let (robust_mean, robust_std) =
+                mean_std(&runs.iter().map(|r| r.robust_accuracy).collect::<Vec<_>>());
             let gains: Vec<f64> = runs
                 .iter()
                 .filter(|r| r.arm != "baseline")
-                .filter_map(|r| baseline.iter().find(|b| b.seed == r.seed).map(|b| 100.0 * (r.robust_accuracy - b.robust_accuracy)))
+                .filter_map(|r| {
+                    baseline
+                        .iter()
+                        .find(|b| b.seed == r.seed)
+                        .map(|b| 100.0 * (r.robust_accuracy - b.robust_accuracy))
+                })
                 .collect();
             let (gain, low, high) = paired_gain(&gains);
             SummaryRow {
@@ -289,7 +333,10 @@ fn summarise(arms: &[Arm], rows: &[RunRow], classes: usize) -> Vec<SummaryRow> {
                 robust_gain_pp: gain,
                 robust_gain_low_pp: low,
                 robust_gain_high_pp: high,
-                collapsed_runs: runs.iter().filter(|r| r.clean_accuracy <= 1.5 / classes as f64).count(),
+                collapsed_runs: runs
+                    .iter()
+                    .filter(|r| r.clean_accuracy <= 1.5 / classes as f64)
+                    .count(),
             }
         })
         .collect()
@@ -306,7 +353,9 @@ fn paired_gain(gains: &[f64]) -> (Option<f64>, Option<f64>, Option<f64>) {
         return (Some(mean), None, None);
     }
     let n = gains.len() as f64;
-    let t = StudentsT::new(0.0, 1.0, n - 1.0).expect("n ≥ 2 degrees of freedom are valid").inverse_cdf(0.975);
+    let t = StudentsT::new(0.0, 1.0, n - 1.0)
+        .expect("n ≥ 2 degrees of freedom are valid")
+        .inverse_cdf(0.975);
     let half = t * std / n.sqrt();
     (Some(mean), Some(mean - half), Some(mean + half))
 }
@@ -353,8 +402,16 @@ fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment)
     use plotters::style::RGBColor;
     // The tab10 palette.
     let colors = [
-        RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75), RGBColor(227, 119, 194), RGBColor(127, 127, 127), RGBColor(188, 189, 34), RGBColor(23, 190, 207),
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+        RGBColor(188, 189, 34),
+        RGBColor(23, 190, 207),
     ];
     let swept = Swept::of(config);
     let arm_index = |name: &str| arms.iter().position(|a| a.name == name).unwrap_or(0);
@@ -362,7 +419,13 @@ fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment)
     // Groups: the baseline, then one per proxy (every γ and size of that proxy).
     let mut groups: Vec<String> = vec!["baseline".into()];
     groups.extend(config.proxies.iter().map(|k| k.name().to_string()));
-    let in_group = |r: &RunRow, g: &str| if g == "baseline" { r.arm == "baseline" } else { r.proxy == g };
+    let in_group = |r: &RunRow, g: &str| {
+        if g == "baseline" {
+            r.arm == "baseline"
+        } else {
+            r.proxy == g
+        }
+    };
     let mut names = Vec::new();
     let mut points = Vec::new();
     for g in &groups {
@@ -374,7 +437,11 @@ fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment)
         for r in &runs {
             let (x, _) = point(r);
             if means.iter().all(|&(mx, _)| mx != x) {
-                let at: Vec<f64> = runs.iter().filter(|q| point(q).0 == x).map(|q| point(q).1).collect();
+                let at: Vec<f64> = runs
+                    .iter()
+                    .filter(|q| point(q).0 == x)
+                    .map(|q| point(q).1)
+                    .collect();
                 means.push((x, at.iter().sum::<f64>() / at.len() as f64));
             }
         }
@@ -385,13 +452,35 @@ fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment)
     let mut series = Vec::new();
     for (i, ((runs_name, mean_name), (runs, means))) in names.iter().zip(&points).enumerate() {
         let color = colors[i % colors.len()];
-        series.push(Series { name: runs_name, points: runs, color, line: false });
+        series.push(Series {
+            name: runs_name,
+            points: runs,
+            color,
+            line: false,
+        });
         if swept != Swept::Arm {
-            series.push(Series { name: mean_name, points: means, color, line: true });
+            series.push(Series {
+                name: mean_name,
+                points: means,
+                color,
+                line: true,
+            });
         }
     }
     let title = format!("{}: robust accuracy, seeds {:?}", config.name, config.seeds);
-    plot(&dir.join("robust_accuracy"), &Labels { title: &title, x: swept.label(), y: "AutoAttack robust accuracy (%)" }, &series, Axes { log: false, diagonal: false })
+    plot(
+        &dir.join("robust_accuracy"),
+        &Labels {
+            title: &title,
+            x: swept.label(),
+            y: "AutoAttack robust accuracy (%)",
+        },
+        &series,
+        Axes {
+            log: false,
+            diagonal: false,
+        },
+    )
 }
 
 fn write_report(dir: &Path, config: &PortExperiment, summary: &[SummaryRow]) -> Result<()> {
@@ -403,7 +492,11 @@ fn write_report(dir: &Path, config: &PortExperiment, summary: &[SummaryRow]) -> 
         config.evaluation.autoattack,
         threat.norm.name(),
         threat.epsilon,
-        if config.evaluation.limit > 0 { config.evaluation.limit.to_string() } else { "all".into() },
+        if config.evaluation.limit > 0 {
+            config.evaluation.limit.to_string()
+        } else {
+            "all".into()
+        },
         config.seeds
     );
     for row in summary {
@@ -415,22 +508,34 @@ fn write_report(dir: &Path, config: &PortExperiment, summary: &[SummaryRow]) -> 
             100.0 * row.clean_std,
             100.0 * row.robust_mean,
             100.0 * row.robust_std,
-            row.robust_gain_pp.map_or("—".into(), |g| format!("{g:+.2}"))
+            row.robust_gain_pp
+                .map_or("—".into(), |g| format!("{g:+.2}"))
         );
     }
     text += "\n## Which proxies help\n\nGain: robust accuracy minus the baseline's at the same seed, mean and 95% Student-t interval over seeds.\n\n";
     for row in summary.iter().filter(|r| r.arm != "baseline") {
-        let Some(gain) = row.robust_gain_pp else { continue };
+        let Some(gain) = row.robust_gain_pp else {
+            continue;
+        };
         let verdict = match (row.robust_gain_low_pp, row.robust_gain_high_pp) {
-            (Some(low), Some(high)) if low > 0.0 => format!("helps: {gain:+.2} pp, 95% interval [{low:+.2}, {high:+.2}]"),
-            (Some(low), Some(high)) if high < 0.0 => format!("hurts: {gain:+.2} pp, 95% interval [{low:+.2}, {high:+.2}]"),
-            (Some(low), Some(high)) => format!("no difference shown: {gain:+.2} pp, 95% interval [{low:+.2}, {high:+.2}] contains 0"),
+            (Some(low), Some(high)) if low > 0.0 => {
+                format!("helps: {gain:+.2} pp, 95% interval [{low:+.2}, {high:+.2}]")
+            }
+            (Some(low), Some(high)) if high < 0.0 => {
+                format!("hurts: {gain:+.2} pp, 95% interval [{low:+.2}, {high:+.2}]")
+            }
+            (Some(low), Some(high)) => format!(
+                "no difference shown: {gain:+.2} pp, 95% interval [{low:+.2}, {high:+.2}] contains 0"
+            ),
             _ => format!("{gain:+.2} pp from one seed (no interval; run more seeds to judge)"),
         };
         text += &format!("- {}: {verdict}.\n", row.arm);
     }
     for row in summary.iter().filter(|r| r.collapsed_runs > 0) {
-        text += &format!("- {}: {} of {} runs collapsed to predicting one class; they are included above.\n", row.arm, row.collapsed_runs, row.seeds);
+        text += &format!(
+            "- {}: {} of {} runs collapsed to predicting one class; they are included above.\n",
+            row.arm, row.collapsed_runs, row.seeds
+        );
     }
     crate::report::atomic_write(&dir.join("report.md"), text.as_bytes())
 }
@@ -445,7 +550,11 @@ mod tests {
     fn paired_gain_interval_is_the_student_t_one() {
         let (mean, low, high) = paired_gain(&[1.0, 2.0, 3.0]);
         assert_eq!(mean, Some(2.0));
-        assert!((low.unwrap() - (2.0 - 2.484138)).abs() < 1e-5 && (high.unwrap() - (2.0 + 2.484138)).abs() < 1e-5, "{low:?} {high:?}");
+        assert!(
+            (low.unwrap() - (2.0 - 2.484138)).abs() < 1e-5
+                && (high.unwrap() - (2.0 + 2.484138)).abs() < 1e-5,
+            "{low:?} {high:?}"
+        );
         assert_eq!(paired_gain(&[4.0]), (Some(4.0), None, None));
         assert_eq!(paired_gain(&[]), (None, None, None));
     }

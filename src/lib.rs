@@ -11,8 +11,6 @@ pub mod stats;
 pub mod theory;
 
 pub use error::{Error, Result};
-pub mod npz;
-pub mod report;
 #[cfg(feature = "torch")]
 pub mod attack;
 pub mod bench;
@@ -21,8 +19,10 @@ pub mod data;
 pub mod eval;
 #[cfg(feature = "torch")]
 pub mod experiment;
+pub mod npz;
 pub mod proxy;
 #[cfg(feature = "torch")]
 pub mod pseudo_label;
+pub mod report;
 pub mod sweep;
 pub mod train;

@@ -18,7 +18,11 @@ use proxyrobust::theory::transport::{EmpiricalMeasure, wasserstein};
 use proxyrobust::{Error, Result};
 
 #[derive(Parser)]
-#[command(name = "proxyrobust", version, about = "Proxy distributions and adversarial robustness (Sehwag et al., ICLR 2022)")]
+#[command(
+    name = "proxyrobust",
+    version,
+    about = "Proxy distributions and adversarial robustness (Sehwag et al., ICLR 2022)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -319,13 +323,25 @@ fn run(command: Command) -> Result<()> {
             let (da, db) = (read_class_conditionals(&a)?, read_class_conditionals(&b)?);
             let result = conditional_wasserstein(&da, &db)?;
             if json {
-                println!("{}", serde_json::to_string(&result).map_err(|e| Error::invalid("output", e.to_string()))?);
+                println!(
+                    "{}",
+                    serde_json::to_string(&result)
+                        .map_err(|e| Error::invalid("output", e.to_string()))?
+                );
             } else {
                 println!("{:.15e}", result.cwd);
             }
             Ok(())
         }
-        Command::Ot { x, y, p, metric, wx, wy, json } => {
+        Command::Ot {
+            x,
+            y,
+            p,
+            metric,
+            wx,
+            wy,
+            json,
+        } => {
             let mu = measure(&x, wx.as_deref())?;
             let nu = measure(&y, wy.as_deref())?;
             let w = wasserstein(&mu, &nu, p, metric)?.distance;
@@ -337,20 +353,49 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         #[cfg(feature = "torch")]
-        Command::Train { config, out, quiet, resume } => {
+        Command::Train {
+            config,
+            out,
+            quiet,
+            resume,
+        } => {
             let config = proxyrobust::train::TrainConfig::load(&config)?;
             let run_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
             let outcome = proxyrobust::train::run(&config, &run_dir, !quiet, resume)?;
             if outcome.interrupted {
-                println!("interrupted after {} epochs; resume with --resume", outcome.epochs.len());
+                println!(
+                    "interrupted after {} epochs; resume with --resume",
+                    outcome.epochs.len()
+                );
             } else {
-                println!("{} epochs on {}: final test accuracy {:.4}", outcome.epochs.len(), outcome.device, outcome.final_test_accuracy);
+                println!(
+                    "{} epochs on {}: final test accuracy {:.4}",
+                    outcome.epochs.len(),
+                    outcome.device,
+                    outcome.final_test_accuracy
+                );
             }
             println!("outputs: {}", outcome.run_dir.display());
             Ok(())
         }
         #[cfg(feature = "torch")]
-        Command::Eval { config, weights, norm, eps, pgd_steps, pgd_step_size, restarts, autoattack, each_attack, min_distance, limit, seed, out, json, quiet } => {
+        Command::Eval {
+            config,
+            weights,
+            norm,
+            eps,
+            pgd_steps,
+            pgd_step_size,
+            restarts,
+            autoattack,
+            each_attack,
+            min_distance,
+            limit,
+            seed,
+            out,
+            json,
+            quiet,
+        } => {
             use proxyrobust::attack::{MinimalDistance, Pgd, Threat};
             let config = proxyrobust::train::TrainConfig::load(&config)?;
             let run_dir = PathBuf::from("runs").join(&config.name);
@@ -358,22 +403,44 @@ fn run(command: Command) -> Result<()> {
             let needs_eps = pgd_steps > 0 || autoattack.is_some();
             let epsilon = match (eps, needs_eps) {
                 (Some(e), _) => e,
-                (None, true) => return Err(Error::invalid("--eps", "an attack radius for PGD and AutoAttack")),
+                (None, true) => {
+                    return Err(Error::invalid(
+                        "--eps",
+                        "an attack radius for PGD and AutoAttack",
+                    ));
+                }
                 (None, false) => 0.0,
             };
             let threat = Threat { norm, epsilon };
             let settings = proxyrobust::eval::EvalSettings {
-                pgd: (pgd_steps > 0).then(|| Pgd { norm, epsilon, step_size: pgd_step_size.unwrap_or(epsilon / 4.0), steps: pgd_steps, random_start: true, restarts }),
+                pgd: (pgd_steps > 0).then(|| Pgd {
+                    norm,
+                    epsilon,
+                    step_size: pgd_step_size.unwrap_or(epsilon / 4.0),
+                    steps: pgd_steps,
+                    random_start: true,
+                    restarts,
+                }),
                 autoattack: autoattack.map(|v| (v, threat)),
-                distance: min_distance.map(|max_radius| MinimalDistance { threat, max_radius, fab_iterations: 100, bisection_steps: 10, pgd_steps: 20 }),
+                distance: min_distance.map(|max_radius| MinimalDistance {
+                    threat,
+                    max_radius,
+                    fab_iterations: 100,
+                    bisection_steps: 10,
+                    pgd_steps: 20,
+                }),
                 each_attack,
                 limit,
                 batch_size: config.batch_size,
                 seed,
             };
-            let started = (proxyrobust::report::unix_seconds(), std::time::Instant::now());
+            let started = (
+                proxyrobust::report::unix_seconds(),
+                std::time::Instant::now(),
+            );
             let (_vs, net, test, x, y) = proxyrobust::train::load_classifier(&config, &weights)?;
-            let (summary, samples) = proxyrobust::eval::evaluate(&net, &x, &y, test.num_classes(), &settings, !quiet)?;
+            let (summary, samples) =
+                proxyrobust::eval::evaluate(&net, &x, &y, test.num_classes(), &settings, !quiet)?;
             let out = out.unwrap_or_else(|| run_dir.join("eval"));
             proxyrobust::eval::write_outputs(&out, &summary, &samples)?;
             let manifest = serde_json::json!({
@@ -386,30 +453,68 @@ fn run(command: Command) -> Result<()> {
             });
             proxyrobust::report::write_json(&out.join("manifest.json"), &manifest)?;
             if json {
-                println!("{}", serde_json::to_string(&summary).map_err(|e| Error::invalid("output", e.to_string()))?);
+                println!(
+                    "{}",
+                    serde_json::to_string(&summary)
+                        .map_err(|e| Error::invalid("output", e.to_string()))?
+                );
             } else {
-                println!("clean accuracy {:.4} on {} test images", summary.clean_accuracy, summary.samples);
+                println!(
+                    "clean accuracy {:.4} on {} test images",
+                    summary.clean_accuracy, summary.samples
+                );
                 if let Some(r) = summary.pgd_robust_accuracy {
-                    println!("robust accuracy {r:.4} under PGD-{pgd_steps} ({}, ε = {epsilon})", norm.name());
+                    println!(
+                        "robust accuracy {r:.4} under PGD-{pgd_steps} ({}, ε = {epsilon})",
+                        norm.name()
+                    );
                 }
                 for step in summary.autoattack_chain.iter().skip(1) {
-                    println!("robust accuracy {:.4} after {} ({}, ε = {epsilon})", step.robust_accuracy, step.attack, norm.name());
+                    println!(
+                        "robust accuracy {:.4} after {} ({}, ε = {epsilon})",
+                        step.robust_accuracy,
+                        step.attack,
+                        norm.name()
+                    );
                 }
                 for step in &summary.individual_attacks {
-                    println!("robust accuracy {:.4} under {} alone", step.robust_accuracy, step.attack);
+                    println!(
+                        "robust accuracy {:.4} under {} alone",
+                        step.robust_accuracy, step.attack
+                    );
                 }
                 if let Some(d) = &summary.distance {
-                    println!("mean minimal {} distance {:.4} [{:.4}, {:.4}] ({} unbroken within {})", norm.name(), d.mean, d.ci_low, d.ci_high, d.unbroken, d.settings.max_radius);
+                    println!(
+                        "mean minimal {} distance {:.4} [{:.4}, {:.4}] ({} unbroken within {})",
+                        norm.name(),
+                        d.mean,
+                        d.ci_low,
+                        d.ci_high,
+                        d.unbroken,
+                        d.settings.max_radius
+                    );
                 }
                 println!("outputs in {}", out.display());
             }
             Ok(())
         }
         #[cfg(feature = "torch")]
-        Command::PseudoLabel { input, config, weights, second_config, second_weights, threshold, out } => {
+        Command::PseudoLabel {
+            input,
+            config,
+            weights,
+            second_config,
+            second_weights,
+            threshold,
+            out,
+        } => {
             let load = |config: &std::path::Path, weights: Option<PathBuf>| -> Result<_> {
                 let config = proxyrobust::train::TrainConfig::load(config)?;
-                let weights = weights.unwrap_or_else(|| PathBuf::from("runs").join(&config.name).join("weights.safetensors"));
+                let weights = weights.unwrap_or_else(|| {
+                    PathBuf::from("runs")
+                        .join(&config.name)
+                        .join("weights.safetensors")
+                });
                 proxyrobust::train::load_classifier(&config, &weights)
             };
             let first = load(&config, weights)?;
@@ -420,25 +525,43 @@ fn run(command: Command) -> Result<()> {
             let (pixels, n, shape) = proxyrobust::data::read_unlabeled_npz(&input)?;
             let expected = first.2.shape();
             if shape != expected {
-                return Err(Error::file(&input, format!("images of {expected:?} (H, W, C) like the classifier's data, got {shape:?}")));
+                return Err(Error::file(
+                    &input,
+                    format!(
+                        "images of {expected:?} (H, W, C) like the classifier's data, got {shape:?}"
+                    ),
+                ));
             }
             let [h, w, c] = shape.map(|v| v as i64);
-            let x = (tch::Tensor::from_slice(&pixels).view([n as i64, h, w, c]).permute([0, 3, 1, 2]).to_kind(tch::Kind::Float) / 255.0).to_device(first.3.device());
+            let x = (tch::Tensor::from_slice(&pixels)
+                .view([n as i64, h, w, c])
+                .permute([0, 3, 1, 2])
+                .to_kind(tch::Kind::Float)
+                / 255.0)
+                .to_device(first.3.device());
             let mut classifiers: Vec<&dyn tch::nn::ModuleT> = vec![&first.1];
             if let Some(s) = &second {
                 classifiers.push(&s.1);
             }
-            let labels = proxyrobust::pseudo_label::pseudo_labels(&classifiers, &x, threshold, 256)?;
+            let labels =
+                proxyrobust::pseudo_label::pseudo_labels(&classifiers, &x, threshold, 256)?;
             let per = shape.iter().product::<usize>();
             let kept: Vec<usize> = (0..n).filter(|&i| labels[i].is_some()).collect();
             let data = proxyrobust::data::ImageDataset::new(
-                kept.iter().flat_map(|&i| pixels[i * per..(i + 1) * per].iter().copied()).collect(),
+                kept.iter()
+                    .flat_map(|&i| pixels[i * per..(i + 1) * per].iter().copied())
+                    .collect(),
                 kept.iter().map(|&i| labels[i].expect("kept")).collect(),
                 shape,
                 first.2.num_classes(),
             )?;
             proxyrobust::data::write_image_npz(&out, &data)?;
-            println!("kept {} of {n} images ({} discarded) -> {}", kept.len(), n - kept.len(), out.display());
+            println!(
+                "kept {} of {n} images ({} discarded) -> {}",
+                kept.len(),
+                n - kept.len(),
+                out.display()
+            );
             Ok(())
         }
         #[cfg(feature = "torch")]
@@ -447,70 +570,170 @@ fn run(command: Command) -> Result<()> {
             let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&experiment.name));
             let (_, summary) = proxyrobust::experiment::run(&experiment, &dir, !quiet)?;
             for row in &summary {
-                let gain = row.robust_gain_pp.map_or(String::new(), |g| format!(" ({g:+.2} pp)"));
-                println!("{:<40} clean {:.2}% ± {:.2}  robust {:.2}% ± {:.2}{gain}", row.arm, 100.0 * row.clean_mean, 100.0 * row.clean_std, 100.0 * row.robust_mean, 100.0 * row.robust_std);
+                let gain = row
+                    .robust_gain_pp
+                    .map_or(String::new(), |g| format!(" ({g:+.2} pp)"));
+                println!(
+                    "{:<40} clean {:.2}% ± {:.2}  robust {:.2}% ± {:.2}{gain}",
+                    row.arm,
+                    100.0 * row.clean_mean,
+                    100.0 * row.clean_std,
+                    100.0 * row.robust_mean,
+                    100.0 * row.robust_std
+                );
             }
             println!("outputs in {}", dir.display());
             Ok(())
         }
-        Command::Proxy { kind, count, out, seed, train_subset, dimensions, components, neighbours } => {
+        Command::Proxy {
+            kind,
+            count,
+            out,
+            seed,
+            train_subset,
+            dimensions,
+            components,
+            neighbours,
+        } => {
             use proxyrobust::proxy::{ProxyKind, fit_and_sample};
             let kind = match kind {
                 ProxyName::Gaussian => ProxyKind::Gaussian,
-                ProxyName::PcaMixture => ProxyKind::PcaMixture { dimensions, components },
+                ProxyName::PcaMixture => ProxyKind::PcaMixture {
+                    dimensions,
+                    components,
+                },
                 ProxyName::Interpolation => ProxyKind::Interpolation { neighbours },
             };
             let (train, _) = proxyrobust::data::mnist10k()?;
-            let train = if train_subset > 0 { train.take(train_subset) } else { train };
+            let train = if train_subset > 0 {
+                train.take(train_subset)
+            } else {
+                train
+            };
             let samples = fit_and_sample(kind, &train, count, seed)?;
             proxyrobust::data::write_image_npz(&out, &samples)?;
-            println!("{} {} images from {} real ones -> {}", samples.len(), kind.name(), train.len(), out.display());
+            println!(
+                "{} {} images from {} real ones -> {}",
+                samples.len(),
+                kind.name(),
+                train.len(),
+                out.display()
+            );
             Ok(())
         }
-        Command::ArcSphere { r, r_tilde, dim, norm, grid, samples, seed, json } => {
+        Command::ArcSphere {
+            r,
+            r_tilde,
+            dim,
+            norm,
+            grid,
+            samples,
+            seed,
+            json,
+        } => {
             use rand::SeedableRng;
             let spheres = ConcentricSpheres::new(dim, r, r_tilde, norm)?;
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
             let empirical = spheres.empirical_arc(samples, grid, &mut rng)?.arc;
             let (cwd, arc) = (spheres.conditional_wasserstein(), spheres.arc());
             if json {
-                println!("{}", serde_json::json!({ "cwd": cwd, "arc_closed_form": arc, "arc_empirical": empirical }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "cwd": cwd, "arc_closed_form": arc, "arc_empirical": empirical })
+                );
             } else {
-                println!("cwd {cwd:.6e}  ARC closed form {arc:.6e}  ARC empirical {empirical:.6e}  (4·ARC/cwd = {:.4})", 4.0 * empirical / cwd);
+                println!(
+                    "cwd {cwd:.6e}  ARC closed form {arc:.6e}  ARC empirical {empirical:.6e}  (4·ARC/cwd = {:.4})",
+                    4.0 * empirical / cwd
+                );
             }
             Ok(())
         }
-        Command::Bench { which: BenchCommand::W2 { dims, reps, out, seed } } => {
+        Command::Bench {
+            which:
+                BenchCommand::W2 {
+                    dims,
+                    reps,
+                    out,
+                    seed,
+                },
+        } => {
             let report = bench::w2(&dims, reps, seed, &out)?;
-            println!("{}", serde_json::to_string_pretty(&report).map_err(|e| Error::invalid("output", e.to_string()))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report)
+                    .map_err(|e| Error::invalid("output", e.to_string()))?
+            );
             Ok(())
         }
         #[cfg(feature = "torch")]
-        Command::Bench { which: BenchCommand::Train { model, shape, batch, steps, pgd_steps, eps, alpha, threads, device } } => {
+        Command::Bench {
+            which:
+                BenchCommand::Train {
+                    model,
+                    shape,
+                    batch,
+                    steps,
+                    pgd_steps,
+                    eps,
+                    alpha,
+                    threads,
+                    device,
+                },
+        } => {
             let arch: proxyrobust::model::Architecture = model.parse()?;
-            let shape: [i64; 3] = shape.try_into().map_err(|_| Error::invalid("--shape", "three numbers C,H,W"))?;
+            let shape: [i64; 3] = shape
+                .try_into()
+                .map_err(|_| Error::invalid("--shape", "three numbers C,H,W"))?;
             if threads > 0 {
                 tch::set_num_threads(threads);
             }
             let device = match device.as_str() {
                 "cpu" => tch::Device::Cpu,
                 "cuda" => tch::Device::Cuda(0),
-                other => return Err(Error::invalid("--device", format!("cpu or cuda, got {other}"))),
+                other => {
+                    return Err(Error::invalid(
+                        "--device",
+                        format!("cpu or cuda, got {other}"),
+                    ));
+                }
             };
-            let result = bench::train_throughput(arch, shape, batch, steps, pgd_steps, eps, alpha, device)?;
-            println!("{}", serde_json::to_string(&result).map_err(|e| Error::invalid("output", e.to_string()))?);
+            let result =
+                bench::train_throughput(arch, shape, batch, steps, pgd_steps, eps, alpha, device)?;
+            println!(
+                "{}",
+                serde_json::to_string(&result)
+                    .map_err(|e| Error::invalid("output", e.to_string()))?
+            );
             Ok(())
         }
-        Command::Bench { which: BenchCommand::Ot { x, y, p, metric, reps, general } } => {
+        Command::Bench {
+            which:
+                BenchCommand::Ot {
+                    x,
+                    y,
+                    p,
+                    metric,
+                    reps,
+                    general,
+                },
+        } => {
             let timing = bench::ot(&x, &y, p, metric, reps, general)?;
-            println!("{}", serde_json::to_string(&timing).map_err(|e| Error::invalid("output", e.to_string()))?);
+            println!(
+                "{}",
+                serde_json::to_string(&timing)
+                    .map_err(|e| Error::invalid("output", e.to_string()))?
+            );
             Ok(())
         }
     }
 }
 
 /// A point cloud with uniform weights, or with the weights of `weights` (errors name the file).
-fn measure(points: &std::path::Path, weights: Option<&std::path::Path>) -> Result<EmpiricalMeasure> {
+fn measure(
+    points: &std::path::Path,
+    weights: Option<&std::path::Path>,
+) -> Result<EmpiricalMeasure> {
     let cloud = read_points(points)?;
     match weights {
         None => EmpiricalMeasure::uniform(cloud).map_err(|e| e.in_file(points)),

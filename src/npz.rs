@@ -14,7 +14,7 @@ use std::path::Path;
 
 use faer::Mat;
 use ndarray::{ArrayD, Ix1, Ix2};
-use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpzError, ReadNpyExt};
+use ndarray_npy::{NpzReader, NpzWriter, ReadNpyError, ReadNpyExt, ReadNpzError};
 
 use crate::error::{Error, Result};
 use crate::report::atomic_write_with;
@@ -30,10 +30,16 @@ struct Archive {
 impl Archive {
     fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
-        let mut reader =
-            NpzReader::new(file).map_err(|e| Error::file(path, format!("not a valid .npz archive ({e})")))?;
-        let names = reader.names().map_err(|e| Error::file(path, format!("unreadable .npz archive ({e})")))?;
-        Ok(Archive { path: path.to_owned(), reader, names })
+        let mut reader = NpzReader::new(file)
+            .map_err(|e| Error::file(path, format!("not a valid .npz archive ({e})")))?;
+        let names = reader
+            .names()
+            .map_err(|e| Error::file(path, format!("unreadable .npz archive ({e})")))?;
+        Ok(Archive {
+            path: path.to_owned(),
+            reader,
+            names,
+        })
     }
 
     fn has(&self, key: &str) -> bool {
@@ -45,15 +51,27 @@ impl Archive {
         if !self.has(key) {
             return Err(Error::file(
                 &self.path,
-                format!("missing key `{key}` (expected float64 array of shape {shape_text}; found keys: {})", self.names.join(", ")),
+                format!(
+                    "missing key `{key}` (expected float64 array of shape {shape_text}; found keys: {})",
+                    self.names.join(", ")
+                ),
             ));
         }
-        let array: ArrayD<f64> =
-            self.reader.by_name(key).map_err(|e| npz_key_error(&self.path, key, &format!("float64 ('<f8') of shape {shape_text}"), e))?;
+        let array: ArrayD<f64> = self.reader.by_name(key).map_err(|e| {
+            npz_key_error(
+                &self.path,
+                key,
+                &format!("float64 ('<f8') of shape {shape_text}"),
+                e,
+            )
+        })?;
         if array.ndim() != ndim {
             return Err(Error::file(
                 &self.path,
-                format!("key `{key}` has shape {:?}, expected {shape_text}", array.shape()),
+                format!(
+                    "key `{key}` has shape {:?}, expected {shape_text}",
+                    array.shape()
+                ),
             ));
         }
         Ok(array)
@@ -64,10 +82,22 @@ impl Archive {
 /// be `expected` (dtype and shape in words).
 pub(crate) fn npy_error(path: &Path, what: &str, expected: &str, error: ReadNpyError) -> Error {
     match error {
-        ReadNpyError::WrongDescriptor(desc) => Error::file(path, format!("{what} has dtype {desc}, expected {expected}")),
-        ReadNpyError::WrongNdim(_, got) => Error::file(path, format!("{what} has {got} dimensions, expected {expected}")),
-        ReadNpyError::MissingData => Error::file(path, format!("{what} is truncated: fewer values than its header's shape")),
-        other => Error::file(path, format!("{what} is unreadable ({other}), expected {expected}")),
+        ReadNpyError::WrongDescriptor(desc) => Error::file(
+            path,
+            format!("{what} has dtype {desc}, expected {expected}"),
+        ),
+        ReadNpyError::WrongNdim(_, got) => Error::file(
+            path,
+            format!("{what} has {got} dimensions, expected {expected}"),
+        ),
+        ReadNpyError::MissingData => Error::file(
+            path,
+            format!("{what} is truncated: fewer values than its header's shape"),
+        ),
+        other => Error::file(
+            path,
+            format!("{what} is unreadable ({other}), expected {expected}"),
+        ),
     }
 }
 
@@ -75,24 +105,41 @@ pub(crate) fn npy_error(path: &Path, what: &str, expected: &str, error: ReadNpyE
 pub(crate) fn npz_key_error(path: &Path, key: &str, expected: &str, error: ReadNpzError) -> Error {
     match error {
         ReadNpzError::Npy(npy) => npy_error(path, &format!("key `{key}`"), expected, npy),
-        other => Error::file(path, format!("key `{key}` is unreadable ({other}), expected {expected}")),
+        other => Error::file(
+            path,
+            format!("key `{key}` is unreadable ({other}), expected {expected}"),
+        ),
     }
 }
 
 /// Reads a float64 `.npy` array of `ndim` dimensions.
 fn read_npy(path: &Path, ndim: usize, shape_text: &str) -> Result<ArrayD<f64>> {
     let file = File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
-    let array = ArrayD::<f64>::read_npy(std::io::BufReader::new(file))
-        .map_err(|e| npy_error(path, "the array", &format!("float64 ('<f8') of shape {shape_text}"), e))?;
+    let array = ArrayD::<f64>::read_npy(std::io::BufReader::new(file)).map_err(|e| {
+        npy_error(
+            path,
+            "the array",
+            &format!("float64 ('<f8') of shape {shape_text}"),
+            e,
+        )
+    })?;
     if array.ndim() != ndim {
-        return Err(Error::file(path, format!("the array has shape {:?}, expected {shape_text}", array.shape())));
+        return Err(Error::file(
+            path,
+            format!(
+                "the array has shape {:?}, expected {shape_text}",
+                array.shape()
+            ),
+        ));
     }
     Ok(array)
 }
 
 /// Reads a point cloud: a float64 `.npy` array of shape (n, d), one point per row.
 pub fn read_points(path: &Path) -> Result<Mat<f64>> {
-    let array = read_npy(path, 2, "(n, d)")?.into_dimensionality::<Ix2>().expect("checked ndim");
+    let array = read_npy(path, 2, "(n, d)")?
+        .into_dimensionality::<Ix2>()
+        .expect("checked ndim");
     Ok(to_mat(&array.view()))
 }
 
@@ -108,11 +155,23 @@ fn to_mat(a: &ndarray::ArrayView2<f64>) -> Mat<f64> {
 /// Reads a [`Gaussian`] from `mean` (d) and `cov` (d, d).
 pub fn read_gaussian(path: &Path) -> Result<Gaussian> {
     let mut archive = Archive::open(path)?;
-    let mean = archive.array("mean", 1, "(d,)")?.into_dimensionality::<Ix1>().expect("checked ndim");
-    let cov = archive.array("cov", 2, "(d, d)")?.into_dimensionality::<Ix2>().expect("checked ndim");
+    let mean = archive
+        .array("mean", 1, "(d,)")?
+        .into_dimensionality::<Ix1>()
+        .expect("checked ndim");
+    let cov = archive
+        .array("cov", 2, "(d, d)")?
+        .into_dimensionality::<Ix2>()
+        .expect("checked ndim");
     let d = mean.len();
     if cov.shape() != [d, d] {
-        return Err(Error::file(path, format!("key `cov` has shape {:?}, expected ({d}, {d}) to match `mean`", cov.shape())));
+        return Err(Error::file(
+            path,
+            format!(
+                "key `cov` has shape {:?}, expected ({d}, {d}) to match `mean`",
+                cov.shape()
+            ),
+        ));
     }
     Gaussian::new(mean.to_vec(), to_mat(&cov.view())).map_err(|e| e.in_file(path))
 }
@@ -120,16 +179,31 @@ pub fn read_gaussian(path: &Path) -> Result<Gaussian> {
 /// Reads [`ClassConditionalGaussians`] from `means` (K, d), `covs` (K, d, d) and optional `probs` (K).
 pub fn read_class_conditionals(path: &Path) -> Result<ClassConditionalGaussians> {
     let mut archive = Archive::open(path)?;
-    let means = archive.array("means", 2, "(K, d)")?.into_dimensionality::<Ix2>().expect("checked ndim");
+    let means = archive
+        .array("means", 2, "(K, d)")?
+        .into_dimensionality::<Ix2>()
+        .expect("checked ndim");
     let covs = archive.array("covs", 3, "(K, d, d)")?;
     let (k, d) = means.dim();
     if covs.shape() != [k, d, d] {
-        return Err(Error::file(path, format!("key `covs` has shape {:?}, expected ({k}, {d}, {d}) to match `means`", covs.shape())));
+        return Err(Error::file(
+            path,
+            format!(
+                "key `covs` has shape {:?}, expected ({k}, {d}, {d}) to match `means`",
+                covs.shape()
+            ),
+        ));
     }
     let probs = if archive.has("probs") {
         let p = archive.array("probs", 1, "(K,)")?;
         if p.len() != k {
-            return Err(Error::file(path, format!("key `probs` has {} entries, expected {k} (one per class)", p.len())));
+            return Err(Error::file(
+                path,
+                format!(
+                    "key `probs` has {} entries, expected {k} (one per class)",
+                    p.len()
+                ),
+            ));
         }
         p.iter().copied().collect()
     } else {
@@ -137,7 +211,10 @@ pub fn read_class_conditionals(path: &Path) -> Result<ClassConditionalGaussians>
     };
     let classes = (0..k)
         .map(|y| {
-            let cov = covs.index_axis(ndarray::Axis(0), y).into_dimensionality::<Ix2>().expect("checked ndim");
+            let cov = covs
+                .index_axis(ndarray::Axis(0), y)
+                .into_dimensionality::<Ix2>()
+                .expect("checked ndim");
             Gaussian::new(means.row(y).to_vec(), to_mat(&cov))
                 .map_err(|e| Error::file(path, format!("class {y}: {e}")))
         })

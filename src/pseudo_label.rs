@@ -9,12 +9,23 @@ use tch::{Kind, Tensor};
 use crate::error::{Error, Result};
 
 /// The labels kept (`None`: discarded) for NCHW images `x` in [0, 1], in batches.
-pub fn pseudo_labels(classifiers: &[&dyn ModuleT], x: &Tensor, threshold: f64, batch: i64) -> Result<Vec<Option<i64>>> {
+pub fn pseudo_labels(
+    classifiers: &[&dyn ModuleT],
+    x: &Tensor,
+    threshold: f64,
+    batch: i64,
+) -> Result<Vec<Option<i64>>> {
     if classifiers.is_empty() || classifiers.len() > 2 {
-        return Err(Error::invalid("classifiers", format!("one or two, got {}", classifiers.len())));
+        return Err(Error::invalid(
+            "classifiers",
+            format!("one or two, got {}", classifiers.len()),
+        ));
     }
     if !(0.0..=1.0).contains(&threshold) {
-        return Err(Error::invalid("threshold", format!("a probability in [0, 1], got {threshold}")));
+        return Err(Error::invalid(
+            "threshold",
+            format!("a probability in [0, 1], got {threshold}"),
+        ));
     }
     let n = x.size()[0];
     let mut labels = Vec::with_capacity(n as usize);
@@ -25,7 +36,10 @@ pub fn pseudo_labels(classifiers: &[&dyn ModuleT], x: &Tensor, threshold: f64, b
             .map(|c| {
                 let p = tch::no_grad(|| c.forward_t(&xb, false).softmax(-1, Kind::Float));
                 let (confidence, label) = p.max_dim(1, false);
-                (Vec::try_from(label).unwrap_or_default(), Vec::try_from(confidence.to_kind(Kind::Double)).unwrap_or_default())
+                (
+                    Vec::try_from(label).unwrap_or_default(),
+                    Vec::try_from(confidence.to_kind(Kind::Double)).unwrap_or_default(),
+                )
             })
             .collect();
         for i in 0..xb.size()[0] as usize {
@@ -33,7 +47,11 @@ pub fn pseudo_labels(classifiers: &[&dyn ModuleT], x: &Tensor, threshold: f64, b
                 [(l, _)] => Some(l[i]),
                 [(la, _), (lb, _)] if la[i] == lb[i] => Some(la[i]),
                 [(la, ca), (lb, cb)] => {
-                    let (label, confidence) = if ca[i] >= cb[i] { (la[i], ca[i]) } else { (lb[i], cb[i]) };
+                    let (label, confidence) = if ca[i] >= cb[i] {
+                        (la[i], ca[i])
+                    } else {
+                        (lb[i], cb[i])
+                    };
                     (confidence >= threshold).then_some(label)
                 }
                 _ => unreachable!("one or two classifiers"),

@@ -47,7 +47,10 @@ impl Estimate {
         for (values, w) in strata.iter().zip(weights) {
             let n = values.len();
             if n < 2 {
-                return Err(Error::invalid("samples", format!("at least 2 values per stratum, got {n}")));
+                return Err(Error::invalid(
+                    "samples",
+                    format!("at least 2 values per stratum, got {n}"),
+                ));
             }
             if values.iter().any(|v| !v.is_finite()) {
                 return Err(Error::invalid("samples", "finite values"));
@@ -59,14 +62,23 @@ impl Estimate {
             samples += n;
         }
         let std_error = variance.sqrt();
-        Ok(Estimate { mean, std_error, half_width: z * std_error, confidence, samples })
+        Ok(Estimate {
+            mean,
+            std_error,
+            half_width: z * std_error,
+            confidence,
+            samples,
+        })
     }
 }
 
 /// `z` with `Pr[|N(0,1)| ≤ z] = confidence`.
 pub fn normal_quantile(confidence: f64) -> Result<f64> {
     if !(confidence > 0.0 && confidence < 1.0) {
-        return Err(Error::invalid("confidence", format!("a level strictly between 0 and 1, got {confidence}")));
+        return Err(Error::invalid(
+            "confidence",
+            format!("a level strictly between 0 and 1, got {confidence}"),
+        ));
     }
     Ok(Normal::standard().inverse_cdf(0.5 + confidence / 2.0))
 }

@@ -21,13 +21,25 @@ fn run(config_text: &str, dir: &Path) -> String {
     let file = dir.join("tiny.toml");
     std::fs::write(&file, config_text).unwrap();
     let out = dir.join("out");
-    let o = binary().args(["experiment", file.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]).output().unwrap();
+    let o = binary()
+        .args([
+            "experiment",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::read_to_string(out.join("runs.csv")).unwrap()
 }
 
 fn modified(dir: &Path, run: &str) -> std::time::SystemTime {
-    std::fs::metadata(dir.join("out/models").join(run).join("weights.safetensors")).unwrap().modified().unwrap()
+    std::fs::metadata(dir.join("out/models").join(run).join("weights.safetensors"))
+        .unwrap()
+        .modified()
+        .unwrap()
 }
 
 #[test]
@@ -36,20 +48,37 @@ fn an_experiment_reports_every_run_and_resumes_without_retraining() {
     let first = run(&config("[0.4]"), dir.path());
     let lines: Vec<&str> = first.lines().collect();
     assert_eq!(lines.len(), 3, "header, baseline and one PORT run: {first}");
-    assert!(lines[1].starts_with("baseline,none,,0,0,") && lines[2].starts_with("port-gaussian-g0.4-n300,gaussian,0.4,300,0,"), "{first}");
+    assert!(
+        lines[1].starts_with("baseline,none,,0,0,")
+            && lines[2].starts_with("port-gaussian-g0.4-n300,gaussian,0.4,300,0,"),
+        "{first}"
+    );
     for row in &lines[1..] {
         let fields: Vec<f64> = row.split(',').skip(5).map(|v| v.parse().unwrap()).collect();
         let (clean, robust) = (fields[0], fields[1]);
         assert!((0.0..=1.0).contains(&clean) && robust <= clean, "{row}");
     }
-    for output in ["summary.csv", "report.md", "robust_accuracy.png", "robust_accuracy.svg", "manifest.json", "proxies/gaussian.npz"] {
+    for output in [
+        "summary.csv",
+        "report.md",
+        "robust_accuracy.png",
+        "robust_accuracy.svg",
+        "manifest.json",
+        "proxies/gaussian.npz",
+    ] {
         assert!(dir.path().join("out").join(output).exists(), "{output}");
     }
     let summary = std::fs::read_to_string(dir.path().join("out/summary.csv")).unwrap();
     assert!(summary.starts_with("arm,seeds,clean_mean,clean_std,robust_mean,robust_std,robust_gain_pp,robust_gain_low_pp,robust_gain_high_pp,collapsed_runs"), "{summary}");
     let report = std::fs::read_to_string(dir.path().join("out/report.md")).unwrap();
-    assert!(report.contains("port-gaussian-g0.4-n300: ") && report.contains("from one seed"), "{report}");
-    let (baseline, port) = (modified(dir.path(), "baseline-s0"), modified(dir.path(), "port-gaussian-g0.4-n300-s0"));
+    assert!(
+        report.contains("port-gaussian-g0.4-n300: ") && report.contains("from one seed"),
+        "{report}"
+    );
+    let (baseline, port) = (
+        modified(dir.path(), "baseline-s0"),
+        modified(dir.path(), "port-gaussian-g0.4-n300-s0"),
+    );
 
     // The same config again: identical rows, nothing retrained.
     assert_eq!(run(&config("[0.4]"), dir.path()), first);
@@ -59,12 +88,26 @@ fn an_experiment_reports_every_run_and_resumes_without_retraining() {
     // A γ sweep (plotted against γ): the finished runs are reused, only γ = 0.6 is new.
     let swept = run(&config("[0.4, 0.6]"), dir.path());
     assert_eq!(swept.lines().take(3).collect::<Vec<_>>(), lines);
-    assert!(swept.lines().nth(3).unwrap().starts_with("port-gaussian-g0.6-n300,"), "{swept}");
+    assert!(
+        swept
+            .lines()
+            .nth(3)
+            .unwrap()
+            .starts_with("port-gaussian-g0.6-n300,"),
+        "{swept}"
+    );
     assert_eq!(modified(dir.path(), "baseline-s0"), baseline);
     assert_eq!(modified(dir.path(), "port-gaussian-g0.4-n300-s0"), port);
-    assert!(dir.path().join("out/models/port-gaussian-g0.6-n300-s0/result.json").exists());
+    assert!(
+        dir.path()
+            .join("out/models/port-gaussian-g0.6-n300-s0/result.json")
+            .exists()
+    );
     let svg = std::fs::read_to_string(dir.path().join("out/robust_accuracy.svg")).unwrap();
-    assert!(svg.contains("weight of the real loss"), "the γ sweep is plotted against γ");
+    assert!(
+        svg.contains("weight of the real loss"),
+        "the γ sweep is plotted against γ"
+    );
 }
 
 /// The γ and size sweeps share the grid's recipe exactly, which is what lets them reuse the
@@ -72,12 +115,22 @@ fn an_experiment_reports_every_run_and_resumes_without_retraining() {
 #[test]
 fn the_mnist_sweeps_share_the_grid_recipe() {
     use proxyrobust::experiment::PortExperiment;
-    let load = |name: &str| PortExperiment::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments").join(name)).unwrap();
+    let load = |name: &str| {
+        PortExperiment::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("experiments")
+                .join(name),
+        )
+        .unwrap()
+    };
     let recipe = |e: &PortExperiment| serde_json::json!({ "train": e.train, "evaluation": e.evaluation, "real_subset": e.real_subset });
     let grid = load("mnist_port.toml");
     for sweep in ["mnist_port_gamma.toml", "mnist_port_count.toml"] {
         let other = load(sweep);
         assert_eq!(recipe(&other), recipe(&grid), "{sweep}");
-        assert_eq!(other.seeds[0], grid.seeds[0], "{sweep}: proxies are fitted with the first seed");
+        assert_eq!(
+            other.seeds[0], grid.seeds[0],
+            "{sweep}: proxies are fitted with the first seed"
+        );
     }
 }

@@ -8,11 +8,14 @@ use faer::Mat;
 use proptest::prelude::*;
 use proxyrobust::npz::read_gaussian;
 use proxyrobust::theory::gaussian::{
-    ClassConditionalGaussians, Gaussian, conditional_mean_distance, conditional_wasserstein, wasserstein2,
+    ClassConditionalGaussians, Gaussian, conditional_mean_distance, conditional_wasserstein,
+    wasserstein2,
 };
 
 fn data(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn relative_error(a: f64, b: f64) -> f64 {
@@ -20,7 +23,9 @@ fn relative_error(a: f64, b: f64) -> f64 {
 }
 
 fn diagonal(values: &[f64]) -> Mat<f64> {
-    Mat::from_fn(values.len(), values.len(), |i, j| if i == j { values[i] } else { 0.0 })
+    Mat::from_fn(values.len(), values.len(), |i, j| {
+        if i == j { values[i] } else { 0.0 }
+    })
 }
 
 /// Values printed by `w2_reference.py --dim D --seed S --save tests/data/w2_dD_sS --routes chol,pot,sqrtm`
@@ -35,7 +40,10 @@ fn matches_reference_script_on_random_full_rank_gaussians() {
         let a = read_gaussian(&data(&format!("{stem}_a.npz"))).unwrap();
         let b = read_gaussian(&data(&format!("{stem}_b.npz"))).unwrap();
         let w = wasserstein2(&a, &b).unwrap();
-        assert!(relative_error(w, expected) < 1e-12, "{stem}: {w} vs {expected}");
+        assert!(
+            relative_error(w, expected) < 1e-12,
+            "{stem}: {w} vs {expected}"
+        );
     }
 }
 
@@ -58,7 +66,12 @@ fn point_masses() {
     let a = read_gaussian(&data("w2_singular_a.npz")).unwrap();
     // w2_reference.py --a w2_singular_a.npz --b w2_point_mass.npz --routes sqrtm
     assert!(relative_error(wasserstein2(&a, &p).unwrap(), 3.0645596152641335) < 1e-10);
-    let delta: f64 = p.mean().iter().zip(a.mean()).map(|(x, y)| (x - y) * (x - y)).sum();
+    let delta: f64 = p
+        .mean()
+        .iter()
+        .zip(a.mean())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
     let trace: f64 = (0..a.dim()).map(|i| a.cov()[(i, i)]).sum();
     assert!(relative_error(wasserstein2(&p, &a).unwrap(), (delta + trace).sqrt()) < 1e-12);
 
@@ -70,7 +83,11 @@ fn point_masses() {
 /// In one dimension W2 = sqrt((m1 − m2)² + (σ1 − σ2)²).
 #[test]
 fn one_dimensional_closed_form() {
-    for (m1, s1, m2, s2) in [(0.0, 1.0, 0.0, 2.0), (1.5, 0.3, -2.0, 4.0), (0.0, 1e-6, 1.0, 1e3)] {
+    for (m1, s1, m2, s2) in [
+        (0.0, 1.0, 0.0, 2.0),
+        (1.5, 0.3, -2.0, 4.0),
+        (0.0, 1e-6, 1.0, 1e3),
+    ] {
         let a = Gaussian::new(vec![m1], diagonal(&[s1 * s1])).unwrap();
         let b = Gaussian::new(vec![m2], diagonal(&[s2 * s2])).unwrap();
         let expected = ((m1 - m2) * (m1 - m2) + (s1 - s2) * (s1 - s2)).sqrt();
@@ -86,7 +103,11 @@ fn commuting_covariances() {
     // Q: a Householder reflection I − 2vvᵀ/‖v‖², orthogonal and symmetric.
     let v = [1.0, -2.0, 0.5, 3.0];
     let vv: f64 = v.iter().map(|x| x * x).sum();
-    let q = Mat::from_fn(4, 4, |i, j| if i == j { 1.0 } else { 0.0 } - 2.0 * v[i] * v[j] / vv);
+    let q = Mat::from_fn(
+        4,
+        4,
+        |i, j| if i == j { 1.0 } else { 0.0 } - 2.0 * v[i] * v[j] / vv,
+    );
     let s1 = &q * diagonal(&d1) * q.transpose();
     let s2 = &q * diagonal(&d2) * q.transpose();
     let s1 = Mat::from_fn(4, 4, |i, j| 0.5 * (s1[(i, j)] + s1[(j, i)]));
@@ -94,15 +115,24 @@ fn commuting_covariances() {
     let (m1, m2) = (vec![1.0, 2.0, 3.0, 4.0], vec![0.0, 2.0, 5.0, 4.0]);
     let a = Gaussian::new(m1, s1).unwrap();
     let b = Gaussian::new(m2, s2).unwrap();
-    let expected: f64 = 1.0 + 4.0 + d1.iter().zip(&d2).map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2)).sum::<f64>();
+    let expected: f64 = 1.0
+        + 4.0
+        + d1.iter()
+            .zip(&d2)
+            .map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2))
+            .sum::<f64>();
     assert!(relative_error(wasserstein2(&a, &b).unwrap(), expected.sqrt()) < 1e-10);
 }
 
 #[test]
 fn cwd_is_the_probability_weighted_sum_of_class_distances() {
     let class = |m: f64, s: f64| Gaussian::new(vec![m], diagonal(&[s * s])).unwrap();
-    let real = ClassConditionalGaussians::new(vec![class(0.0, 1.0), class(5.0, 1.0)], vec![0.25, 0.75]).unwrap();
-    let proxy = ClassConditionalGaussians::new(vec![class(3.0, 1.0), class(5.0, 3.0)], vec![0.25, 0.75]).unwrap();
+    let real =
+        ClassConditionalGaussians::new(vec![class(0.0, 1.0), class(5.0, 1.0)], vec![0.25, 0.75])
+            .unwrap();
+    let proxy =
+        ClassConditionalGaussians::new(vec![class(3.0, 1.0), class(5.0, 3.0)], vec![0.25, 0.75])
+            .unwrap();
     let result = conditional_wasserstein(&real, &proxy).unwrap();
     assert!((result.per_class[0] - 3.0).abs() < 1e-12);
     assert!((result.per_class[1] - 2.0).abs() < 1e-12);
@@ -113,20 +143,35 @@ fn cwd_is_the_probability_weighted_sum_of_class_distances() {
 #[test]
 fn cwd_refuses_mismatched_label_distributions() {
     let class = |m: f64| Gaussian::new(vec![m], diagonal(&[1.0])).unwrap();
-    let real = ClassConditionalGaussians::new(vec![class(0.0), class(1.0)], vec![0.5, 0.5]).unwrap();
-    let skewed = ClassConditionalGaussians::new(vec![class(0.0), class(1.0)], vec![0.6, 0.4]).unwrap();
-    let three = ClassConditionalGaussians::uniform(vec![class(0.0), class(1.0), class(2.0)]).unwrap();
-    let err = conditional_wasserstein(&real, &skewed).unwrap_err().to_string();
+    let real =
+        ClassConditionalGaussians::new(vec![class(0.0), class(1.0)], vec![0.5, 0.5]).unwrap();
+    let skewed =
+        ClassConditionalGaussians::new(vec![class(0.0), class(1.0)], vec![0.6, 0.4]).unwrap();
+    let three =
+        ClassConditionalGaussians::uniform(vec![class(0.0), class(1.0), class(2.0)]).unwrap();
+    let err = conditional_wasserstein(&real, &skewed)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("identical class probabilities"), "{err}");
-    let err = conditional_wasserstein(&real, &three).unwrap_err().to_string();
+    let err = conditional_wasserstein(&real, &three)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("2 and 3 classes"), "{err}");
 }
 
 #[test]
 fn construction_refuses_invalid_parameters() {
     let cases: Vec<(Vec<f64>, Mat<f64>, &str)> = vec![
-        (vec![0.0, 0.0], Mat::from_fn(2, 2, |i, j| [[1.0, 0.5], [0.4, 1.0]][i][j]), "symmetric"),
-        (vec![0.0, 0.0], Mat::from_fn(2, 2, |i, j| [[1.0, 2.0], [2.0, 1.0]][i][j]), "positive semidefinite"),
+        (
+            vec![0.0, 0.0],
+            Mat::from_fn(2, 2, |i, j| [[1.0, 0.5], [0.4, 1.0]][i][j]),
+            "symmetric",
+        ),
+        (
+            vec![0.0, 0.0],
+            Mat::from_fn(2, 2, |i, j| [[1.0, 2.0], [2.0, 1.0]][i][j]),
+            "positive semidefinite",
+        ),
         (vec![0.0, f64::NAN], diagonal(&[1.0, 1.0]), "finite"),
         (vec![0.0, 0.0], diagonal(&[1.0, f64::INFINITY]), "finite"),
         (vec![0.0, 0.0, 0.0], diagonal(&[1.0, 1.0]), "shape (3, 3)"),
@@ -141,26 +186,41 @@ fn construction_refuses_invalid_parameters() {
     assert!(Gaussian::new(vec![0.0, 0.0], nearly).is_ok());
 
     let g = Gaussian::new(vec![0.0], diagonal(&[1.0])).unwrap();
-    for (probs, needle) in [(vec![0.5, 0.6], "sum to"), (vec![-0.5, 1.5], "non-negative"), (vec![1.0], "2 class probabilities")] {
-        let err = ClassConditionalGaussians::new(vec![g.clone(), g.clone()], probs).unwrap_err().to_string();
+    for (probs, needle) in [
+        (vec![0.5, 0.6], "sum to"),
+        (vec![-0.5, 1.5], "non-negative"),
+        (vec![1.0], "2 class probabilities"),
+    ] {
+        let err = ClassConditionalGaussians::new(vec![g.clone(), g.clone()], probs)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(needle), "expected `{needle}` in `{err}`");
     }
 }
 
 /// A random Gaussian in dimension `d` whose covariance has rank `rank` (0 = point mass).
 fn gaussian_strategy(d: usize) -> impl Strategy<Value = Gaussian> {
-    (prop::collection::vec(-5.0..5.0f64, d), 0..=d, prop::collection::vec(-2.0..2.0f64, d * d)).prop_map(
-        move |(mean, rank, entries)| {
+    (
+        prop::collection::vec(-5.0..5.0f64, d),
+        0..=d,
+        prop::collection::vec(-2.0..2.0f64, d * d),
+    )
+        .prop_map(move |(mean, rank, entries)| {
             let a = Mat::from_fn(d, rank, |i, j| entries[i * d + j]);
             let cov = &a * a.transpose();
             let cov = Mat::from_fn(d, d, |i, j| 0.5 * (cov[(i, j)] + cov[(j, i)]));
             Gaussian::new(mean, cov).unwrap()
-        },
-    )
+        })
 }
 
 fn triple() -> impl Strategy<Value = (Gaussian, Gaussian, Gaussian)> {
-    (1usize..7).prop_flat_map(|d| (gaussian_strategy(d), gaussian_strategy(d), gaussian_strategy(d)))
+    (1usize..7).prop_flat_map(|d| {
+        (
+            gaussian_strategy(d),
+            gaussian_strategy(d),
+            gaussian_strategy(d),
+        )
+    })
 }
 
 /// Slack for round-off in W2: its square is a difference of traces, so errors of order

@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use proxyrobust::model::layout::save_weights;
 use proxyrobust::model::layout::Layout;
+use proxyrobust::model::layout::save_weights;
 use proxyrobust::model::{Architecture, build_in_layout};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
@@ -33,19 +33,37 @@ const ARCHITECTURES: [(&str, [i64; 3]); 8] = [
 
 /// `$LIBTORCH` is `<venv>/lib/python3.X/site-packages/torch`; the interpreter is `<venv>/bin/python`.
 fn python() -> PathBuf {
-    let libtorch = std::env::var("LIBTORCH").expect("LIBTORCH is set by scripts/test.sh (scripts/ensure-libtorch.sh)");
-    let venv = Path::new(&libtorch).ancestors().nth(4).expect("LIBTORCH inside a venv").to_path_buf();
+    let libtorch = std::env::var("LIBTORCH")
+        .expect("LIBTORCH is set by scripts/test.sh (scripts/ensure-libtorch.sh)");
+    let venv = Path::new(&libtorch)
+        .ancestors()
+        .nth(4)
+        .expect("LIBTORCH inside a venv")
+        .to_path_buf();
     venv.join("bin/python")
 }
 
 fn pytorch(args: &[&str]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pytorch_side.py");
-    let out = Command::new(python()).arg(script).args(args).output().expect("python runs");
-    assert!(out.status.success(), "pytorch_side.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python())
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "pytorch_side.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn read(path: &Path, key: &str) -> Tensor {
-    Tensor::read_safetensors(path).unwrap().into_iter().find(|(k, _)| k == key).map(|(_, t)| t).unwrap()
+    Tensor::read_safetensors(path)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, t)| t)
+        .unwrap()
 }
 
 fn max_abs_difference(a: &Tensor, b: &Tensor) -> f64 {
@@ -77,7 +95,8 @@ fn randomise_batch_norm_statistics(vs: &VarStore) {
         for (key, mut t) in vs.variables() {
             let fill = if key.ends_with("running_var") {
                 Some((0.5, 1.5))
-            } else if key.ends_with("running_mean") || (key.contains("bn") && key.ends_with("bias")) {
+            } else if key.ends_with("running_mean") || (key.contains("bn") && key.ends_with("bias"))
+            {
                 Some((-0.2, 0.2))
             } else if key.contains("bn") && key.ends_with("weight") {
                 Some((0.5, 1.5))
@@ -105,13 +124,27 @@ fn weights_saved_here_give_the_same_logits_in_pytorch() {
             let weights = dir.path().join(format!("{name}-{layout:?}.safetensors"));
             save_weights(&vs, &weights).unwrap();
             let ours = net.forward_t(&x, false);
-            let out = dir.path().join(format!("{name}-{layout:?}-logits.safetensors"));
-            pytorch(&["logits", name, weights.to_str().unwrap(), x_path.to_str().unwrap(), out.to_str().unwrap()]);
+            let out = dir
+                .path()
+                .join(format!("{name}-{layout:?}-logits.safetensors"));
+            pytorch(&[
+                "logits",
+                name,
+                weights.to_str().unwrap(),
+                x_path.to_str().unwrap(),
+                out.to_str().unwrap(),
+            ]);
             let theirs = read(&out, "logits");
             assert_eq!(theirs.size(), [8, 10]);
             let diff = max_abs_difference(&ours, &theirs);
-            assert!(diff <= tolerance(layout, &ours), "{name} ({layout:?}): max |Δlogit| = {diff}");
-            assert!(ours.abs().max().double_value(&[]) > 1e-3, "{name}: logits should not be trivially zero");
+            assert!(
+                diff <= tolerance(layout, &ours),
+                "{name} ({layout:?}): max |Δlogit| = {diff}"
+            );
+            assert!(
+                ours.abs().max().double_value(&[]) > 1e-3,
+                "{name}: logits should not be trivially zero"
+            );
         }
     }
 }
@@ -125,7 +158,13 @@ fn pytorch_weights_load_here_and_give_the_same_logits() {
         let weights = dir.path().join(format!("{name}-torch.safetensors"));
         pytorch(&["init", name, "3", weights.to_str().unwrap()]);
         let out = dir.path().join(format!("{name}-torch-logits.safetensors"));
-        pytorch(&["logits", name, weights.to_str().unwrap(), x_path.to_str().unwrap(), out.to_str().unwrap()]);
+        pytorch(&[
+            "logits",
+            name,
+            weights.to_str().unwrap(),
+            x_path.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ]);
         let theirs = read(&out, "logits");
         for layout in LAYOUTS {
             let mut vs = VarStore::new(Device::Cpu);
@@ -133,7 +172,10 @@ fn pytorch_weights_load_here_and_give_the_same_logits() {
             vs.load(&weights).unwrap();
             let ours = net.forward_t(&x, false);
             let diff = max_abs_difference(&ours, &theirs);
-            assert!(diff <= tolerance(layout, &ours), "{name} ({layout:?}): max |Δlogit| = {diff}");
+            assert!(
+                diff <= tolerance(layout, &ours),
+                "{name} ({layout:?}): max |Δlogit| = {diff}"
+            );
         }
     }
 }

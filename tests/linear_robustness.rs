@@ -8,7 +8,8 @@ use rand_distr::{Distribution, StandardNormal};
 
 use proxyrobust::theory::gaussian::{ClassConditionalGaussians, Gaussian, standard_normal_matrix};
 use proxyrobust::theory::linear::{
-    LinearClassifier, Norm, average_robustness, binary_gaussian_robustness, gaussian_robustness, lda_classifier,
+    LinearClassifier, Norm, average_robustness, binary_gaussian_robustness, gaussian_robustness,
+    lda_classifier,
 };
 
 const NORMS: [Norm; 3] = [Norm::L1, Norm::L2, Norm::Linf];
@@ -16,7 +17,9 @@ const NORMS: [Norm; 3] = [Norm::L1, Norm::L2, Norm::Linf];
 fn random_cov(d: usize, rng: &mut StdRng) -> Mat<f64> {
     let a = standard_normal_matrix(d, d, rng);
     let s = faer::Scale(1.0 / d as f64) * (&a * a.transpose());
-    Mat::from_fn(d, d, |i, j| 0.5 * (s[(i, j)] + s[(j, i)]) + if i == j { 0.2 } else { 0.0 })
+    Mat::from_fn(d, d, |i, j| {
+        0.5 * (s[(i, j)] + s[(j, i)]) + if i == j { 0.2 } else { 0.0 }
+    })
 }
 
 /// Monte-Carlo Rob on two Gaussian classes (different covariances, unequal weights) lands in
@@ -32,8 +35,14 @@ fn monte_carlo_matches_the_binary_closed_form() {
     for norm in NORMS {
         let exact = binary_gaussian_robustness(&h, &dist, norm).unwrap();
         let estimate = gaussian_robustness(&h, &dist, norm, 40_000, 0.99, &mut rng).unwrap();
-        assert!(estimate.contains(exact), "{norm:?}: closed form {exact} outside {estimate:?}");
-        assert!(estimate.half_width < 0.02 * exact, "{norm:?}: interval too wide to test anything: {estimate:?}");
+        assert!(
+            estimate.contains(exact),
+            "{norm:?}: closed form {exact} outside {estimate:?}"
+        );
+        assert!(
+            estimate.half_width < 0.02 * exact,
+            "{norm:?}: interval too wide to test anything: {estimate:?}"
+        );
     }
 }
 
@@ -43,14 +52,21 @@ fn monte_carlo_matches_the_binary_closed_form() {
 fn binary_closed_form_by_hand() {
     let g = |m: f64| Gaussian::new(vec![m], Mat::from_fn(1, 1, |_, _| 1.0)).unwrap();
     let dist = ClassConditionalGaussians::uniform(vec![g(-2.0), g(2.0)]).unwrap();
-    let h = LinearClassifier::new(Mat::from_fn(2, 1, |i, _| if i == 0 { -1.0 } else { 1.0 }), vec![0.0, 0.0]).unwrap();
+    let h = LinearClassifier::new(
+        Mat::from_fn(2, 1, |i, _| if i == 0 { -1.0 } else { 1.0 }),
+        vec![0.0, 0.0],
+    )
+    .unwrap();
     // Φ(2) and φ(2) to 16 digits (scipy.stats.norm.cdf(2), norm.pdf(2)).
     let expected = 2.0 * 0.9772498680518208 + 0.05399096651318806;
     for norm in NORMS {
         // Here ‖w_1 − w_0‖_* = 2 and the margin is 2x, so distances are exactly max(±x, 0).
         let value = binary_gaussian_robustness(&h, &dist, norm).unwrap();
         // statrs's Φ is accurate to about 1e-12.
-        assert!((value - expected).abs() < 1e-11, "{norm:?}: {value} vs {expected}");
+        assert!(
+            (value - expected).abs() < 1e-11,
+            "{norm:?}: {value} vs {expected}"
+        );
     }
 }
 
@@ -60,7 +76,11 @@ fn binary_closed_form_by_hand() {
 fn distance_to_boundary_is_the_smallest_label_changing_perturbation() {
     let mut rng = StdRng::seed_from_u64(21);
     let (k, d, n) = (4, 3, 50);
-    let h = LinearClassifier::new(standard_normal_matrix(k, d, &mut rng), vec![0.3, -0.1, 0.0, 0.2]).unwrap();
+    let h = LinearClassifier::new(
+        standard_normal_matrix(k, d, &mut rng),
+        vec![0.3, -0.1, 0.0, 0.2],
+    )
+    .unwrap();
     let x = standard_normal_matrix(n, d, &mut rng);
     let labels = h.predict(x.as_ref());
     for norm in NORMS {
@@ -69,15 +89,30 @@ fn distance_to_boundary_is_the_smallest_label_changing_perturbation() {
         let logits = h.logits(nearest.as_ref());
         for i in 0..n {
             let step: Vec<f64> = (0..d).map(|c| nearest[(i, c)] - x[(i, c)]).collect();
-            assert!((norm.of(&step) - r[i]).abs() < 1e-9 * (1.0 + r[i]), "{norm:?}: step {} vs r {}", norm.of(&step), r[i]);
+            assert!(
+                (norm.of(&step) - r[i]).abs() < 1e-9 * (1.0 + r[i]),
+                "{norm:?}: step {} vs r {}",
+                norm.of(&step),
+                r[i]
+            );
             let y = labels[i];
-            let best_other = (0..k).filter(|&j| j != y).map(|j| logits[(i, j)]).fold(f64::NEG_INFINITY, f64::max);
-            assert!(best_other >= logits[(i, y)] - 1e-9, "{norm:?}: nearest point is not on the boundary");
+            let best_other = (0..k)
+                .filter(|&j| j != y)
+                .map(|j| logits[(i, j)])
+                .fold(f64::NEG_INFINITY, f64::max);
+            assert!(
+                best_other >= logits[(i, y)] - 1e-9,
+                "{norm:?}: nearest point is not on the boundary"
+            );
             for _ in 0..200 {
                 let v: Vec<f64> = (0..d).map(|_| StandardNormal.sample(&mut rng)).collect();
                 let scale = 0.999 * r[i] / norm.of(&v);
                 let moved = Mat::from_fn(1, d, |_, c| x[(i, c)] + scale * v[c]);
-                assert_eq!(h.predict(moved.as_ref())[0], y, "{norm:?}: a shorter perturbation changed the label");
+                assert_eq!(
+                    h.predict(moved.as_ref())[0],
+                    y,
+                    "{norm:?}: a shorter perturbation changed the label"
+                );
             }
         }
     }
@@ -85,7 +120,11 @@ fn distance_to_boundary_is_the_smallest_label_changing_perturbation() {
 
 #[test]
 fn misclassified_points_have_zero_distance_and_averages_refuse_unreachable_classes() {
-    let h = LinearClassifier::new(Mat::from_fn(2, 2, |i, j| if i == j { 1.0 } else { 0.0 }), vec![0.0, 0.0]).unwrap();
+    let h = LinearClassifier::new(
+        Mat::from_fn(2, 2, |i, j| if i == j { 1.0 } else { 0.0 }),
+        vec![0.0, 0.0],
+    )
+    .unwrap();
     let x = Mat::from_fn(2, 2, |i, j| [[1.0, 3.0], [2.0, 0.0]][i][j]);
     let r = h.distances_to_boundary(x.as_ref(), &[0, 0], Norm::L2);
     assert_eq!(r[0], 0.0);
@@ -94,7 +133,9 @@ fn misclassified_points_have_zero_distance_and_averages_refuse_unreachable_class
     assert!((est.mean - 1.0 / 2f64.sqrt()).abs() < 1e-15);
 
     let constant = LinearClassifier::new(Mat::zeros(2, 2), vec![1.0, 0.0]).unwrap();
-    let err = average_robustness(&constant, x.as_ref(), &[0, 0], Norm::L2, 0.95).unwrap_err().to_string();
+    let err = average_robustness(&constant, x.as_ref(), &[0, 0], Norm::L2, 0.95)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("finite distance"), "{err}");
 }
 
@@ -106,10 +147,15 @@ fn lda_is_the_bayes_classifier_for_a_shared_covariance() {
     let (k, d) = (3, 4);
     let var = [0.5, 1.0, 2.0, 0.25];
     let cov = Mat::from_fn(d, d, |i, j| if i == j { var[i] } else { 0.0 });
-    let means: Vec<Vec<f64>> = (0..k).map(|_| (0..d).map(|_| StandardNormal.sample(&mut rng)).collect()).collect();
+    let means: Vec<Vec<f64>> = (0..k)
+        .map(|_| (0..d).map(|_| StandardNormal.sample(&mut rng)).collect())
+        .collect();
     let probs = vec![0.2, 0.5, 0.3];
     let dist = ClassConditionalGaussians::new(
-        means.iter().map(|m| Gaussian::new(m.clone(), cov.clone()).unwrap()).collect(),
+        means
+            .iter()
+            .map(|m| Gaussian::new(m.clone(), cov.clone()).unwrap())
+            .collect(),
         probs.clone(),
     )
     .unwrap();
@@ -118,9 +164,14 @@ fn lda_is_the_bayes_classifier_for_a_shared_covariance() {
     let predicted = h.predict(x.as_ref());
     for i in 0..500 {
         let score = |y: usize| -> f64 {
-            -0.5 * (0..d).map(|c| (x[(i, c)] - means[y][c]).powi(2) / var[c]).sum::<f64>() + probs[y].ln()
+            -0.5 * (0..d)
+                .map(|c| (x[(i, c)] - means[y][c]).powi(2) / var[c])
+                .sum::<f64>()
+                + probs[y].ln()
         };
-        let bayes = (0..k).max_by(|&a, &b| score(a).total_cmp(&score(b))).unwrap();
+        let bayes = (0..k)
+            .max_by(|&a, &b| score(a).total_cmp(&score(b)))
+            .unwrap();
         assert_eq!(predicted[i], bayes);
     }
 }
@@ -134,5 +185,8 @@ fn euclidean_domination_factor() {
     }
     assert_eq!(Norm::L1.euclidean_domination_factor(16), 4.0);
     let ones = [1.0; 16];
-    assert_eq!(Norm::L1.of(&ones), Norm::L1.euclidean_domination_factor(16) * Norm::L2.of(&ones));
+    assert_eq!(
+        Norm::L1.of(&ones),
+        Norm::L1.euclidean_domination_factor(16) * Norm::L2.of(&ones)
+    );
 }

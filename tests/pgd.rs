@@ -15,7 +15,12 @@ use tch::{Device, Kind, Tensor};
 fn images() -> (Tensor, Tensor) {
     let (train, _) = proxyrobust::data::mnist10k().unwrap();
     let few = train.take(64);
-    let x = Tensor::from_slice(few.pixels()).view([64, 28, 28, 1]).permute([0, 3, 1, 2]).contiguous().to_kind(Kind::Float) / 255.0;
+    let x = Tensor::from_slice(few.pixels())
+        .view([64, 28, 28, 1])
+        .permute([0, 3, 1, 2])
+        .contiguous()
+        .to_kind(Kind::Float)
+        / 255.0;
     (x, Tensor::from_slice(few.labels()))
 }
 
@@ -26,7 +31,14 @@ fn perturbations_stay_in_the_ball_and_the_box() {
     let net = build(&vs, Architecture::Cnn4, [1, 28, 28], 10).unwrap();
     let (x, y) = images();
     for (norm, eps, step) in [(Norm::Linf, 0.3, 0.05), (Norm::L2, 2.0, 0.5)] {
-        let attack = Pgd { norm, epsilon: eps, step_size: step, steps: 10, random_start: true, restarts: 2 };
+        let attack = Pgd {
+            norm,
+            epsilon: eps,
+            step_size: step,
+            steps: 10,
+            random_start: true,
+            restarts: 2,
+        };
         let adv = attack.perturb(&net, &x, &y, false);
         assert!(adv.min().double_value(&[]) >= 0.0 && adv.max().double_value(&[]) <= 1.0);
         let delta = (&adv - &x).reshape([64, -1]);
@@ -34,10 +46,16 @@ fn perturbations_stay_in_the_ball_and_the_box() {
             Norm::Linf => delta.abs().max_dim(1, false).0,
             _ => delta.norm_scalaropt_dim(2, [1], false),
         };
-        assert!(size.max().double_value(&[]) <= eps * (1.0 + 1e-5), "{norm:?}: left the ε-ball");
+        assert!(
+            size.max().double_value(&[]) <= eps * (1.0 + 1e-5),
+            "{norm:?}: left the ε-ball"
+        );
         // The attack raises the loss it ascends.
         let loss = |t: &Tensor| net.forward_t_loss(t, &y);
-        assert!(loss(&adv) > loss(&x), "{norm:?}: PGD did not increase the loss");
+        assert!(
+            loss(&adv) > loss(&x),
+            "{norm:?}: PGD did not increase the loss"
+        );
     }
 }
 
@@ -47,7 +65,11 @@ trait Loss {
 
 impl<M: nn::ModuleT> Loss for M {
     fn forward_t_loss(&self, x: &Tensor, y: &Tensor) -> f64 {
-        tch::no_grad(|| self.forward_t(x, false).cross_entropy_for_logits(y).double_value(&[]))
+        tch::no_grad(|| {
+            self.forward_t(x, false)
+                .cross_entropy_for_logits(y)
+                .double_value(&[])
+        })
     }
 }
 
@@ -58,7 +80,11 @@ fn on_a_linear_model_pgd_matches_the_exact_distance() {
     let d = 4;
     let w = [0.8f64, -0.5, 0.3, 0.6];
     let b = -0.55;
-    let exact = LinearClassifier::new(Mat::from_fn(2, d, |r, c| if r == 1 { w[c] } else { 0.0 }), vec![0.0, b]).unwrap();
+    let exact = LinearClassifier::new(
+        Mat::from_fn(2, d, |r, c| if r == 1 { w[c] } else { 0.0 }),
+        vec![0.0, b],
+    )
+    .unwrap();
     tch::manual_seed(3);
     let x = Tensor::rand([200, d as i64], (Kind::Double, Device::Cpu)) * 0.2 + 0.4;
     let xs: Vec<f64> = Vec::<f64>::try_from(x.reshape([-1])).unwrap();
@@ -71,10 +97,27 @@ fn on_a_linear_model_pgd_matches_the_exact_distance() {
         Tensor::cat(&[z.zeros_like(), z], 1)
     });
     let eps = 0.08;
-    let attack = Pgd { norm: Norm::L2, epsilon: eps, step_size: 0.02, steps: 50, random_start: false, restarts: 1 };
+    let attack = Pgd {
+        norm: Norm::L2,
+        epsilon: eps,
+        step_size: 0.02,
+        steps: 50,
+        random_start: false,
+        restarts: 1,
+    };
     let y = Tensor::from_slice(&labels.iter().map(|&l| l as i64).collect::<Vec<_>>());
     let adv = attack.perturb(&model, &x, &y, false);
-    let fooled: Vec<bool> = Vec::<i64>::try_from(model.forward_t(&adv, false).argmax(-1, false).ne_tensor(&y).to_kind(Kind::Int64)).unwrap().iter().map(|&v| v == 1).collect();
+    let fooled: Vec<bool> = Vec::<i64>::try_from(
+        model
+            .forward_t(&adv, false)
+            .argmax(-1, false)
+            .ne_tensor(&y)
+            .to_kind(Kind::Int64),
+    )
+    .unwrap()
+    .iter()
+    .map(|&v| v == 1)
+    .collect();
     let mut checked = 0;
     for (i, dist) in distances.iter().enumerate() {
         if *dist < 0.99 * eps {
@@ -86,5 +129,8 @@ fn on_a_linear_model_pgd_matches_the_exact_distance() {
         }
     }
     assert!(checked > 150);
-    assert!(fooled.iter().any(|f| *f) && fooled.iter().any(|f| !*f), "both cases occur");
+    assert!(
+        fooled.iter().any(|f| *f) && fooled.iter().any(|f| !*f),
+        "both cases occur"
+    );
 }

@@ -18,7 +18,10 @@ fn toy() -> ImageDataset {
 }
 
 fn class_mean(data: &ImageDataset, class: i64) -> f64 {
-    let values: Vec<f64> = (0..data.len()).filter(|&i| data.labels()[i] == class).flat_map(|i| data.pixels()[i * 9..(i + 1) * 9].iter().map(|&p| p as f64)).collect();
+    let values: Vec<f64> = (0..data.len())
+        .filter(|&i| data.labels()[i] == class)
+        .flat_map(|i| data.pixels()[i * 9..(i + 1) * 9].iter().map(|&p| p as f64))
+        .collect();
     values.iter().sum::<f64>() / values.len() as f64
 }
 
@@ -32,21 +35,46 @@ fn class_counts_follow_the_real_label_distribution() {
 #[test]
 fn every_generator_keeps_labels_and_class_means_and_repeats_with_its_seed() {
     let data = toy();
-    for kind in [ProxyKind::Gaussian, ProxyKind::PcaMixture { dimensions: 9, components: 2 }, ProxyKind::Interpolation { neighbours: 3 }] {
+    for kind in [
+        ProxyKind::Gaussian,
+        ProxyKind::PcaMixture {
+            dimensions: 9,
+            components: 2,
+        },
+        ProxyKind::Interpolation { neighbours: 3 },
+    ] {
         let samples = fit_and_sample(kind, &data, 3000, 1).unwrap();
         assert_eq!(samples.len(), 3000);
-        assert_eq!(samples.labels().iter().filter(|&&l| l == 1).count(), 1000, "{kind:?}");
+        assert_eq!(
+            samples.labels().iter().filter(|&&l| l == 1).count(),
+            1000,
+            "{kind:?}"
+        );
         for class in [0, 1] {
             let (real, proxy) = (class_mean(&data, class), class_mean(&samples, class));
-            assert!((real - proxy).abs() < 1.5, "{kind:?} class {class}: real mean {real}, proxy {proxy}");
+            assert!(
+                (real - proxy).abs() < 1.5,
+                "{kind:?} class {class}: real mean {real}, proxy {proxy}"
+            );
         }
-        assert_eq!(fit_and_sample(kind, &data, 50, 9).unwrap().pixels(), fit_and_sample(kind, &data, 50, 9).unwrap().pixels());
+        assert_eq!(
+            fit_and_sample(kind, &data, 50, 9).unwrap().pixels(),
+            fit_and_sample(kind, &data, 50, 9).unwrap().pixels()
+        );
     }
     // Interpolations never leave the range their class spans.
     let inter = fit_and_sample(ProxyKind::Interpolation { neighbours: 3 }, &data, 500, 2).unwrap();
     for i in 0..inter.len() {
-        let range = if inter.labels()[i] == 1 { 160..=200 } else { 40..=80 };
-        assert!(inter.pixels()[i * 9..(i + 1) * 9].iter().all(|p| range.contains(p)));
+        let range = if inter.labels()[i] == 1 {
+            160..=200
+        } else {
+            40..=80
+        };
+        assert!(
+            inter.pixels()[i * 9..(i + 1) * 9]
+                .iter()
+                .all(|p| range.contains(p))
+        );
     }
 }
 
@@ -55,12 +83,35 @@ fn bad_settings_are_refused_with_the_field() {
     let data = toy();
     for (kind, count, needle) in [
         (ProxyKind::Gaussian, 0, "count"),
-        (ProxyKind::PcaMixture { dimensions: 0, components: 2 }, 10, "dimensions"),
-        (ProxyKind::PcaMixture { dimensions: 10, components: 2 }, 10, "dimensions"),
-        (ProxyKind::PcaMixture { dimensions: 3, components: 0 }, 10, "components"),
+        (
+            ProxyKind::PcaMixture {
+                dimensions: 0,
+                components: 2,
+            },
+            10,
+            "dimensions",
+        ),
+        (
+            ProxyKind::PcaMixture {
+                dimensions: 10,
+                components: 2,
+            },
+            10,
+            "dimensions",
+        ),
+        (
+            ProxyKind::PcaMixture {
+                dimensions: 3,
+                components: 0,
+            },
+            10,
+            "components",
+        ),
         (ProxyKind::Interpolation { neighbours: 0 }, 10, "neighbours"),
     ] {
-        let message = fit_and_sample(kind, &data, count, 0).unwrap_err().to_string();
+        let message = fit_and_sample(kind, &data, count, 0)
+            .unwrap_err()
+            .to_string();
         assert!(message.contains(needle), "{kind:?}: {message}");
     }
 }
@@ -70,7 +121,16 @@ fn proxy_command_writes_a_labelled_npz() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("p.npz");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
-        .args(["proxy", "interpolation", "--count", "40", "--train-subset", "200", "--out", out.to_str().unwrap()])
+        .args([
+            "proxy",
+            "interpolation",
+            "--count",
+            "40",
+            "--train-subset",
+            "200",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -87,8 +147,15 @@ fn two_classifiers_discard_only_unconfident_disagreements() {
     let x = Tensor::from_slice(&[0.0f32, 1.0, 2.0, 3.0]).view([4, 1, 1, 1]);
     let logits = |table: [[f32; 2]; 4]| {
         move |x: &Tensor, _: bool| {
-            let rows: Vec<f32> = Vec::<f32>::try_from(x.flatten(0, -1)).unwrap().iter().flat_map(|&v| table[v as usize]).collect();
-            Tensor::from_slice(&rows).view([-1, 2]) + x.flatten(1, -1).sum_dim_intlist(&[1i64][..], true, Kind::Float) * 0.0
+            let rows: Vec<f32> = Vec::<f32>::try_from(x.flatten(0, -1))
+                .unwrap()
+                .iter()
+                .flat_map(|&v| table[v as usize])
+                .collect();
+            Tensor::from_slice(&rows).view([-1, 2])
+                + x.flatten(1, -1)
+                    .sum_dim_intlist(&[1i64][..], true, Kind::Float)
+                    * 0.0
         }
     };
     // Cases: agree (both class 0); disagree, A confident; disagree, B confident; disagree, neither.

@@ -15,9 +15,20 @@ fn trained(use_ours: bool, nesterov: bool) -> Vec<Tensor> {
     let vs = VarStore::new(Device::Cpu);
     let net = build(&vs, Architecture::Cnn2, [1, 8, 8], 3).unwrap();
     let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
-    let config = SgdConfig { momentum: 0.9, nesterov, weight_decay: 5e-3 };
+    let config = SgdConfig {
+        momentum: 0.9,
+        nesterov,
+        weight_decay: 5e-3,
+    };
     let mut ours = Sgd::new(config.clone());
-    let mut theirs = nn::Sgd { momentum: 0.9, dampening: 0.0, wd: 5e-3, nesterov }.build(&vs, 0.05).unwrap();
+    let mut theirs = nn::Sgd {
+        momentum: 0.9,
+        dampening: 0.0,
+        wd: 5e-3,
+        nesterov,
+    }
+    .build(&vs, 0.05)
+    .unwrap();
     for step in 0..5 {
         tch::manual_seed(100 + step);
         let x = Tensor::rand([16, 1, 8, 8], (Kind::Float, Device::Cpu));
@@ -39,7 +50,10 @@ fn trained(use_ours: bool, nesterov: bool) -> Vec<Tensor> {
 fn matches_libtorch_sgd() {
     for nesterov in [false, true] {
         let (ours, theirs) = (trained(true, nesterov), trained(false, nesterov));
-        let moved = (&ours[0] - &trained(true, nesterov)[0]).abs().max().double_value(&[]);
+        let moved = (&ours[0] - &trained(true, nesterov)[0])
+            .abs()
+            .max()
+            .double_value(&[]);
         assert_eq!(moved, 0.0, "deterministic");
         for (a, b) in ours.iter().zip(&theirs) {
             let diff = (a - b).abs().max().double_value(&[]);
@@ -49,8 +63,16 @@ fn matches_libtorch_sgd() {
             tch::manual_seed(5);
             let vs = VarStore::new(Device::Cpu);
             let _ = build(&vs, Architecture::Cnn2, [1, 8, 8], 3).unwrap();
-            vs.variables().into_iter().collect::<BTreeMap<_, _>>().into_values().next().unwrap()
+            vs.variables()
+                .into_iter()
+                .collect::<BTreeMap<_, _>>()
+                .into_values()
+                .next()
+                .unwrap()
         };
-        assert!((&ours[0] - &initial).abs().max().double_value(&[]) > 1e-4, "the parameters moved");
+        assert!(
+            (&ours[0] - &initial).abs().max().double_value(&[]) > 1e-4,
+            "the parameters moved"
+        );
     }
 }

@@ -26,7 +26,14 @@ struct Instance {
 }
 
 fn instance() -> impl Strategy<Value = Instance> {
-    (2usize..4, 1usize..4, 1usize..5, prop::sample::select(vec![Norm::L1, Norm::L2, Norm::Linf]), any::<u64>(), 0.0..3.0f64)
+    (
+        2usize..4,
+        1usize..4,
+        1usize..5,
+        prop::sample::select(vec![Norm::L1, Norm::L2, Norm::Linf]),
+        any::<u64>(),
+        0.0..3.0f64,
+    )
         .prop_map(|(k, d, per_class, norm, seed, shift)| {
             use rand_distr::{Distribution, StandardNormal};
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -40,7 +47,12 @@ fn instance() -> impl Strategy<Value = Instance> {
             let x_tilde = Mat::from_fn(n, d, |i, j| x[(i, j)] + shift * draw());
             let real = LabeledCloud::new(x, labels.clone(), k).unwrap();
             let proxy = LabeledCloud::new(x_tilde, labels, k).unwrap();
-            Instance { classifier, real, proxy, norm }
+            Instance {
+                classifier,
+                real,
+                proxy,
+                norm,
+            }
         })
 }
 
@@ -130,7 +142,9 @@ fn empirical_cwd_refuses_different_class_proportions() {
     let x = Mat::from_fn(4, 1, |i, _| i as f64);
     let a = LabeledCloud::new(x.clone(), vec![0, 0, 1, 1], 2).unwrap();
     let b = LabeledCloud::new(x, vec![0, 1, 1, 1], 2).unwrap();
-    let err = empirical_conditional_wasserstein(&a, &b, 1, Norm::L2).unwrap_err().to_string();
+    let err = empirical_conditional_wasserstein(&a, &b, 1, Norm::L2)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("identical class proportions"), "{err}");
 }
 
@@ -138,13 +152,24 @@ fn empirical_cwd_refuses_different_class_proportions() {
 /// boundary by δ changes each distance by exactly δ.
 #[test]
 fn theorem1_is_attained_by_a_shift_toward_the_boundary() {
-    let h = LinearClassifier::new(Mat::from_fn(2, 1, |i, _| if i == 0 { -1.0 } else { 1.0 }), vec![0.0, 0.0]).unwrap();
+    let h = LinearClassifier::new(
+        Mat::from_fn(2, 1, |i, _| if i == 0 { -1.0 } else { 1.0 }),
+        vec![0.0, 0.0],
+    )
+    .unwrap();
     let x = Mat::from_fn(4, 1, |i, _| [3.0, 4.0, -2.0, -5.0][i]);
     let labels = vec![1, 1, 0, 0];
     let real = LabeledCloud::new(x.clone(), labels.clone(), 2).unwrap();
-    let moved = LabeledCloud::new(Mat::from_fn(4, 1, |i, _| x[(i, 0)] - 0.5 * x[(i, 0)].signum()), labels.clone(), 2).unwrap();
+    let moved = LabeledCloud::new(
+        Mat::from_fn(4, 1, |i, _| x[(i, 0)] - 0.5 * x[(i, 0)].signum()),
+        labels.clone(),
+        2,
+    )
+    .unwrap();
     let gap = rob(&h, &real, Norm::L2) - rob(&h, &moved, Norm::L2);
-    let cwd = empirical_conditional_wasserstein(&real, &moved, 1, Norm::L2).unwrap().cwd;
+    let cwd = empirical_conditional_wasserstein(&real, &moved, 1, Norm::L2)
+        .unwrap()
+        .cwd;
     assert!((gap - 0.5).abs() < 1e-15 && (cwd - 0.5).abs() < 1e-15);
     let est = average_robustness(&h, x.as_ref(), &labels, Norm::L2, 0.95).unwrap();
     assert!((est.mean - 3.5).abs() < 1e-15);

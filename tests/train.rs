@@ -7,40 +7,89 @@ use proxyrobust::train::{TrainConfig, run};
 #[test]
 fn cnn4_reaches_97_percent_on_mnist10k() {
     let dir = tempfile::tempdir().unwrap();
-    let config = TrainConfig::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/mnist_cnn4.toml"))).unwrap();
+    let config = TrainConfig::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/experiments/mnist_cnn4.toml"
+    )))
+    .unwrap();
     let outcome = run(&config, dir.path(), false, false).unwrap();
-    assert!(outcome.final_test_accuracy >= 0.97, "test accuracy {}", outcome.final_test_accuracy);
+    assert!(
+        outcome.final_test_accuracy >= 0.97,
+        "test accuracy {}",
+        outcome.final_test_accuracy
+    );
     assert_eq!(outcome.epochs.len(), config.epochs);
     let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
-    assert!(csv.starts_with("epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,seconds\n"));
+    assert!(
+        csv.starts_with("epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,seconds\n")
+    );
     assert_eq!(csv.lines().count(), config.epochs + 1);
     let weights = std::fs::read(dir.path().join("weights.safetensors")).unwrap();
     // safetensors: an 8-byte little-endian header length, then a JSON header naming the tensors
     // with the PyTorch nn.Sequential keys of cnn4.
     let header_len = u64::from_le_bytes(weights[..8].try_into().unwrap()) as usize;
     let header = std::str::from_utf8(&weights[8..8 + header_len]).unwrap();
-    for key in ["\"0.weight\"", "\"2.bias\"", "\"5.weight\"", "\"7.weight\"", "\"11.weight\"", "\"11.bias\""] {
+    for key in [
+        "\"0.weight\"",
+        "\"2.bias\"",
+        "\"5.weight\"",
+        "\"7.weight\"",
+        "\"11.weight\"",
+        "\"11.bias\"",
+    ] {
         assert!(header.contains(key), "missing {key} in {header}");
     }
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("manifest.json")).unwrap())
+            .unwrap();
     assert_eq!(manifest["versions"]["libtorch"], "2.11.0");
 
     // `eval` on the saved weights reproduces the last epoch's test accuracy; PGD lowers it.
     let weights = dir.path().join("weights.safetensors");
-    let attack = proxyrobust::attack::Pgd { norm: proxyrobust::theory::norm::Norm::Linf, epsilon: 0.1, step_size: 0.025, steps: 10, random_start: true, restarts: 1 };
-    let settings = proxyrobust::eval::EvalSettings { pgd: Some(attack), autoattack: None, distance: None, each_attack: false, limit: 0, batch_size: 256, seed: 0 };
+    let attack = proxyrobust::attack::Pgd {
+        norm: proxyrobust::theory::norm::Norm::Linf,
+        epsilon: 0.1,
+        step_size: 0.025,
+        steps: 10,
+        random_start: true,
+        restarts: 1,
+    };
+    let settings = proxyrobust::eval::EvalSettings {
+        pgd: Some(attack),
+        autoattack: None,
+        distance: None,
+        each_attack: false,
+        limit: 0,
+        batch_size: 256,
+        seed: 0,
+    };
     let (_vs, net, test, x, y) = proxyrobust::train::load_classifier(&config, &weights).unwrap();
-    let (report, _) = proxyrobust::eval::evaluate(&net, &x, &y, test.num_classes(), &settings, false).unwrap();
-    assert!((report.clean_accuracy - outcome.final_test_accuracy).abs() < 1e-12, "{} vs {}", report.clean_accuracy, outcome.final_test_accuracy);
+    let (report, _) =
+        proxyrobust::eval::evaluate(&net, &x, &y, test.num_classes(), &settings, false).unwrap();
+    assert!(
+        (report.clean_accuracy - outcome.final_test_accuracy).abs() < 1e-12,
+        "{} vs {}",
+        report.clean_accuracy,
+        outcome.final_test_accuracy
+    );
     assert_eq!(report.clean_accuracy_per_class.len(), 10);
     assert!(report.clean_accuracy_per_class.iter().all(|a| *a > 0.9));
     let robust = report.pgd_robust_accuracy.unwrap();
-    assert!(robust < report.clean_accuracy, "PGD at ε = 0.1 must hurt a naturally trained model: {robust}");
+    assert!(
+        robust < report.clean_accuracy,
+        "PGD at ε = 0.1 must hurt a naturally trained model: {robust}"
+    );
     // Anything that is not safetensors is refused, with the file named.
     let pickle = dir.path().join("model.pt");
     std::fs::write(&pickle, b"\x80\x02}q\x00.").unwrap();
-    let err = proxyrobust::train::load_classifier(&config, &pickle).err().unwrap().to_string();
-    assert!(err.contains("model.pt") && err.contains("only safetensors"), "{err}");
+    let err = proxyrobust::train::load_classifier(&config, &pickle)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("model.pt") && err.contains("only safetensors"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -48,16 +97,31 @@ fn train_config_errors_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
     for (text, needle) in [
         ("model = \"cnn4\"\nepochs = 0\n[lr]\nbase = 0.1\n", "epochs"),
-        ("model = \"resnet9\"\nepochs = 1\n[lr]\nbase = 0.1\n", "got \"resnet9\""),
-        ("model = \"cnn4\"\nepochs = 2\n[lr]\nbase = -0.1\n", "lr.base"),
-        ("model = \"cnn4\"\nepochs = 2\ndevice = \"tpu\"\n[lr]\nbase = 0.1\n", "device"),
+        (
+            "model = \"resnet9\"\nepochs = 1\n[lr]\nbase = 0.1\n",
+            "got \"resnet9\"",
+        ),
+        (
+            "model = \"cnn4\"\nepochs = 2\n[lr]\nbase = -0.1\n",
+            "lr.base",
+        ),
+        (
+            "model = \"cnn4\"\nepochs = 2\ndevice = \"tpu\"\n[lr]\nbase = 0.1\n",
+            "device",
+        ),
         ("model = \"cnn4\"\nepochs = 2\n", "missing field `lr`"),
-        ("model = \"cnn4\"\nepochs = 2\n[augment]\ncrop_padding = -1\n[lr]\nbase = 0.1\n", "augment.crop_padding"),
+        (
+            "model = \"cnn4\"\nepochs = 2\n[augment]\ncrop_padding = -1\n[lr]\nbase = 0.1\n",
+            "augment.crop_padding",
+        ),
     ] {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, text).unwrap();
         let err = TrainConfig::load(&path).unwrap_err().to_string();
-        assert!(err.contains(needle) && err.contains("bad.toml"), "expected `{needle}` in {err}");
+        assert!(
+            err.contains(needle) && err.contains("bad.toml"),
+            "expected `{needle}` in {err}"
+        );
     }
 }
 
@@ -65,7 +129,11 @@ const SHORT: &str = "name = \"short\"\nmodel = \"cnn4\"\nepochs = 3\ntrain_subse
 
 /// metrics.csv without the wall-clock column.
 fn metrics_without_time(dir: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("metrics.csv")).unwrap().lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+    std::fs::read_to_string(dir.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect()
 }
 
 fn binary() -> std::process::Command {
@@ -74,29 +142,65 @@ fn binary() -> std::process::Command {
 
 /// Starts a training run, waits for its first checkpoint, stops it with `signal`, resumes it
 /// and returns the final metrics.
-fn interrupted_and_resumed(config: &std::path::Path, out: &std::path::Path, signal: &str) -> Vec<String> {
+fn interrupted_and_resumed(
+    config: &std::path::Path,
+    out: &std::path::Path,
+    signal: &str,
+) -> Vec<String> {
     let mut child = binary()
-        .args(["train", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+        .args([
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let checkpoint = out.join("checkpoint.safetensors");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !checkpoint.exists() {
-        assert!(std::time::Instant::now() < deadline, "no checkpoint appeared");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint appeared"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(child.try_wait().unwrap().is_none(), "the run finished before it could be interrupted");
-    let status = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run finished before it could be interrupted"
+    );
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exit = child.wait().unwrap();
     if signal == "-KILL" {
         assert!(!exit.success(), "SIGKILL must end the run abruptly");
     } else {
-        assert!(exit.success(), "Ctrl-C must save a checkpoint and exit cleanly: {exit:?}");
+        assert!(
+            exit.success(),
+            "Ctrl-C must save a checkpoint and exit cleanly: {exit:?}"
+        );
     }
-    let resumed = binary().args(["train", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet", "--resume"]).output().unwrap();
-    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let resumed = binary()
+        .args([
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--resume",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
     metrics_without_time(out)
 }
 
@@ -111,26 +215,60 @@ fn resume_after_kill_or_ctrl_c_matches_an_uninterrupted_run() {
         let config = dir.path().join(format!("short-{label}.toml"));
         std::fs::write(&config, format!("{extra}{SHORT}")).unwrap();
         let straight = dir.path().join(format!("straight-{label}"));
-        let o = binary().args(["train", config.to_str().unwrap(), "--out", straight.to_str().unwrap(), "--quiet"]).output().unwrap();
+        let o = binary()
+            .args([
+                "train",
+                config.to_str().unwrap(),
+                "--out",
+                straight.to_str().unwrap(),
+                "--quiet",
+            ])
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let expected = metrics_without_time(&straight);
         assert_eq!(expected.len(), 4);
         for signal in ["-KILL", "-INT"] {
             let out = dir.path().join(format!("run-{label}{signal}"));
-            assert_eq!(interrupted_and_resumed(&config, &out, signal), expected, "{label} after {signal}");
+            assert_eq!(
+                interrupted_and_resumed(&config, &out, signal),
+                expected,
+                "{label} after {signal}"
+            );
         }
         finals.push(expected[3].clone());
     }
-    assert_ne!(finals[0], finals[1], "the averaged model must be the one evaluated");
+    assert_ne!(
+        finals[0], finals[1],
+        "the averaged model must be the one evaluated"
+    );
     let config = dir.path().join("short-plain.toml");
     // Resuming needs a checkpoint; a foreign file is refused with one line.
     let empty = dir.path().join("empty");
-    let o = binary().args(["train", config.to_str().unwrap(), "--out", empty.to_str().unwrap(), "--resume"]).output().unwrap();
+    let o = binary()
+        .args([
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            empty.to_str().unwrap(),
+            "--resume",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no checkpoint to resume from"));
     std::fs::create_dir_all(&empty).unwrap();
     std::fs::write(empty.join("checkpoint.safetensors"), b"not safetensors").unwrap();
-    let o = binary().args(["train", config.to_str().unwrap(), "--out", empty.to_str().unwrap(), "--resume"]).output().unwrap();
+    let o = binary()
+        .args([
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            empty.to_str().unwrap(),
+            "--resume",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a readable safetensors file"));
 }
@@ -142,11 +280,25 @@ fn trains_on_a_cifar10_folder_and_refuses_a_missing_one() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("cifar");
     std::fs::create_dir_all(&data).unwrap();
-    let record = |label: u8| std::iter::once(label).chain((0..3072).map(|i| ((i * 7 + label as usize) % 256) as u8)).collect::<Vec<u8>>();
+    let record = |label: u8| {
+        std::iter::once(label)
+            .chain((0..3072).map(|i| ((i * 7 + label as usize) % 256) as u8))
+            .collect::<Vec<u8>>()
+    };
     for i in 1..=5u8 {
-        std::fs::write(data.join(format!("data_batch_{i}.bin")), (0..4).flat_map(|k| record((i + k) % 10)).collect::<Vec<u8>>()).unwrap();
+        std::fs::write(
+            data.join(format!("data_batch_{i}.bin")),
+            (0..4)
+                .flat_map(|k| record((i + k) % 10))
+                .collect::<Vec<u8>>(),
+        )
+        .unwrap();
     }
-    std::fs::write(data.join("test_batch.bin"), (0..4).flat_map(record).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(
+        data.join("test_batch.bin"),
+        (0..4).flat_map(record).collect::<Vec<u8>>(),
+    )
+    .unwrap();
     let config = dir.path().join("cifar.toml");
     let text = format!(
         "model = \"resnet18\"\nepochs = 1\nbatch_size = 8\nnormalize = true\ndataset = {{ cifar10 = \"{}\" }}\n[augment]\ncrop_padding = 4\nflip = true\n[lr]\nbase = 0.01\n",
@@ -154,14 +306,38 @@ fn trains_on_a_cifar10_folder_and_refuses_a_missing_one() {
     );
     std::fs::write(&config, text).unwrap();
     let out = dir.path().join("run");
-    let o = binary().args(["train", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]).output().unwrap();
+    let o = binary()
+        .args([
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(metrics_without_time(&out).len(), 2);
-    std::fs::write(&config, "model = \"cnn4\"\nepochs = 1\ndataset = { cifar10 = \"/nowhere\" }\n[lr]\nbase = 0.01\n").unwrap();
-    let o = binary().args(["train", config.to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap();
+    std::fs::write(
+        &config,
+        "model = \"cnn4\"\nepochs = 1\ndataset = { cifar10 = \"/nowhere\" }\n[lr]\nbase = 0.01\n",
+    )
+    .unwrap();
+    let o = binary()
+        .args([
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("dataset.cifar10") && err.contains("/nowhere/data_batch_1.bin does not exist"), "{err}");
+    assert!(
+        err.contains("dataset.cifar10") && err.contains("/nowhere/data_batch_1.bin does not exist"),
+        "{err}"
+    );
 }
 
 /// Every objective trains (one epoch on 256 digits), alone and with PORT on an npz of proxy
@@ -174,8 +350,13 @@ fn objectives_and_port_train_and_bad_settings_are_refused() {
     let proxy = train.take(300);
     let npz = dir.path().join("proxy.npz");
     let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&npz).unwrap());
-    w.add_array("image", &Array4::from_shape_vec((300, 28, 28, 1), proxy.pixels().to_vec()).unwrap()).unwrap();
-    w.add_array("label", &Array1::from(proxy.labels().to_vec())).unwrap();
+    w.add_array(
+        "image",
+        &Array4::from_shape_vec((300, 28, 28, 1), proxy.pixels().to_vec()).unwrap(),
+    )
+    .unwrap();
+    w.add_array("label", &Array1::from(proxy.labels().to_vec()))
+        .unwrap();
     w.finish().unwrap();
     let objectives = [
         "kind = \"natural\"",
@@ -186,30 +367,74 @@ fn objectives_and_port_train_and_bad_settings_are_refused() {
     ];
     for (i, objective) in objectives.iter().enumerate() {
         for port in [false, true] {
-            let synthetic = if port { format!("[synthetic]\nnpz = \"{}\"\nbatch_size = 32\ngamma = 0.4\n", npz.display()) } else { String::new() };
+            let synthetic = if port {
+                format!(
+                    "[synthetic]\nnpz = \"{}\"\nbatch_size = 32\ngamma = 0.4\n",
+                    npz.display()
+                )
+            } else {
+                String::new()
+            };
             let config = dir.path().join(format!("c{i}{port}.toml"));
             std::fs::write(&config, format!("model = \"cnn2\"\nepochs = 1\nbatch_size = 64\ntrain_subset = 256\nlabel_smoothing = 0.1\n[objective]\n{objective}\n{synthetic}[lr]\nbase = 0.05\n")).unwrap();
             let out = dir.path().join(format!("run{i}{port}"));
-            let o = binary().args(["train", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]).output().unwrap();
-            assert!(o.status.success(), "{objective} port={port}: {}", String::from_utf8_lossy(&o.stderr));
+            let o = binary()
+                .args([
+                    "train",
+                    config.to_str().unwrap(),
+                    "--out",
+                    out.to_str().unwrap(),
+                    "--quiet",
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{objective} port={port}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
             let metrics = metrics_without_time(&out);
             let loss: f64 = metrics[1].split(',').nth(2).unwrap().parse().unwrap();
             assert!(loss.is_finite() && loss > 0.0, "{objective}: {metrics:?}");
         }
     }
     for (body, needle) in [
-        ("[objective]\nkind = \"pgd\"\nnorm = \"linf\"\nepsilon = -0.1\nstep_size = 0.05\nsteps = 2\n", "objective.epsilon"),
-        ("[objective]\nkind = \"free\"\nnorm = \"linf\"\nepsilon = 0.1\nreplays = 0\n", "objective.replays"),
+        (
+            "[objective]\nkind = \"pgd\"\nnorm = \"linf\"\nepsilon = -0.1\nstep_size = 0.05\nsteps = 2\n",
+            "objective.epsilon",
+        ),
+        (
+            "[objective]\nkind = \"free\"\nnorm = \"linf\"\nepsilon = 0.1\nreplays = 0\n",
+            "objective.replays",
+        ),
         ("[synthetic]\ngamma = 0.4\n", "synthetic"),
-        ("[synthetic]\nnpz = \"x.npz\"\ngamma = 1.5\n", "synthetic.gamma"),
+        (
+            "[synthetic]\nnpz = \"x.npz\"\ngamma = 1.5\n",
+            "synthetic.gamma",
+        ),
         ("ema_decay = 1.0\n", "ema_decay"),
     ] {
         let config = dir.path().join("bad.toml");
-        std::fs::write(&config, format!("model = \"cnn2\"\nepochs = 1\n{body}[lr]\nbase = 0.05\n")).unwrap();
-        let o = binary().args(["train", config.to_str().unwrap(), "--out", dir.path().join("bad").to_str().unwrap()]).output().unwrap();
+        std::fs::write(
+            &config,
+            format!("model = \"cnn2\"\nepochs = 1\n{body}[lr]\nbase = 0.05\n"),
+        )
+        .unwrap();
+        let o = binary()
+            .args([
+                "train",
+                config.to_str().unwrap(),
+                "--out",
+                dir.path().join("bad").to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
-        assert!(err.contains(needle) && err.lines().count() == 1, "{needle}: {err}");
+        assert!(
+            err.contains(needle) && err.lines().count() == 1,
+            "{needle}: {err}"
+        );
     }
 }
 

@@ -8,10 +8,14 @@ use faer::Mat;
 use proptest::prelude::*;
 use proxyrobust::npz::{read_points, read_weights};
 use proxyrobust::theory::norm::Norm;
-use proxyrobust::theory::transport::{EmpiricalMeasure, assignment, cost_matrix, network_simplex, wasserstein};
+use proxyrobust::theory::transport::{
+    EmpiricalMeasure, assignment, cost_matrix, network_simplex, wasserstein,
+};
 
 fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -22,7 +26,10 @@ fn close(a: f64, b: f64) -> bool {
 fn uniform_clouds_match_pot() {
     let x = read_points(&data("ot_n40_d5_x.npy")).unwrap();
     let y = read_points(&data("ot_n40_d5_y.npy")).unwrap();
-    let (mu, nu) = (EmpiricalMeasure::uniform(x.clone()).unwrap(), EmpiricalMeasure::uniform(y.clone()).unwrap());
+    let (mu, nu) = (
+        EmpiricalMeasure::uniform(x.clone()).unwrap(),
+        EmpiricalMeasure::uniform(y.clone()).unwrap(),
+    );
     for (p, metric, expected) in [
         (1, Norm::L2, 1.716562959934752),
         (2, Norm::L2, 1.8102613881214182),
@@ -31,11 +38,17 @@ fn uniform_clouds_match_pot() {
         (2, Norm::Linf, 1.2767763927636582),
     ] {
         let w = wasserstein(&mu, &nu, p, metric).unwrap().distance;
-        assert!(close(w, expected), "p={p} {metric:?}: {w} vs POT {expected}");
+        assert!(
+            close(w, expected),
+            "p={p} {metric:?}: {w} vs POT {expected}"
+        );
         // The general solver on the same problem agrees with the assignment solver.
         let costs = cost_matrix(x.as_ref(), y.as_ref(), metric, p);
         let (cost, plan) = network_simplex(&costs, mu.weights(), nu.weights()).unwrap();
-        assert!(close(cost.powf(1.0 / p as f64), expected), "network simplex p={p} {metric:?}");
+        assert!(
+            close(cost.powf(1.0 / p as f64), expected),
+            "network simplex p={p} {metric:?}"
+        );
         assert_marginals(&plan, mu.weights(), nu.weights());
     }
 }
@@ -53,7 +66,11 @@ fn weighted_clouds_match_pot() {
         (1, Norm::Linf, 0.9877584111399401),
     ] {
         let t = wasserstein(&mu, &nu, p, metric).unwrap();
-        assert!(close(t.distance, expected), "p={p} {metric:?}: {} vs POT {expected}", t.distance);
+        assert!(
+            close(t.distance, expected),
+            "p={p} {metric:?}: {} vs POT {expected}",
+            t.distance
+        );
         assert_marginals(&t.plan, mu.weights(), nu.weights());
     }
 }
@@ -87,7 +104,8 @@ fn permutations(n: usize) -> Vec<Vec<usize>> {
 }
 
 fn cloud_strategy(n: usize, d: usize) -> impl Strategy<Value = Mat<f64>> {
-    prop::collection::vec(-3.0..3.0f64, n * d).prop_map(move |v| Mat::from_fn(n, d, |i, j| v[i * d + j]))
+    prop::collection::vec(-3.0..3.0f64, n * d)
+        .prop_map(move |v| Mat::from_fn(n, d, |i, j| v[i * d + j]))
 }
 
 fn weights_strategy(n: usize) -> impl Strategy<Value = Vec<f64>> {
@@ -130,24 +148,54 @@ proptest! {
 #[test]
 fn invalid_measures_are_refused() {
     let pts = Mat::from_fn(3, 2, |i, j| (i + j) as f64);
-    for (weights, needle) in [(vec![0.5, 0.5], "3 weights"), (vec![0.5, 0.6, -0.1], "non-negative"), (vec![0.2, 0.2, 0.2], "sum")] {
-        let err = EmpiricalMeasure::new(pts.clone(), weights).unwrap_err().to_string();
+    for (weights, needle) in [
+        (vec![0.5, 0.5], "3 weights"),
+        (vec![0.5, 0.6, -0.1], "non-negative"),
+        (vec![0.2, 0.2, 0.2], "sum"),
+    ] {
+        let err = EmpiricalMeasure::new(pts.clone(), weights)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(needle), "{err}");
     }
     let nan = Mat::from_fn(2, 2, |i, _| if i == 1 { f64::NAN } else { 0.0 });
-    assert!(EmpiricalMeasure::uniform(nan).unwrap_err().to_string().contains("finite"));
+    assert!(
+        EmpiricalMeasure::uniform(nan)
+            .unwrap_err()
+            .to_string()
+            .contains("finite")
+    );
     let a = EmpiricalMeasure::uniform(pts.clone()).unwrap();
     let b = EmpiricalMeasure::uniform(Mat::zeros(3, 4)).unwrap();
-    assert!(wasserstein(&a, &b, 1, Norm::L2).unwrap_err().to_string().contains("same dimension"));
-    assert!(wasserstein(&a, &a, 3, Norm::L2).unwrap_err().to_string().contains("1 or 2"));
+    assert!(
+        wasserstein(&a, &b, 1, Norm::L2)
+            .unwrap_err()
+            .to_string()
+            .contains("same dimension")
+    );
+    assert!(
+        wasserstein(&a, &a, 3, Norm::L2)
+            .unwrap_err()
+            .to_string()
+            .contains("1 or 2")
+    );
 }
 
 #[test]
 fn ot_command_prints_the_distance_and_refuses_bad_files() {
     let bin = env!("CARGO_BIN_EXE_proxyrobust");
     let out = Command::new(bin)
-        .args(["ot", data("ot_weighted_x.npy").to_str().unwrap(), data("ot_weighted_y.npy").to_str().unwrap()])
-        .args(["--wx", data("ot_weighted_wx.npy").to_str().unwrap(), "--wy", data("ot_weighted_wy.npy").to_str().unwrap()])
+        .args([
+            "ot",
+            data("ot_weighted_x.npy").to_str().unwrap(),
+            data("ot_weighted_y.npy").to_str().unwrap(),
+        ])
+        .args([
+            "--wx",
+            data("ot_weighted_wx.npy").to_str().unwrap(),
+            "--wy",
+            data("ot_weighted_wy.npy").to_str().unwrap(),
+        ])
         .args(["--p", "2", "--metric", "l2", "--json"])
         .output()
         .unwrap();
@@ -163,10 +211,22 @@ fn ot_command_prints_the_distance_and_refuses_bad_files() {
     let x = data("ot_weighted_x.npy");
     let x = x.to_str().unwrap();
     for (args, needles) in [
-        (vec!["ot", x, f32_path.to_str().unwrap()], vec!["f32.npy", "float64"]),
-        (vec!["ot", x, vec_path.to_str().unwrap()], vec!["vec.npy", "(n, d)"]),
-        (vec!["ot", x, x, "--wx", vec_path.to_str().unwrap()], vec!["vec.npy", "30 weights"]),
-        (vec!["ot", x, data("ot_n40_d5_x.npy").to_str().unwrap()], vec!["same dimension"]),
+        (
+            vec!["ot", x, f32_path.to_str().unwrap()],
+            vec!["f32.npy", "float64"],
+        ),
+        (
+            vec!["ot", x, vec_path.to_str().unwrap()],
+            vec!["vec.npy", "(n, d)"],
+        ),
+        (
+            vec!["ot", x, x, "--wx", vec_path.to_str().unwrap()],
+            vec!["vec.npy", "30 weights"],
+        ),
+        (
+            vec!["ot", x, data("ot_n40_d5_x.npy").to_str().unwrap()],
+            vec!["same dimension"],
+        ),
     ] {
         let out = Command::new(bin).args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
@@ -176,6 +236,9 @@ fn ot_command_prints_the_distance_and_refuses_bad_files() {
             assert!(err.contains(n), "expected `{n}` in {err}");
         }
     }
-    let out = Command::new(bin).args(["ot", x, x, "--p", "3"]).output().unwrap();
+    let out = Command::new(bin)
+        .args(["ot", x, x, "--p", "3"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

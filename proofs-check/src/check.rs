@@ -24,12 +24,26 @@ pub struct Step {
 }
 
 impl Step {
-    pub fn new(name: &'static str, statement: &'static str, relation: Relation, tolerance: f64) -> Self {
+    pub fn new(
+        name: &'static str,
+        statement: &'static str,
+        relation: Relation,
+        tolerance: f64,
+    ) -> Self {
         let worst_margin = match relation {
             Relation::AtMost => f64::INFINITY,
             Relation::Equal => 0.0,
         };
-        Step { name, statement, relation, tolerance, instances: 0, worst_margin, failures: 0, first_failure: None }
+        Step {
+            name,
+            statement,
+            relation,
+            tolerance,
+            instances: 0,
+            worst_margin,
+            failures: 0,
+            first_failure: None,
+        }
     }
 
     /// Records one instance of `lhs (relation) rhs`; `context` describes the instance.
@@ -49,7 +63,8 @@ impl Step {
         if !ok || !lhs.is_finite() || !rhs.is_finite() {
             self.failures += 1;
             if self.first_failure.is_none() {
-                self.first_failure = Some(format!("lhs = {lhs:.12e}, rhs = {rhs:.12e}; {}", context()));
+                self.first_failure =
+                    Some(format!("lhs = {lhs:.12e}, rhs = {rhs:.12e}; {}", context()));
             }
         }
     }
@@ -67,7 +82,10 @@ pub struct Proof {
 
 impl Proof {
     pub fn step(&mut self, name: &str) -> &mut Step {
-        self.steps.iter_mut().find(|s| s.name == name).unwrap_or_else(|| panic!("step {name} is declared"))
+        self.steps
+            .iter_mut()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("step {name} is declared"))
     }
 }
 
@@ -83,7 +101,12 @@ mod tests {
         step.record(2.0, 1.0, || "instance 7".into());
         assert!(!step.passed());
         assert_eq!(step.worst_margin, -1.0);
-        assert!(step.first_failure.as_deref().unwrap().contains("instance 7"));
+        assert!(
+            step.first_failure
+                .as_deref()
+                .unwrap()
+                .contains("instance 7")
+        );
     }
 
     #[test]

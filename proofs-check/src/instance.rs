@@ -28,8 +28,11 @@ pub fn instance(seed: u64, case: usize) -> Instance {
     let shift = 3.0 * rng.random::<f64>();
     let norm = [Norm::L1, Norm::L2, Norm::Linf][case % 3];
     let mut draw = || -> f64 { StandardNormal.sample(&mut rng) };
-    let classifier = LinearClassifier::new(Mat::from_fn(k, d, |_, _| draw()), (0..k).map(|_| draw()).collect())
-        .expect("finite random weights");
+    let classifier = LinearClassifier::new(
+        Mat::from_fn(k, d, |_, _| draw()),
+        (0..k).map(|_| draw()).collect(),
+    )
+    .expect("finite random weights");
     let n = k * per_class;
     let labels: Vec<usize> = (0..n).map(|i| i % k).collect();
     let x = Mat::from_fn(n, d, |_, _| 2.0 * draw());
@@ -39,7 +42,10 @@ pub fn instance(seed: u64, case: usize) -> Instance {
         real: LabeledCloud::new(x, labels.clone(), k).expect("valid cloud"),
         proxy: LabeledCloud::new(x_tilde, labels, k).expect("valid cloud"),
         norm,
-        description: format!("seed {seed}, case {case}: K={k}, d={d}, {per_class} points per class, shift {shift:.3}, {}", norm.name()),
+        description: format!(
+            "seed {seed}, case {case}: K={k}, d={d}, {per_class} points per class, shift {shift:.3}, {}",
+            norm.name()
+        ),
     }
 }
 

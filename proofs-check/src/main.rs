@@ -18,7 +18,10 @@ use clap::Parser;
 use check::{Proof, Relation};
 
 #[derive(Parser)]
-#[command(name = "proofs-check", about = "Check each step of the paper's proofs on random instances")]
+#[command(
+    name = "proofs-check",
+    about = "Check each step of the paper's proofs on random instances"
+)]
 struct Args {
     /// Random instances per proof.
     #[arg(long, default_value_t = 200)]
@@ -39,7 +42,10 @@ fn main() -> ExitCode {
         (theorem7::proof, theorem7::check),
     ];
     let mut failed = 0;
-    println!("{:<16} {:<9} {:>9} {:>13} {:>9}  {:<5} statement", "proof", "step", "instances", "worst margin", "tolerance", "pass");
+    println!(
+        "{:<16} {:<9} {:>9} {:>13} {:>9}  {:<5} statement",
+        "proof", "step", "instances", "worst margin", "tolerance", "pass"
+    );
     for (declare, check) in walks {
         let mut proof = declare();
         for case in 0..args.cases {
@@ -53,7 +59,13 @@ fn main() -> ExitCode {
             let pass = if step.passed() { "ok" } else { "FAIL" };
             println!(
                 "{:<16} {:<9} {:>9} {:>13} {:>9.1e}  {:<5} {}",
-                proof.title, step.name, step.instances, margin, step.tolerance, pass, step.statement
+                proof.title,
+                step.name,
+                step.instances,
+                margin,
+                step.tolerance,
+                pass,
+                step.statement
             );
             if let Some(first) = &step.first_failure {
                 println!("    {} failures; first: {first}", step.failures);

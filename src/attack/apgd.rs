@@ -63,17 +63,28 @@ impl Apgd {
     pub fn validate(&self, field: &str) -> Result<()> {
         self.threat.validate(field)?;
         if self.iterations == 0 || self.restarts == 0 {
-            return Err(Error::invalid(format!("{field}.iterations"), "at least 1 iteration and 1 restart"));
+            return Err(Error::invalid(
+                format!("{field}.iterations"),
+                "at least 1 iteration and 1 restart",
+            ));
         }
         if let ApgdLoss::TargetedDlr { targets: 0 } = self.loss {
-            return Err(Error::invalid(format!("{field}.loss"), "at least 1 target class"));
+            return Err(Error::invalid(
+                format!("{field}.loss"),
+                "at least 1 target class",
+            ));
         }
         Ok(())
     }
 
     /// Adversarial examples for `(x, y)`: for each sample the first misclassified iterate found,
     /// otherwise the last restart's highest-loss point. Returns (examples, broken mask).
-    pub fn perturb<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+    pub fn perturb<M: ModuleT + ?Sized>(
+        &self,
+        model: &M,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> (Tensor, Tensor) {
         let x = x.detach();
         let mut outcome = Outcome::unbroken(&x);
         let targets: Vec<Option<i64>> = match self.loss {
@@ -82,12 +93,20 @@ impl Apgd {
         };
         let clean_logits = tch::no_grad(|| model.forward_t(&x, false));
         let classes = clean_logits.size()[1];
-        for rank in targets.into_iter().filter(|r| r.is_none_or(|r| r < classes)) {
+        for rank in targets
+            .into_iter()
+            .filter(|r| r.is_none_or(|r| r < classes))
+        {
             let target = rank.map(|r| ranked_class(&clean_logits, r));
             for _ in 0..self.restarts {
                 let attacked = outcome.attack_open(|open| {
                     let pick = |t: &Tensor| t.index_select(0, open);
-                    self.run(model, &pick(&x), &pick(y), target.as_ref().map(pick).as_ref())
+                    self.run(
+                        model,
+                        &pick(&x),
+                        &pick(y),
+                        target.as_ref().map(pick).as_ref(),
+                    )
                 });
                 if !attacked {
                     return (outcome.adversarial, outcome.broken);
@@ -99,24 +118,39 @@ impl Apgd {
 
     fn loss(&self, logits: &Tensor, y: &Tensor, target: Option<&Tensor>) -> Tensor {
         match self.loss {
-            ApgdLoss::CrossEntropy => logits.cross_entropy_loss::<Tensor>(y, None, Reduction::None, -100, 0.0),
+            ApgdLoss::CrossEntropy => {
+                logits.cross_entropy_loss::<Tensor>(y, None, Reduction::None, -100, 0.0)
+            }
             ApgdLoss::Dlr => dlr_loss(logits, y, None),
             ApgdLoss::TargetedDlr { .. } => dlr_loss(logits, y, target),
         }
     }
 
     /// Per-sample loss, its gradient and whether the point is misclassified.
-    fn evaluate<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor, target: Option<&Tensor>) -> (Tensor, Tensor, Tensor) {
+    fn evaluate<M: ModuleT + ?Sized>(
+        &self,
+        model: &M,
+        x: &Tensor,
+        y: &Tensor,
+        target: Option<&Tensor>,
+    ) -> (Tensor, Tensor, Tensor) {
         let input = x.detach().set_requires_grad(true);
         let logits = model.forward_t(&input, false);
         let loss = self.loss(&logits, y, target);
-        let grad = Tensor::run_backward(&[loss.sum(Kind::Float)], &[&input], false, false).remove(0);
+        let grad =
+            Tensor::run_backward(&[loss.sum(Kind::Float)], &[&input], false, false).remove(0);
         (loss.detach(), grad, misclassified(&logits.detach(), y))
     }
 
     /// One restart from a random point of the ball: (first misclassified iterate or the
     /// highest-loss point, misclassified mask).
-    fn run<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor, target: Option<&Tensor>) -> (Tensor, Tensor) {
+    fn run<M: ModuleT + ?Sized>(
+        &self,
+        model: &M,
+        x: &Tensor,
+        y: &Tensor,
+        target: Option<&Tensor>,
+    ) -> (Tensor, Tensor) {
         let threat = self.threat;
         let n = x.size()[0];
         let per_sample = |v: &Tensor, like: &Tensor| broadcast(v, like);
@@ -124,7 +158,11 @@ impl Apgd {
         let (mut loss, mut grad, hit) = self.evaluate(model, &current, y, target);
         let mut found = current.shallow_clone();
         let mut ever = hit.shallow_clone();
-        let (mut best, mut best_loss, mut best_grad) = (current.shallow_clone(), loss.shallow_clone(), grad.shallow_clone());
+        let (mut best, mut best_loss, mut best_grad) = (
+            current.shallow_clone(),
+            loss.shallow_clone(),
+            grad.shallow_clone(),
+        );
         let mut step = Tensor::full([n], 2.0 * threat.epsilon, (Kind::Float, x.device()));
         let mut previous = current.shallow_clone();
         let mut increases = Tensor::zeros([n], (Kind::Float, x.device()));
@@ -133,11 +171,16 @@ impl Apgd {
         let checkpoints = checkpoints(self.iterations);
         let mut since_checkpoint = 0usize;
         for k in 0..self.iterations {
-            let z = x + threat.project(x, &(&current - x + threat.steepest(&grad) * per_sample(&step, x)));
+            let z = x + threat.project(
+                x,
+                &(&current - x + threat.steepest(&grad) * per_sample(&step, x)),
+            );
             let next = if k == 0 {
                 z
             } else {
-                let moved = &current + (&z - &current) * MOMENTUM + (&current - &previous) * (1.0 - MOMENTUM);
+                let moved = &current
+                    + (&z - &current) * MOMENTUM
+                    + (&current - &previous) * (1.0 - MOMENTUM);
                 x + threat.project(x, &(moved - x))
             };
             previous = current;
@@ -156,7 +199,9 @@ impl Apgd {
             since_checkpoint += 1;
             if checkpoints.contains(&(k + 1)) {
                 let few_increases = increases.lt(RHO * since_checkpoint as f64);
-                let stalled = halved_at_checkpoint.logical_not().logical_and(&best_loss.le_tensor(&best_loss_at_checkpoint));
+                let stalled = halved_at_checkpoint
+                    .logical_not()
+                    .logical_and(&best_loss.le_tensor(&best_loss_at_checkpoint));
                 let halve = few_increases.logical_or(&stalled);
                 step = (&step * 0.5).where_self(&halve, &step);
                 let reset = per_sample(&halve, x);

@@ -5,8 +5,8 @@
 //! evaluation. Also every single attack behind one [`Attack`] type so callers chain them alike.
 
 use serde::{Deserialize, Serialize};
-use tch::nn::ModuleT;
 use tch::Tensor;
+use tch::nn::ModuleT;
 
 use super::threat::{Threat, misclassified};
 use super::{Apgd, ApgdLoss, Fab, FabTarget, Pgd, Square};
@@ -40,17 +40,29 @@ impl Attack {
                 ApgdLoss::Dlr => "apgd-dlr".into(),
                 ApgdLoss::TargetedDlr { .. } => "apgd-t".into(),
             },
-            Attack::Fab(f) => if matches!(f.target, FabTarget::Targeted { .. }) { "fab-t".into() } else { "fab".into() },
+            Attack::Fab(f) => {
+                if matches!(f.target, FabTarget::Targeted { .. }) {
+                    "fab-t".into()
+                } else {
+                    "fab".into()
+                }
+            }
             Attack::Square(_) => "square".into(),
         }
     }
 
     /// Adversarial examples and the mask of points they misclassify.
-    pub fn perturb<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+    pub fn perturb<M: ModuleT + ?Sized>(
+        &self,
+        model: &M,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> (Tensor, Tensor) {
         match self {
             Attack::Pgd(p) => {
                 let adversarial = p.perturb(model, x, y, false);
-                let broken = tch::no_grad(|| misclassified(&model.forward_t(&adversarial, false), y));
+                let broken =
+                    tch::no_grad(|| misclassified(&model.forward_t(&adversarial, false), y));
                 (adversarial, broken)
             }
             Attack::Apgd(a) => a.perturb(model, x, y),
@@ -62,11 +74,31 @@ impl Attack {
 
 /// The attacks of `version` under `threat`, with the published settings.
 pub fn chain(version: Version, threat: Threat) -> Vec<Attack> {
-    let apgd = |loss| Attack::Apgd(Apgd { threat, loss, iterations: 100, restarts: 1 });
-    let mut attacks = vec![apgd(ApgdLoss::CrossEntropy), apgd(ApgdLoss::TargetedDlr { targets: 9 })];
+    let apgd = |loss| {
+        Attack::Apgd(Apgd {
+            threat,
+            loss,
+            iterations: 100,
+            restarts: 1,
+        })
+    };
+    let mut attacks = vec![
+        apgd(ApgdLoss::CrossEntropy),
+        apgd(ApgdLoss::TargetedDlr { targets: 9 }),
+    ];
     if version == Version::Standard {
-        attacks.push(Attack::Fab(Fab { threat, target: FabTarget::Targeted { targets: 9 }, iterations: 100, restarts: 1 }));
-        attacks.push(Attack::Square(Square { threat, queries: 5000, p_init: 0.8, restarts: 1 }));
+        attacks.push(Attack::Fab(Fab {
+            threat,
+            target: FabTarget::Targeted { targets: 9 },
+            iterations: 100,
+            restarts: 1,
+        }));
+        attacks.push(Attack::Square(Square {
+            threat,
+            queries: 5000,
+            p_init: 0.8,
+            restarts: 1,
+        }));
     }
     attacks
 }

@@ -33,18 +33,40 @@ pub struct Distances {
 impl MinimalDistance {
     /// Distances for a batch.
     pub fn measure<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor) -> Distances {
-        let threat = Threat { norm: self.threat.norm, epsilon: self.max_radius };
-        let fab = Fab { threat, target: FabTarget::Untargeted, iterations: self.fab_iterations, restarts: 1 };
+        let threat = Threat {
+            norm: self.threat.norm,
+            epsilon: self.max_radius,
+        };
+        let fab = Fab {
+            threat,
+            target: FabTarget::Untargeted,
+            iterations: self.fab_iterations,
+            restarts: 1,
+        };
         let (_, fab_norm) = fab.minimal(model, x, y);
-        let fab_norm = fab_norm.where_self(&fab_norm.le(self.max_radius * (1.0 + 1e-6)), &fab_norm.full_like(f64::INFINITY));
+        let fab_norm = fab_norm.where_self(
+            &fab_norm.le(self.max_radius * (1.0 + 1e-6)),
+            &fab_norm.full_like(f64::INFINITY),
+        );
         let bisection = self.bisect(model, x, y);
         let upper_bound = fab_norm.minimum(&bisection);
-        Distances { fab: fab_norm, bisection, upper_bound }
+        Distances {
+            fab: fab_norm,
+            bisection,
+            upper_bound,
+        }
     }
 
     /// The smallest radius (to 2^-steps of `max_radius`) at which PGD succeeds, per sample.
     fn bisect<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor) -> Tensor {
-        let pgd = Pgd { norm: self.threat.norm, epsilon: self.max_radius, step_size: self.max_radius / 4.0, steps: self.pgd_steps, random_start: false, restarts: 1 };
+        let pgd = Pgd {
+            norm: self.threat.norm,
+            epsilon: self.max_radius,
+            step_size: self.max_radius / 4.0,
+            steps: self.pgd_steps,
+            random_start: false,
+            restarts: 1,
+        };
         let succeeds = |radius: &Tensor| {
             let adversarial = pgd.perturb_within(model, x, y, false, radius);
             tch::no_grad(|| misclassified(&model.forward_t(&adversarial, false), y))
@@ -61,6 +83,8 @@ impl MinimalDistance {
             lower = lower.where_self(&hit, &middle);
         }
         let infinite = upper.full_like(f64::INFINITY);
-        upper.where_self(&found, &infinite).masked_fill(&clean_wrong, 0.0)
+        upper
+            .where_self(&found, &infinite)
+            .masked_fill(&clean_wrong, 0.0)
     }
 }

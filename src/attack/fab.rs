@@ -66,7 +66,10 @@ pub fn project_onto_hyperplane(norm: Norm, x: &Tensor, w: &Tensor, c: &Tensor) -
     let (slope, breakpoint) = match norm {
         Norm::Linf => (magnitude.shallow_clone(), room),
         // Coordinates with w_i = 0 add nothing; their breakpoint is set to 0.
-        _ => (magnitude.square(), (&room / magnitude.clamp_min(1e-30)).where_self(&magnitude.gt(0.0), &room.zeros_like())),
+        _ => (
+            magnitude.square(),
+            (&room / magnitude.clamp_min(1e-30)).where_self(&magnitude.gt(0.0), &room.zeros_like()),
+        ),
     };
     let scale = scale_reaching(&slope, &breakpoint, &c);
     (&direction * scale.unsqueeze(1)).clamp_tensor(Some(&lo), Some(&hi))
@@ -84,7 +87,9 @@ fn scale_reaching(a: &Tensor, t: &Tensor, c: &Tensor) -> Tensor {
     let above = &total - &slope_used; // Σ_{j>k} a_j
     // Reach at breakpoint k; segment k lies between breakpoints k − 1 and k.
     let reach = &below + &t_sorted * &above;
-    let segment = reach.lt_tensor(&c.unsqueeze(1)).sum_dim_intlist(&[1i64][..], true, Kind::Int64);
+    let segment = reach
+        .lt_tensor(&c.unsqueeze(1))
+        .sum_dim_intlist(&[1i64][..], true, Kind::Int64);
     let with_start = |v: &Tensor, first: &Tensor| Tensor::cat(&[first, v], 1);
     let below_before = with_start(&below, &total.zeros_like()).gather(1, &segment, false);
     let above_before = with_start(&above, &total).gather(1, &segment, false);
@@ -98,39 +103,71 @@ impl Fab {
     pub fn validate(&self, field: &str) -> Result<()> {
         self.threat.validate(field)?;
         if self.iterations == 0 || self.restarts == 0 {
-            return Err(Error::invalid(format!("{field}.iterations"), "at least 1 iteration and 1 restart"));
+            return Err(Error::invalid(
+                format!("{field}.iterations"),
+                "at least 1 iteration and 1 restart",
+            ));
         }
         if let FabTarget::Targeted { targets: 0 } = self.target {
-            return Err(Error::invalid(format!("{field}.target"), "at least 1 target class"));
+            return Err(Error::invalid(
+                format!("{field}.target"),
+                "at least 1 target class",
+            ));
         }
         Ok(())
     }
 
     /// The smallest misclassified points found and their distances to `x` (∞ where none was
     /// found; 0 where `x` is already misclassified).
-    pub fn minimal<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+    pub fn minimal<M: ModuleT + ?Sized>(
+        &self,
+        model: &M,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> (Tensor, Tensor) {
         let x = x.detach();
         let clean_logits = tch::no_grad(|| model.forward_t(&x, false));
         let wrong = clean_logits.argmax(-1, false).ne_tensor(y);
         let mut best = x.shallow_clone();
-        let mut best_norm = Tensor::full([x.size()[0]], f64::INFINITY, (Kind::Float, x.device())).masked_fill(&wrong, 0.0);
+        let mut best_norm = Tensor::full([x.size()[0]], f64::INFINITY, (Kind::Float, x.device()))
+            .masked_fill(&wrong, 0.0);
         let classes = clean_logits.size()[1];
         let ranks: Vec<Option<i64>> = match self.target {
             FabTarget::Untargeted => vec![None],
-            FabTarget::Targeted { targets } => (1..=targets as i64).filter(|&r| r < classes).map(Some).collect(),
+            FabTarget::Targeted { targets } => (1..=targets as i64)
+                .filter(|&r| r < classes)
+                .map(Some)
+                .collect(),
         };
         for rank in ranks {
             let target = rank.map(|r| ranked_class(&clean_logits, r));
             for restart in 0..self.restarts {
-                let start = if restart == 0 { x.shallow_clone() } else { self.random_start(&x, &best_norm) };
-                self.run(model, &x, y, target.as_ref(), start, &mut best, &mut best_norm);
+                let start = if restart == 0 {
+                    x.shallow_clone()
+                } else {
+                    self.random_start(&x, &best_norm)
+                };
+                self.run(
+                    model,
+                    &x,
+                    y,
+                    target.as_ref(),
+                    start,
+                    &mut best,
+                    &mut best_norm,
+                );
             }
         }
         (best, best_norm)
     }
 
     /// Adversarial examples within ε: (points, broken mask), as the other attacks report.
-    pub fn perturb<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+    pub fn perturb<M: ModuleT + ?Sized>(
+        &self,
+        model: &M,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> (Tensor, Tensor) {
         let (best, best_norm) = self.minimal(model, x, y);
         let broken = best_norm.le(self.threat.epsilon * (1.0 + 1e-6));
         (best.where_self(&broadcast(&broken, x), x), broken)
@@ -144,12 +181,19 @@ impl Fab {
 
     /// The linearised boundary at `current`: w = ∇(f_c − f_y), b = (f_c − f_y)(current), flattened,
     /// for the target class or, untargeted, the class whose boundary is closest.
-    fn linearise<M: ModuleT + ?Sized>(&self, model: &M, current: &Tensor, y: &Tensor, target: Option<&Tensor>) -> (Tensor, Tensor) {
+    fn linearise<M: ModuleT + ?Sized>(
+        &self,
+        model: &M,
+        current: &Tensor,
+        y: &Tensor,
+        target: Option<&Tensor>,
+    ) -> (Tensor, Tensor) {
         let input = current.detach().set_requires_grad(true);
         let logits = model.forward_t(&input, false);
         let true_logit = logits.gather(1, &y.unsqueeze(1), false).squeeze_dim(1);
         let n = current.size()[0];
-        let difference = |c: &Tensor| logits.gather(1, &c.unsqueeze(1), false).squeeze_dim(1) - &true_logit;
+        let difference =
+            |c: &Tensor| logits.gather(1, &c.unsqueeze(1), false).squeeze_dim(1) - &true_logit;
         if let Some(t) = target {
             let b = difference(t);
             let w = Tensor::run_backward(&[b.sum(Kind::Float)], &[&input], false, false).remove(0);
@@ -161,15 +205,22 @@ impl Fab {
         for c in 0..classes {
             let class = y.full_like(c);
             let b = difference(&class);
-            let w = Tensor::run_backward(&[b.sum(Kind::Float)], &[&input], true, false).remove(0).reshape([n, -1]);
+            let w = Tensor::run_backward(&[b.sum(Kind::Float)], &[&input], true, false)
+                .remove(0)
+                .reshape([n, -1]);
             let b = b.detach();
             // Distance to this boundary; the true class itself is never chosen.
-            let distance = (b.abs() / (norms(&w, dual) + 1e-12)).masked_fill(&y.eq(c), f64::INFINITY);
+            let distance =
+                (b.abs() / (norms(&w, dual) + 1e-12)).masked_fill(&y.eq(c), f64::INFINITY);
             chosen = Some(match chosen {
                 None => (distance, w, b),
                 Some((d, w0, b0)) => {
                     let closer = distance.lt_tensor(&d);
-                    (distance.where_self(&closer, &d), w.where_self(&closer.unsqueeze(1), &w0), b.where_self(&closer, &b0))
+                    (
+                        distance.where_self(&closer, &d),
+                        w.where_self(&closer.unsqueeze(1), &w0),
+                        b.where_self(&closer, &b0),
+                    )
                 }
             });
         }
@@ -178,7 +229,16 @@ impl Fab {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn run<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor, target: Option<&Tensor>, start: Tensor, best: &mut Tensor, best_norm: &mut Tensor) {
+    fn run<M: ModuleT + ?Sized>(
+        &self,
+        model: &M,
+        x: &Tensor,
+        y: &Tensor,
+        target: Option<&Tensor>,
+        start: Tensor,
+        best: &mut Tensor,
+        best_norm: &mut Tensor,
+    ) {
         let n = x.size()[0];
         let norm = self.threat.norm;
         let origin = x.reshape([n, -1]);
@@ -190,11 +250,17 @@ impl Fab {
             let shift = (&w * (&here - &origin)).sum_dim_intlist(&[1i64][..], false, Kind::Float);
             let to_origin = project_onto_hyperplane(norm, &origin, &w, &(-&b + shift));
             let (a1, a2) = (norms(&to_current, norm), norms(&to_origin, norm));
-            let alpha = (&a1 / (&a1 + &a2 + 1e-12)).clamp(0.0, ALPHA_MAX).unsqueeze(1);
+            let alpha = (&a1 / (&a1 + &a2 + 1e-12))
+                .clamp(0.0, ALPHA_MAX)
+                .unsqueeze(1);
             let keep: Tensor = 1.0 - &alpha;
-            let moved = ((&here + &to_current * ETA) * &keep + (&origin + &to_origin * ETA) * &alpha).clamp(0.0, 1.0);
+            let moved = ((&here + &to_current * ETA) * &keep
+                + (&origin + &to_origin * ETA) * &alpha)
+                .clamp(0.0, 1.0);
             let moved = moved.view(x.size().as_slice());
-            let wrong = tch::no_grad(|| model.forward_t(&moved, false)).argmax(-1, false).ne_tensor(y);
+            let wrong = tch::no_grad(|| model.forward_t(&moved, false))
+                .argmax(-1, false)
+                .ne_tensor(y);
             let distance = norms(&(&moved - x), norm);
             let better = wrong.logical_and(&distance.lt_tensor(best_norm));
             *best = moved.where_self(&broadcast(&better, x), best);

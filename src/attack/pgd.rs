@@ -37,19 +37,32 @@ fn one() -> usize {
 impl Pgd {
     /// FGSM (Goodfellow et al., 2015): one step of size ε from the clean input.
     pub fn fgsm(threat: Threat) -> Pgd {
-        Pgd { norm: threat.norm, epsilon: threat.epsilon, step_size: threat.epsilon, steps: 1, random_start: false, restarts: 1 }
+        Pgd {
+            norm: threat.norm,
+            epsilon: threat.epsilon,
+            step_size: threat.epsilon,
+            steps: 1,
+            random_start: false,
+            restarts: 1,
+        }
     }
 
     /// The ball this attack searches.
     pub fn threat(&self) -> Threat {
-        Threat { norm: self.norm, epsilon: self.epsilon }
+        Threat {
+            norm: self.norm,
+            epsilon: self.epsilon,
+        }
     }
 
     /// Range checks; errors name the field under `attack.`.
     pub fn validate(&self) -> Result<()> {
         self.threat().validate("attack")?;
         if !(self.step_size >= 0.0 && self.step_size.is_finite()) {
-            return Err(Error::invalid("attack.step_size", format!("a finite value ≥ 0, got {}", self.step_size)));
+            return Err(Error::invalid(
+                "attack.step_size",
+                format!("a finite value ≥ 0, got {}", self.step_size),
+            ));
         }
         if self.restarts == 0 {
             return Err(Error::invalid("attack.restarts", "at least 1"));
@@ -58,33 +71,63 @@ impl Pgd {
     }
 
     /// Adversarial examples for `(x, y)` against `model` (run with `train` as its mode).
-    pub fn perturb<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor, train: bool) -> Tensor {
+    pub fn perturb<M: ModuleT + ?Sized>(
+        &self,
+        model: &M,
+        x: &Tensor,
+        y: &Tensor,
+        train: bool,
+    ) -> Tensor {
         self.perturb_within(model, x, y, train, &self.threat().radii(x))
     }
 
     /// PGD in a ball of radius `radius[i]` around sample i, the step size scaled by radius/ε
     /// (the minimal-distance bisection of [`super::distance`] uses it).
-    pub fn perturb_within<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor, train: bool, radius: &Tensor) -> Tensor {
+    pub fn perturb_within<M: ModuleT + ?Sized>(
+        &self,
+        model: &M,
+        x: &Tensor,
+        y: &Tensor,
+        train: bool,
+        radius: &Tensor,
+    ) -> Tensor {
         let threat = self.threat();
         let x = x.detach();
-        let step = if self.epsilon > 0.0 { broadcast(radius, &x) * (self.step_size / self.epsilon) } else { broadcast(&radius.zeros_like(), &x) };
+        let step = if self.epsilon > 0.0 {
+            broadcast(radius, &x) * (self.step_size / self.epsilon)
+        } else {
+            broadcast(&radius.zeros_like(), &x)
+        };
         let mut best = x.shallow_clone();
-        let mut best_loss = Tensor::full([x.size()[0]], f64::NEG_INFINITY, (Kind::Float, x.device()));
+        let mut best_loss =
+            Tensor::full([x.size()[0]], f64::NEG_INFINITY, (Kind::Float, x.device()));
         for _ in 0..self.restarts {
-            let start = if self.random_start { threat.random_delta_within(&x, radius) } else { x.zeros_like() };
+            let start = if self.random_start {
+                threat.random_delta_within(&x, radius)
+            } else {
+                x.zeros_like()
+            };
             let mut delta = threat.project_within(&x, &start, radius);
             for _ in 0..self.steps {
                 let d = delta.detach().set_requires_grad(true);
-                let loss = model.forward_t(&(&x + &d), train).cross_entropy_loss::<Tensor>(y, None, Reduction::Sum, -100, 0.0);
+                let loss = model
+                    .forward_t(&(&x + &d), train)
+                    .cross_entropy_loss::<Tensor>(y, None, Reduction::Sum, -100, 0.0);
                 let grad = Tensor::run_backward(&[loss], &[&d], false, false).remove(0);
-                delta = threat.project_within(&x, &(d.detach() + threat.steepest(&grad) * &step), radius);
+                delta = threat.project_within(
+                    &x,
+                    &(d.detach() + threat.steepest(&grad) * &step),
+                    radius,
+                );
             }
             let candidate = (&x + &delta).detach();
             if self.restarts == 1 {
                 return candidate;
             }
             let loss = tch::no_grad(|| {
-                model.forward_t(&candidate, train).cross_entropy_loss::<Tensor>(y, None, Reduction::None, -100, 0.0)
+                model
+                    .forward_t(&candidate, train)
+                    .cross_entropy_loss::<Tensor>(y, None, Reduction::None, -100, 0.0)
             });
             let better = loss.gt_tensor(&best_loss);
             best = candidate.where_self(&broadcast(&better, &x), &best);

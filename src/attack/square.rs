@@ -31,7 +31,10 @@ pub struct Square {
 /// The fraction of the image a window covers at iteration `i` of `queries`.
 pub fn window_fraction(p_init: f64, i: usize, queries: usize) -> f64 {
     let at = (i as f64 / queries as f64 * 10_000.0) as usize;
-    let halvings = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000].iter().filter(|&&t| at > t).count();
+    let halvings = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000]
+        .iter()
+        .filter(|&&t| at > t)
+        .count();
     p_init / f64::powi(2.0, halvings as i32)
 }
 
@@ -57,9 +60,17 @@ fn pseudo_gaussian(s: i64, device: Device) -> Tensor {
     let half = s / 2;
     let top = concentric(half.max(1), s, device);
     let bottom = -concentric((s - half).max(1), s, device);
-    let block = if half == 0 { bottom } else { Tensor::cat(&[top, bottom], 0) };
+    let block = if half == 0 {
+        bottom
+    } else {
+        Tensor::cat(&[top, bottom], 0)
+    };
     let block = &block / block.square().sum(Kind::Float).sqrt();
-    if bool::try_from(Tensor::rand([1], (Kind::Float, device)).lt(0.5).i(0)).unwrap_or(false) { block.tr() } else { block }
+    if bool::try_from(Tensor::rand([1], (Kind::Float, device)).lt(0.5).i(0)).unwrap_or(false) {
+        block.tr()
+    } else {
+        block
+    }
 }
 
 /// ±1 per sample and channel, shaped (N, C, 1, 1).
@@ -76,20 +87,33 @@ impl Square {
     pub fn validate(&self, field: &str) -> Result<()> {
         self.threat.validate(field)?;
         if self.queries == 0 || self.restarts == 0 {
-            return Err(Error::invalid(format!("{field}.queries"), "at least 1 query and 1 restart"));
+            return Err(Error::invalid(
+                format!("{field}.queries"),
+                "at least 1 query and 1 restart",
+            ));
         }
         if !(self.p_init > 0.0 && self.p_init <= 1.0) {
-            return Err(Error::invalid(format!("{field}.p_init"), format!("a fraction in (0, 1], got {}", self.p_init)));
+            return Err(Error::invalid(
+                format!("{field}.p_init"),
+                format!("a fraction in (0, 1], got {}", self.p_init),
+            ));
         }
         Ok(())
     }
 
     /// Adversarial examples for NCHW `x`: (points, broken mask).
-    pub fn perturb<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
+    pub fn perturb<M: ModuleT + ?Sized>(
+        &self,
+        model: &M,
+        x: &Tensor,
+        y: &Tensor,
+    ) -> (Tensor, Tensor) {
         let x = x.detach();
         let mut outcome = Outcome::unbroken(&x);
         for _ in 0..self.restarts {
-            if !outcome.attack_open(|open| tch::no_grad(|| self.run(model, &x.index_select(0, open), &y.index_select(0, open)))) {
+            if !outcome.attack_open(|open| {
+                tch::no_grad(|| self.run(model, &x.index_select(0, open), &y.index_select(0, open)))
+            }) {
                 break;
             }
         }
@@ -102,10 +126,16 @@ impl Square {
 
     /// The starting perturbation, already inside the ball and the box.
     fn start(&self, x: &Tensor) -> Tensor {
-        let [n, c, h, w] = x.size()[..] else { unreachable!("NCHW checked by the caller") };
+        let [n, c, h, w] = x.size()[..] else {
+            unreachable!("NCHW checked by the caller")
+        };
         let eps = self.threat.epsilon;
         let delta = match self.threat.norm {
-            Norm::Linf => (Tensor::randint(2, [n, c, 1, w], (Kind::Float, x.device())) * 2.0 - 1.0).expand([n, c, h, w], false) * eps,
+            Norm::Linf => {
+                (Tensor::randint(2, [n, c, 1, w], (Kind::Float, x.device())) * 2.0 - 1.0)
+                    .expand([n, c, h, w], false)
+                    * eps
+            }
             _ => {
                 let s = (h / 5).max(1);
                 let delta = x.zeros_like();
@@ -116,7 +146,8 @@ impl Square {
                         if r + s > h || col + s > w || r < 0 || col < 0 {
                             continue;
                         }
-                        let block = pseudo_gaussian(s, x.device()).view([1, 1, s, s]) * random_signs(n, c, x.device());
+                        let block = pseudo_gaussian(s, x.device()).view([1, 1, s, s])
+                            * random_signs(n, c, x.device());
                         let mut window = delta.i((.., .., r..r + s, col..col + s));
                         window += block;
                     }
@@ -128,7 +159,9 @@ impl Square {
     }
 
     fn run<M: ModuleT + ?Sized>(&self, model: &M, x: &Tensor, y: &Tensor) -> (Tensor, Tensor) {
-        let [_, c, h, w] = x.size()[..] else { unreachable!("NCHW") };
+        let [_, c, h, w] = x.size()[..] else {
+            unreachable!("NCHW")
+        };
         let device = x.device();
         let mut best = x + self.start(x);
         let mut best_margin = Self::margins(model, &best, y);
@@ -143,10 +176,16 @@ impl Square {
             let candidate = match self.threat.norm {
                 Norm::Linf => {
                     let s = ((p * (h * w) as f64).sqrt().round() as i64).clamp(1, h - 1);
-                    let (r, col) = (random_corner(h - s + 1, device), random_corner(w - s + 1, device));
+                    let (r, col) = (
+                        random_corner(h - s + 1, device),
+                        random_corner(w - s + 1, device),
+                    );
                     let delta = &bo - &xo;
                     let mut window = delta.i((.., .., r..r + s, col..col + s));
-                    window.copy_(&(random_signs(m, c, device) * self.threat.epsilon).expand([m, c, s, s], false));
+                    window.copy_(
+                        &(random_signs(m, c, device) * self.threat.epsilon)
+                            .expand([m, c, s, s], false),
+                    );
                     (&xo + delta.clamp(-self.threat.epsilon, self.threat.epsilon)).clamp(0.0, 1.0)
                 }
                 _ => self.l2_candidate(&xo, &bo, p),
@@ -155,23 +194,37 @@ impl Square {
             let better = new_margin.lt_tensor(&best_margin.index_select(0, &open));
             let kept = candidate.where_self(&broadcast(&better, &candidate), &bo);
             best = best.index_copy(0, &open, &kept);
-            best_margin = best_margin.index_copy(0, &open, &new_margin.where_self(&better, &best_margin.index_select(0, &open)));
+            best_margin = best_margin.index_copy(
+                0,
+                &open,
+                &new_margin.where_self(&better, &best_margin.index_select(0, &open)),
+            );
         }
         (best, best_margin.lt(0.0))
     }
 
     /// One ℓ2 proposal for the open samples `xo` at current points `bo`.
     fn l2_candidate(&self, xo: &Tensor, bo: &Tensor, p: f64) -> Tensor {
-        let [m, c, h, w] = xo.size()[..] else { unreachable!("NCHW") };
+        let [m, c, h, w] = xo.size()[..] else {
+            unreachable!("NCHW")
+        };
         let device = xo.device();
         let eps = self.threat.epsilon;
-        let mut s = ((p * (h * w) as f64).sqrt().round() as i64).max(3).min(h.min(w));
+        let mut s = ((p * (h * w) as f64).sqrt().round() as i64)
+            .max(3)
+            .min(h.min(w));
         if s % 2 == 0 && s < h.min(w) {
             s += 1;
         }
         let delta = bo - xo;
-        let (r1, c1) = (random_corner(h - s + 1, device), random_corner(w - s + 1, device));
-        let (r2, c2) = (random_corner(h - s + 1, device), random_corner(w - s + 1, device));
+        let (r1, c1) = (
+            random_corner(h - s + 1, device),
+            random_corner(w - s + 1, device),
+        );
+        let (r2, c2) = (
+            random_corner(h - s + 1, device),
+            random_corner(w - s + 1, device),
+        );
         let window = |t: &Tensor, r: i64, col: i64| t.i((.., .., r..r + s, col..col + s));
         let both = delta.zeros_like();
         let _ = window(&both, r1, c1).fill_(1.0);
@@ -182,12 +235,17 @@ impl Square {
         let budget = (held.square() + slack).sqrt();
         let old = window(&delta, r1, c1);
         let old_unit = &old / broadcast(&(norms(&old, Norm::L2) + 1e-12), &old);
-        let fresh = pseudo_gaussian(s, device).view([1, 1, s, s]) * random_signs(m, c, device) + old_unit;
-        let fresh = &fresh / broadcast(&(norms(&fresh, Norm::L2) + 1e-12), &fresh) * broadcast(&budget, &fresh);
+        let fresh =
+            pseudo_gaussian(s, device).view([1, 1, s, s]) * random_signs(m, c, device) + old_unit;
+        let fresh = &fresh / broadcast(&(norms(&fresh, Norm::L2) + 1e-12), &fresh)
+            * broadcast(&budget, &fresh);
         let proposal = delta.copy();
         let _ = window(&proposal, r2, c2).fill_(0.0);
         window(&proposal, r1, c1).copy_(&fresh);
-        let scale = (norms(&proposal, Norm::L2) + 1e-12).reciprocal().multiply_scalar(eps).clamp_max(1.0);
+        let scale = (norms(&proposal, Norm::L2) + 1e-12)
+            .reciprocal()
+            .multiply_scalar(eps)
+            .clamp_max(1.0);
         (xo + &proposal * broadcast(&scale, &proposal)).clamp(0.0, 1.0)
     }
 }

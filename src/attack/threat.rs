@@ -43,7 +43,10 @@ impl Threat {
             return Err(Error::invalid(format!("{field}.norm"), "linf or l2"));
         }
         if !(self.epsilon >= 0.0 && self.epsilon.is_finite()) {
-            return Err(Error::invalid(format!("{field}.epsilon"), format!("a finite value ≥ 0, got {}", self.epsilon)));
+            return Err(Error::invalid(
+                format!("{field}.epsilon"),
+                format!("a finite value ≥ 0, got {}", self.epsilon),
+            ));
         }
         Ok(())
     }
@@ -82,8 +85,11 @@ impl Threat {
             Norm::Linf => (x.rand_like() * 2.0 - 1.0) * r,
             _ => {
                 let direction = x.randn_like();
-                let fraction = broadcast(&Tensor::rand([x.size()[0]], (Kind::Float, x.device())), x);
-                &direction / broadcast(&(norms(&direction, Norm::L2) + 1e-12), &direction) * fraction * r
+                let fraction =
+                    broadcast(&Tensor::rand([x.size()[0]], (Kind::Float, x.device())), x);
+                &direction / broadcast(&(norms(&direction, Norm::L2) + 1e-12), &direction)
+                    * fraction
+                    * r
             }
         }
     }
@@ -148,7 +154,10 @@ pub struct Outcome {
 impl Outcome {
     /// Nothing found yet for the inputs `x`.
     pub fn unbroken(x: &Tensor) -> Self {
-        Outcome { adversarial: x.shallow_clone(), broken: Tensor::zeros([x.size()[0]], (Kind::Bool, x.device())) }
+        Outcome {
+            adversarial: x.shallow_clone(),
+            broken: Tensor::zeros([x.size()[0]], (Kind::Bool, x.device())),
+        }
     }
 
     /// Runs `attack` on the samples not yet broken (given their row indices, it returns its
@@ -161,7 +170,11 @@ impl Outcome {
         }
         let (found, hit) = attack(&open);
         let rows = open.masked_select(&hit);
-        self.adversarial = self.adversarial.index_copy(0, &rows, &found.index_select(0, &hit.nonzero().squeeze_dim(1)));
+        self.adversarial = self.adversarial.index_copy(
+            0,
+            &rows,
+            &found.index_select(0, &hit.nonzero().squeeze_dim(1)),
+        );
         self.broken = self.broken.index_fill(0, &rows, 1);
         true
     }

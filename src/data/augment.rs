@@ -28,7 +28,10 @@ impl Augment {
     /// Range checks; errors name the field under `augment.`.
     pub fn validate(&self) -> Result<()> {
         if self.crop_padding < 0 {
-            return Err(Error::invalid("augment.crop_padding", format!("a padding ≥ 0, got {}", self.crop_padding)));
+            return Err(Error::invalid(
+                "augment.crop_padding",
+                format!("a padding ≥ 0, got {}", self.crop_padding),
+            ));
         }
         Ok(())
     }
@@ -55,14 +58,18 @@ impl Augment {
 /// Zero-pads by `p` and takes an H × W window at a uniform offset in `[0, 2p]²` per image, by
 /// two gathers (rows, then columns).
 fn random_crop(x: &Tensor, p: i64) -> Tensor {
-    let [n, c, h, w] = x.size()[..] else { panic!("random_crop expects NCHW, got {:?}", x.size()) };
+    let [n, c, h, w] = x.size()[..] else {
+        panic!("random_crop expects NCHW, got {:?}", x.size())
+    };
     let padded = x.constant_pad_nd([p, p, p, p]);
     let device = x.device();
     let dy = Tensor::randint(2 * p + 1, [n, 1, 1, 1], (Kind::Int64, device));
     let dx = Tensor::randint(2 * p + 1, [n, 1, 1, 1], (Kind::Int64, device));
-    let rows = (Tensor::arange(h, (Kind::Int64, device)).view([1, 1, h, 1]) + dy).expand([n, c, h, w + 2 * p], false);
+    let rows = (Tensor::arange(h, (Kind::Int64, device)).view([1, 1, h, 1]) + dy)
+        .expand([n, c, h, w + 2 * p], false);
     let cropped_rows = padded.gather(2, &rows, false);
-    let cols = (Tensor::arange(w, (Kind::Int64, device)).view([1, 1, 1, w]) + dx).expand([n, c, h, w], false);
+    let cols = (Tensor::arange(w, (Kind::Int64, device)).view([1, 1, 1, w]) + dx)
+        .expand([n, c, h, w], false);
     cropped_rows.gather(3, &cols, false)
 }
 
@@ -83,17 +90,27 @@ mod tests {
         let x = sample();
         let p = 2;
         for _ in 0..20 {
-            let y = Augment { crop_padding: p, flip: false }.apply(&x);
+            let y = Augment {
+                crop_padding: p,
+                flip: false,
+            }
+            .apply(&x);
             assert_eq!(y.size(), x.size());
             let padded = x.constant_pad_nd([p, p, p, p]);
             for i in 0..2 {
-                let found = (0..=2 * p).flat_map(|dy| (0..=2 * p).map(move |dx| (dy, dx))).any(|(dy, dx)| {
-                    let window = padded.get(i).narrow(1, dy, 5).narrow(2, dx, 6);
-                    window.equal(&y.get(i))
-                });
+                let found = (0..=2 * p)
+                    .flat_map(|dy| (0..=2 * p).map(move |dx| (dy, dx)))
+                    .any(|(dy, dx)| {
+                        let window = padded.get(i).narrow(1, dy, 5).narrow(2, dx, 6);
+                        window.equal(&y.get(i))
+                    });
                 assert!(found, "image {i} is not a window of the padded original");
             }
-            let f = Augment { crop_padding: 0, flip: true }.apply(&x);
+            let f = Augment {
+                crop_padding: 0,
+                flip: true,
+            }
+            .apply(&x);
             for i in 0..2 {
                 assert!(f.get(i).equal(&x.get(i)) || f.get(i).equal(&x.get(i).flip([2])));
             }
@@ -107,10 +124,18 @@ mod tests {
     fn randomness_is_used() {
         tch::manual_seed(2);
         let x = Tensor::rand([64, 1, 8, 8], (Kind::Float, Device::Cpu));
-        let f = Augment { crop_padding: 0, flip: true }.apply(&x);
+        let f = Augment {
+            crop_padding: 0,
+            flip: true,
+        }
+        .apply(&x);
         let flipped = (0..64).filter(|&i| !f.get(i).equal(&x.get(i))).count();
         assert!((16..48).contains(&flipped), "{flipped} of 64 flipped");
-        let c = Augment { crop_padding: 2, flip: false }.apply(&x);
+        let c = Augment {
+            crop_padding: 2,
+            flip: false,
+        }
+        .apply(&x);
         let moved = (0..64).filter(|&i| !c.get(i).equal(&x.get(i))).count();
         assert!(moved > 40, "{moved} of 64 crops moved");
     }

@@ -25,11 +25,19 @@ pub fn load_image(path: &Path, size: u32) -> Result<Vec<u8>> {
     let (w, h) = (img.width(), img.height());
     let side = w.min(h);
     let square = img.crop_imm((w - side) / 2, (h - side) / 2, side, side);
-    Ok(square.resize_exact(size, size, FilterType::Triangle).to_rgb8().into_raw())
+    Ok(square
+        .resize_exact(size, size, FilterType::Triangle)
+        .to_rgb8()
+        .into_raw())
 }
 
 /// Decodes `files` on all cores into one dataset with `labels`.
-pub fn load_images(files: &[PathBuf], labels: Vec<i64>, size: u32, num_classes: usize) -> Result<ImageDataset> {
+pub fn load_images(
+    files: &[PathBuf],
+    labels: Vec<i64>,
+    size: u32,
+    num_classes: usize,
+) -> Result<ImageDataset> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = files.len().div_ceil(threads).max(1);
     let decoded: Vec<Result<Vec<u8>>> = std::thread::scope(|scope| {
@@ -45,7 +53,10 @@ pub fn load_images(files: &[PathBuf], labels: Vec<i64>, size: u32, num_classes: 
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("a decoding thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a decoding thread panicked"))
+            .collect()
     });
     let mut pixels = Vec::new();
     for part in decoded {
@@ -63,7 +74,8 @@ fn is_image(path: &Path) -> bool {
 
 /// The class sub-folders of `dir`, sorted by name (torchvision's `ImageFolder` order).
 pub fn class_folders(dir: &Path) -> Result<Vec<String>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::file(dir, format!("cannot list: {e}")))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Error::file(dir, format!("cannot list: {e}")))?;
     let mut classes: Vec<String> = entries
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
@@ -71,7 +83,13 @@ pub fn class_folders(dir: &Path) -> Result<Vec<String>> {
         .collect();
     classes.sort();
     if classes.len() < 2 {
-        return Err(Error::file(dir, format!("expected one sub-folder of images per class (at least 2), found {}", classes.len())));
+        return Err(Error::file(
+            dir,
+            format!(
+                "expected one sub-folder of images per class (at least 2), found {}",
+                classes.len()
+            ),
+        ));
     }
     Ok(classes)
 }
@@ -81,10 +99,22 @@ pub fn read_image_folder(dir: &Path, classes: &[String], size: u32) -> Result<Im
     let (mut files, mut labels) = (Vec::new(), Vec::new());
     for (label, class) in classes.iter().enumerate() {
         let folder = dir.join(class);
-        let entries = std::fs::read_dir(&folder).map_err(|e| Error::file(&folder, format!("cannot list the images of class {class}: {e}")))?;
-        let mut found: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| is_image(p)).collect();
+        let entries = std::fs::read_dir(&folder).map_err(|e| {
+            Error::file(
+                &folder,
+                format!("cannot list the images of class {class}: {e}"),
+            )
+        })?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| is_image(p))
+            .collect();
         if found.is_empty() {
-            return Err(Error::file(&folder, "no .png, .jpg or .jpeg images in this class folder"));
+            return Err(Error::file(
+                &folder,
+                "no .png, .jpg or .jpeg images in this class folder",
+            ));
         }
         found.sort();
         labels.extend(std::iter::repeat_n(label as i64, found.len()));
@@ -95,7 +125,12 @@ pub fn read_image_folder(dir: &Path, classes: &[String], size: u32) -> Result<Im
 
 /// CelebA's four classes in the order the paper lists them (Appendix B): smile/male,
 /// smile/not-male, not-smile/male, not-smile/not-male.
-pub const CELEBA_CLASSES: [&str; 4] = ["smiling male", "smiling female", "not-smiling male", "not-smiling female"];
+pub const CELEBA_CLASSES: [&str; 4] = [
+    "smiling male",
+    "smiling female",
+    "not-smiling male",
+    "not-smiling female",
+];
 
 /// The CelebA split of `list_eval_partition.txt`: 0 train, 1 validation, 2 test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +146,9 @@ pub enum CelebaSplit {
 pub fn read_celeba(dir: &Path, split: CelebaSplit, size: u32) -> Result<ImageDataset> {
     let attr_path = dir.join("list_attr_celeba.txt");
     let part_path = dir.join("list_eval_partition.txt");
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| Error::file(p, format!("cannot read: {e}")));
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).map_err(|e| Error::file(p, format!("cannot read: {e}")))
+    };
     let (attributes, partition) = (read(&attr_path)?, read(&part_path)?);
     let wanted = match split {
         CelebaSplit::Train => "0",
@@ -125,10 +162,26 @@ pub fn read_celeba(dir: &Path, split: CelebaSplit, size: u32) -> Result<ImageDat
         .map(|(f, _)| f)
         .collect();
     let mut lines = attributes.lines();
-    let malformed = |what: String| Error::file(&attr_path, format!("{what} (expected a count line, a line of 40 attribute names, then `FILE ±1 …` rows)"));
+    let malformed = |what: String| {
+        Error::file(
+            &attr_path,
+            format!(
+                "{what} (expected a count line, a line of 40 attribute names, then `FILE ±1 …` rows)"
+            ),
+        )
+    };
     lines.next().ok_or_else(|| malformed("empty file".into()))?;
-    let names: Vec<&str> = lines.next().ok_or_else(|| malformed("no attribute-name line".into()))?.split_whitespace().collect();
-    let column = |name: &str| names.iter().position(|&n| n == name).ok_or_else(|| malformed(format!("no `{name}` attribute")));
+    let names: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| malformed("no attribute-name line".into()))?
+        .split_whitespace()
+        .collect();
+    let column = |name: &str| {
+        names
+            .iter()
+            .position(|&n| n == name)
+            .ok_or_else(|| malformed(format!("no `{name}` attribute")))
+    };
     let (smiling, male) = (column("Smiling")?, column("Male")?);
     let (mut files, mut labels) = (Vec::new(), Vec::new());
     for (row, line) in lines.enumerate() {
@@ -137,7 +190,12 @@ pub fn read_celeba(dir: &Path, split: CelebaSplit, size: u32) -> Result<ImageDat
             continue;
         }
         if fields.len() != names.len() + 1 {
-            return Err(malformed(format!("row {} has {} fields, expected {}", row + 3, fields.len(), names.len() + 1)));
+            return Err(malformed(format!(
+                "row {} has {} fields, expected {}",
+                row + 3,
+                fields.len(),
+                names.len() + 1
+            )));
         }
         if !in_split.contains(fields[0]) {
             continue;
@@ -145,13 +203,21 @@ pub fn read_celeba(dir: &Path, split: CelebaSplit, size: u32) -> Result<ImageDat
         let flag = |i: usize| match fields[i + 1] {
             "1" => Ok(true),
             "-1" => Ok(false),
-            other => Err(malformed(format!("row {} has attribute value {other:?}, expected 1 or -1", row + 3))),
+            other => Err(malformed(format!(
+                "row {} has attribute value {other:?}, expected 1 or -1",
+                row + 3
+            ))),
         };
         labels.push(2 * i64::from(!flag(smiling)?) + i64::from(!flag(male)?));
         files.push(dir.join("img_align_celeba").join(fields[0]));
     }
     if files.is_empty() {
-        return Err(Error::file(&part_path, format!("no image is in split {wanted} (expected `FILE SPLIT` rows with SPLIT 0, 1 or 2)")));
+        return Err(Error::file(
+            &part_path,
+            format!(
+                "no image is in split {wanted} (expected `FILE SPLIT` rows with SPLIT 0, 1 or 2)"
+            ),
+        ));
     }
     load_images(&files, labels, size, 4)
 }
@@ -159,21 +225,42 @@ pub fn read_celeba(dir: &Path, split: CelebaSplit, size: u32) -> Result<ImageDat
 /// One file of Chrabaszcz et al.'s downsampled ImageNet (`train_data_batch_K.npz`,
 /// `val_data.npz`): `data` uint8 (N, 3·S·S) in planar CHW order and `labels` (N,) in 1..=1000.
 pub fn read_imagenet_npz(path: &Path, size: usize) -> Result<ImageDataset> {
-    let file = std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
-    let mut npz = NpzReader::new(file).map_err(|e| Error::file(path, format!("not a valid .npz archive ({e})")))?;
-    let data: Array2<u8> = npz
-        .by_name("data")
-        .map_err(|e| Error::file(path, format!("key `data` must be uint8 of shape (N, {}) ({e})", 3 * size * size)))?;
-    let labels: Array1<i64> = npz
-        .by_name("labels")
-        .map_err(|e| Error::file(path, format!("key `labels` must be int64 of shape (N,) ({e})")))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
+    let mut npz = NpzReader::new(file)
+        .map_err(|e| Error::file(path, format!("not a valid .npz archive ({e})")))?;
+    let data: Array2<u8> = npz.by_name("data").map_err(|e| {
+        Error::file(
+            path,
+            format!(
+                "key `data` must be uint8 of shape (N, {}) ({e})",
+                3 * size * size
+            ),
+        )
+    })?;
+    let labels: Array1<i64> = npz.by_name("labels").map_err(|e| {
+        Error::file(
+            path,
+            format!("key `labels` must be int64 of shape (N,) ({e})"),
+        )
+    })?;
     let (n, width) = data.dim();
     let plane = size * size;
     if width != 3 * plane || labels.len() != n {
-        return Err(Error::file(path, format!("expected `data` (N, {}) and `labels` (N,), got ({n}, {width}) and ({},)", 3 * plane, labels.len())));
+        return Err(Error::file(
+            path,
+            format!(
+                "expected `data` (N, {}) and `labels` (N,), got ({n}, {width}) and ({},)",
+                3 * plane,
+                labels.len()
+            ),
+        ));
     }
     if let Some(y) = labels.iter().find(|&&y| !(1..=1000).contains(&y)) {
-        return Err(Error::file(path, format!("labels in 1..=1000 expected, found {y}")));
+        return Err(Error::file(
+            path,
+            format!("labels in 1..=1000 expected, found {y}"),
+        ));
     }
     let mut pixels = Vec::with_capacity(n * 3 * plane);
     for row in data.rows() {
@@ -182,5 +269,11 @@ pub fn read_imagenet_npz(path: &Path, size: usize) -> Result<ImageDataset> {
             pixels.extend([row[i], row[plane + i], row[2 * plane + i]]);
         }
     }
-    ImageDataset::new(pixels, labels.iter().map(|y| y - 1).collect(), [size, size, 3], 1000).map_err(|e| e.in_file(path))
+    ImageDataset::new(
+        pixels,
+        labels.iter().map(|y| y - 1).collect(),
+        [size, size, 3],
+        1000,
+    )
+    .map_err(|e| e.in_file(path))
 }

@@ -51,7 +51,13 @@ pub fn read_cifar(files: &[PathBuf], variant: Cifar) -> Result<ImageDataset> {
     for path in files {
         let bytes = read_file(path)?;
         if bytes.is_empty() || bytes.len() % record != 0 {
-            return Err(Error::file(path, format!("{} bytes is not a whole number of {record}-byte CIFAR records (truncated or not a CIFAR binary file)", bytes.len())));
+            return Err(Error::file(
+                path,
+                format!(
+                    "{} bytes is not a whole number of {record}-byte CIFAR records (truncated or not a CIFAR binary file)",
+                    bytes.len()
+                ),
+            ));
         }
         for r in bytes.chunks_exact(record) {
             labels.push(r[variant.label_bytes() - 1] as i64);
@@ -61,7 +67,8 @@ pub fn read_cifar(files: &[PathBuf], variant: Cifar) -> Result<ImageDataset> {
             }
         }
     }
-    ImageDataset::new(pixels, labels, [32, 32, 3], variant.classes()).map_err(|e| e.in_file(&files[0]))
+    ImageDataset::new(pixels, labels, [32, 32, 3], variant.classes())
+        .map_err(|e| e.in_file(&files[0]))
 }
 
 fn big_endian(bytes: &[u8], at: usize) -> usize {
@@ -73,18 +80,43 @@ fn big_endian(bytes: &[u8], at: usize) -> usize {
 pub fn read_idx(images: &Path, labels: &Path) -> Result<ImageDataset> {
     let (img, lab) = (read_file(images)?, read_file(labels)?);
     if img.len() < 16 || big_endian(&img, 0) != 0x803 {
-        return Err(Error::file(images, "not an IDX image file (expected magic 0x00000803 and a 16-byte header)"));
+        return Err(Error::file(
+            images,
+            "not an IDX image file (expected magic 0x00000803 and a 16-byte header)",
+        ));
     }
     if lab.len() < 8 || big_endian(&lab, 0) != 0x801 {
-        return Err(Error::file(labels, "not an IDX label file (expected magic 0x00000801 and an 8-byte header)"));
+        return Err(Error::file(
+            labels,
+            "not an IDX label file (expected magic 0x00000801 and an 8-byte header)",
+        ));
     }
-    let (n, h, w) = (big_endian(&img, 4), big_endian(&img, 8), big_endian(&img, 12));
+    let (n, h, w) = (
+        big_endian(&img, 4),
+        big_endian(&img, 8),
+        big_endian(&img, 12),
+    );
     if img.len() != 16 + n * h * w {
-        return Err(Error::file(images, format!("header says {n} images of {h}×{w}, so {} bytes, but the file has {}", 16 + n * h * w, img.len())));
+        return Err(Error::file(
+            images,
+            format!(
+                "header says {n} images of {h}×{w}, so {} bytes, but the file has {}",
+                16 + n * h * w,
+                img.len()
+            ),
+        ));
     }
     let m = big_endian(&lab, 4);
     if m != n || lab.len() != 8 + m {
-        return Err(Error::file(labels, format!("expected {n} labels ({} bytes) to match {}, found a header of {m} and {} bytes", 8 + n, images.display(), lab.len())));
+        return Err(Error::file(
+            labels,
+            format!(
+                "expected {n} labels ({} bytes) to match {}, found a header of {m} and {} bytes",
+                8 + n,
+                images.display(),
+                lab.len()
+            ),
+        ));
     }
     let labels_vec = lab[8..].iter().map(|&v| v as i64).collect();
     ImageDataset::new(img[16..].to_vec(), labels_vec, [h, w, 1], 10).map_err(|e| e.in_file(labels))
@@ -107,21 +139,40 @@ impl MappedImages {
         let file = File::open(bin).map_err(|e| Error::file(bin, format!("cannot open: {e}")))?;
         // SAFETY: the file is opened read-only and the map is only read; a file truncated by
         // another process while mapped would fault, as with any mmap reader.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::file(bin, format!("cannot memory-map: {e}")))?;
+        let map = unsafe { Mmap::map(&file) }
+            .map_err(|e| Error::file(bin, format!("cannot memory-map: {e}")))?;
         let shape = [32, 32, 3];
         let per_image: usize = shape.iter().product();
         if map.is_empty() || map.len() % per_image != 0 {
-            return Err(Error::file(bin, format!("{} bytes is not a whole number of 32×32×3 uint8 images ({per_image} bytes each)", map.len())));
+            return Err(Error::file(
+                bin,
+                format!(
+                    "{} bytes is not a whole number of 32×32×3 uint8 images ({per_image} bytes each)",
+                    map.len()
+                ),
+            ));
         }
         let n = map.len() / per_image;
         let labels = read_npy_labels(labels)?;
         if labels.len() != n {
-            return Err(Error::file(bin, format!("{n} images but {} labels in the label file", labels.len())));
+            return Err(Error::file(
+                bin,
+                format!("{n} images but {} labels in the label file", labels.len()),
+            ));
         }
         if let Some(y) = labels.iter().find(|&&y| y < 0 || y as usize >= num_classes) {
-            return Err(Error::file(bin, format!("labels in 0..{num_classes} expected, the label file has {y}")));
+            return Err(Error::file(
+                bin,
+                format!("labels in 0..{num_classes} expected, the label file has {y}"),
+            ));
         }
-        Ok(MappedImages { map, labels, shape, num_classes, path: bin.to_owned() })
+        Ok(MappedImages {
+            map,
+            labels,
+            shape,
+            num_classes,
+            path: bin.to_owned(),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -139,7 +190,10 @@ impl MappedImages {
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
             if i >= self.len() {
-                return Err(Error::file(&self.path, format!("image {i} asked for, the file has {}", self.len())));
+                return Err(Error::file(
+                    &self.path,
+                    format!("image {i} asked for, the file has {}", self.len()),
+                ));
             }
             pixels.extend_from_slice(&self.map[i * per_image..(i + 1) * per_image]);
             labels.push(self.labels[i]);
@@ -155,5 +209,10 @@ fn read_npy_labels(path: &Path) -> Result<Vec<i64>> {
     }
     Array1::<i64>::read_npy(open()?)
         .map(|l| l.to_vec())
-        .map_err(|e| Error::file(path, format!("expected a .npy label vector of uint8 or int64, shape (N,) ({e})")))
+        .map_err(|e| {
+            Error::file(
+                path,
+                format!("expected a .npy label vector of uint8 or int64, shape (N,) ({e})"),
+            )
+        })
 }

@@ -10,12 +10,17 @@ type Block = (i64, i64, bool);
 /// The sequential stack: conv–ReLU(–pool) for each block, flatten, linear. Indices count every
 /// module as PyTorch's `nn.Sequential` does (conv, ReLU, pool, …, flatten, linear).
 fn stack(root: &nn::Path, blocks: &[Block], [_, h, w]: [i64; 3], classes: i64) -> nn::SequentialT {
-    let conv = ConvConfig { padding: 1, ..Default::default() };
+    let conv = ConvConfig {
+        padding: 1,
+        ..Default::default()
+    };
     let mut seq = nn::seq_t();
     let mut index = 0;
     let mut last = 0;
     for &(cin, cout, pool) in blocks {
-        seq = seq.add(nn::conv2d(root / index.to_string(), cin, cout, 3, conv)).add_fn(|x| x.relu());
+        seq = seq
+            .add(nn::conv2d(root / index.to_string(), cin, cout, 3, conv))
+            .add_fn(|x| x.relu());
         index += 2;
         if pool {
             seq = seq.add_fn(|x| x.max_pool2d_default(2));
@@ -25,16 +30,36 @@ fn stack(root: &nn::Path, blocks: &[Block], [_, h, w]: [i64; 3], classes: i64) -
     }
     index += 1; // flatten
     let features = last * (h / 4) * (w / 4);
-    seq.add_fn(|x| x.flatten(1, -1)).add(nn::linear(root / index.to_string(), features, classes, Default::default()))
+    seq.add_fn(|x| x.flatten(1, -1)).add(nn::linear(
+        root / index.to_string(),
+        features,
+        classes,
+        Default::default(),
+    ))
 }
 
 /// CNN-2: conv(C,16)-ReLU-pool, conv(16,32)-ReLU-pool, flatten, linear.
 pub fn cnn2(root: &nn::Path, input: [i64; 3], classes: i64) -> nn::SequentialT {
-    stack(root, &[(input[0], 16, true), (16, 32, true)], input, classes)
+    stack(
+        root,
+        &[(input[0], 16, true), (16, 32, true)],
+        input,
+        classes,
+    )
 }
 
 /// CNN-4: conv(C,16)-ReLU, conv(16,16)-ReLU-pool, conv(16,32)-ReLU, conv(32,32)-ReLU-pool,
 /// flatten, linear.
 pub fn cnn4(root: &nn::Path, input: [i64; 3], classes: i64) -> nn::SequentialT {
-    stack(root, &[(input[0], 16, false), (16, 16, true), (16, 32, false), (32, 32, true)], input, classes)
+    stack(
+        root,
+        &[
+            (input[0], 16, false),
+            (16, 16, true),
+            (16, 32, false),
+            (32, 32, true),
+        ],
+        input,
+        classes,
+    )
 }

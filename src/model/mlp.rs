@@ -8,9 +8,21 @@ pub fn mlp(root: &nn::Path, inputs: i64, hidden: &[i64], classes: i64) -> nn::Se
     let mut seq = nn::seq_t().add_fn(|x| x.flatten(1, -1));
     let (mut index, mut width) = (1, inputs);
     for &h in hidden {
-        seq = seq.add(nn::linear(root / index.to_string(), width, h, Default::default())).add_fn(|x| x.relu());
+        seq = seq
+            .add(nn::linear(
+                root / index.to_string(),
+                width,
+                h,
+                Default::default(),
+            ))
+            .add_fn(|x| x.relu());
         index += 2;
         width = h;
     }
-    seq.add(nn::linear(root / index.to_string(), width, classes, Default::default()))
+    seq.add(nn::linear(
+        root / index.to_string(),
+        width,
+        classes,
+        Default::default(),
+    ))
 }

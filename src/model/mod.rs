@@ -53,7 +53,11 @@ pub enum Architecture {
     /// Pre-activation ResNet-18 (He et al., 2016b; Rice et al.'s layout with a final batch norm).
     PreactResnet18,
     /// WideResNet-depth-width (Zagoruyko & Komodakis, 2016).
-    WideResnet { depth: u32, width: u32, activation: Activation },
+    WideResnet {
+        depth: u32,
+        width: u32,
+        activation: Activation,
+    },
 }
 
 impl FromStr for Architecture {
@@ -63,7 +67,9 @@ impl FromStr for Architecture {
         let expected = || {
             Error::invalid(
                 "model",
-                format!("cnn2, cnn4, mlp, resnet18, resnet50, preact-resnet18 or wrn-DEPTH-WIDTH[-swish] with (DEPTH − 4) divisible by 6, got {name:?}"),
+                format!(
+                    "cnn2, cnn4, mlp, resnet18, resnet50, preact-resnet18 or wrn-DEPTH-WIDTH[-swish] with (DEPTH − 4) divisible by 6, got {name:?}"
+                ),
             )
         };
         Ok(match name {
@@ -85,7 +91,11 @@ impl FromStr for Architecture {
                 if depth < 10 || !(depth - 4).is_multiple_of(6) || width == 0 {
                     return Err(expected());
                 }
-                Self::WideResnet { depth, width, activation }
+                Self::WideResnet {
+                    depth,
+                    width,
+                    activation,
+                }
             }
         })
     }
@@ -100,8 +110,20 @@ impl fmt::Display for Architecture {
             Self::Resnet18 => write!(f, "resnet18"),
             Self::Resnet50 => write!(f, "resnet50"),
             Self::PreactResnet18 => write!(f, "preact-resnet18"),
-            Self::WideResnet { depth, width, activation } => {
-                write!(f, "wrn-{depth}-{width}{}", if *activation == Activation::Swish { "-swish" } else { "" })
+            Self::WideResnet {
+                depth,
+                width,
+                activation,
+            } => {
+                write!(
+                    f,
+                    "wrn-{depth}-{width}{}",
+                    if *activation == Activation::Swish {
+                        "-swish"
+                    } else {
+                        ""
+                    }
+                )
             }
         }
     }
@@ -122,40 +144,87 @@ impl From<Architecture> for String {
 
 #[cfg(feature = "torch")]
 /// Builds `arch` for inputs of shape (C, H, W) and `classes` outputs in `vs`, running in the
-/// memory layout of `vs`'s device ([`layout::Layout::for_device`]): the 4-D weights are
+/// default memory layout ([`layout::Layout::default`], channels-last): the 4-D weights are
 /// re-stored in it and inputs are brought into it first.
-pub fn build(vs: &nn::VarStore, arch: Architecture, input: [i64; 3], classes: i64) -> Result<nn::SequentialT> {
-    build_in_layout(vs, arch, input, classes, layout::Layout::for_device(vs.device()))
+pub fn build(
+    vs: &nn::VarStore,
+    arch: Architecture,
+    input: [i64; 3],
+    classes: i64,
+) -> Result<nn::SequentialT> {
+    build_in_layout(vs, arch, input, classes, layout::Layout::default())
 }
 
 #[cfg(feature = "torch")]
 /// [`build`] in an explicit memory `layout` (the interop tests compare both layouts with PyTorch).
-pub fn build_in_layout(vs: &nn::VarStore, arch: Architecture, input: [i64; 3], classes: i64, layout: layout::Layout) -> Result<nn::SequentialT> {
+pub fn build_in_layout(
+    vs: &nn::VarStore,
+    arch: Architecture,
+    input: [i64; 3],
+    classes: i64,
+    layout: layout::Layout,
+) -> Result<nn::SequentialT> {
     let net = build_layers(&vs.root(), arch, input, classes)?;
     layout.apply_to_variables(vs);
     Ok(nn::seq_t().add_fn(move |x| layout.apply(x)).add(net))
 }
 
 #[cfg(feature = "torch")]
-fn build_layers(root: &nn::Path, arch: Architecture, input: [i64; 3], classes: i64) -> Result<nn::SequentialT> {
+fn build_layers(
+    root: &nn::Path,
+    arch: Architecture,
+    input: [i64; 3],
+    classes: i64,
+) -> Result<nn::SequentialT> {
     let [c, h, w] = input;
     if c <= 0 || h <= 0 || w <= 0 || classes < 2 {
-        return Err(Error::invalid("model", format!("a positive input shape and ≥ 2 classes, got {input:?} and {classes}")));
+        return Err(Error::invalid(
+            "model",
+            format!("a positive input shape and ≥ 2 classes, got {input:?} and {classes}"),
+        ));
     }
     match arch {
         Architecture::Cnn2 | Architecture::Cnn4 => {
             if h % 4 != 0 || w % 4 != 0 {
-                return Err(Error::invalid("model", format!("{arch} needs height and width divisible by 4, got {h}×{w}")));
+                return Err(Error::invalid(
+                    "model",
+                    format!("{arch} needs height and width divisible by 4, got {h}×{w}"),
+                ));
             }
-            Ok(if arch == Architecture::Cnn2 { cnn::cnn2(root, input, classes) } else { cnn::cnn4(root, input, classes) })
+            Ok(if arch == Architecture::Cnn2 {
+                cnn::cnn2(root, input, classes)
+            } else {
+                cnn::cnn4(root, input, classes)
+            })
         }
         Architecture::Mlp => Ok(mlp::mlp(root, c * h * w, &[256, 256], classes)),
-        Architecture::Resnet18 => Ok(resnet::resnet(root, resnet::Block::Basic, [2, 2, 2, 2], c, classes)),
-        Architecture::Resnet50 => Ok(resnet::resnet(root, resnet::Block::Bottleneck, [3, 4, 6, 3], c, classes)),
+        Architecture::Resnet18 => Ok(resnet::resnet(
+            root,
+            resnet::Block::Basic,
+            [2, 2, 2, 2],
+            c,
+            classes,
+        )),
+        Architecture::Resnet50 => Ok(resnet::resnet(
+            root,
+            resnet::Block::Bottleneck,
+            [3, 4, 6, 3],
+            c,
+            classes,
+        )),
         Architecture::PreactResnet18 => Ok(resnet::preact_resnet18(root, c, classes)),
-        Architecture::WideResnet { depth, width, activation } => {
-            Ok(wide_resnet::wide_resnet(root, i64::from(depth), i64::from(width), activation, c, classes))
-        }
+        Architecture::WideResnet {
+            depth,
+            width,
+            activation,
+        } => Ok(wide_resnet::wide_resnet(
+            root,
+            i64::from(depth),
+            i64::from(width),
+            activation,
+            c,
+            classes,
+        )),
     }
 }
 
@@ -165,14 +234,31 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for name in ["cnn2", "cnn4", "mlp", "resnet18", "resnet50", "preact-resnet18", "wrn-28-10", "wrn-34-10", "wrn-70-16-swish"] {
+        for name in [
+            "cnn2",
+            "cnn4",
+            "mlp",
+            "resnet18",
+            "resnet50",
+            "preact-resnet18",
+            "wrn-28-10",
+            "wrn-34-10",
+            "wrn-70-16-swish",
+        ] {
             assert_eq!(name.parse::<Architecture>().unwrap().to_string(), name);
         }
     }
 
     #[test]
     fn bad_names_are_refused() {
-        for name in ["resnet", "wrn-27-10", "wrn-28", "wrn-28-0", "wrn-28-10-gelu", "wrn-4-1"] {
+        for name in [
+            "resnet",
+            "wrn-27-10",
+            "wrn-28",
+            "wrn-28-0",
+            "wrn-28-10-gelu",
+            "wrn-4-1",
+        ] {
             let message = name.parse::<Architecture>().unwrap_err().to_string();
             assert!(message.contains("wrn-DEPTH-WIDTH"), "{message}");
         }

@@ -36,12 +36,26 @@ impl Block {
 
 pub(super) fn conv(path: nn::Path, cin: i64, cout: i64, k: i64, stride: i64) -> nn::Conv2D {
     let padding = (k - 1) / 2;
-    nn::conv2d(path, cin, cout, k, ConvConfig { stride, padding, bias: false, ..Default::default() })
+    nn::conv2d(
+        path,
+        cin,
+        cout,
+        k,
+        ConvConfig {
+            stride,
+            padding,
+            bias: false,
+            ..Default::default()
+        },
+    )
 }
 
 pub(super) fn batch_norm(path: nn::Path, channels: i64) -> nn::BatchNorm {
     // PyTorch's state_dict has this counter; keep it so the files match key for key.
-    let _ = path.var_copy("num_batches_tracked", &Tensor::zeros([], (Kind::Float, path.device())));
+    let _ = path.var_copy(
+        "num_batches_tracked",
+        &Tensor::zeros([], (Kind::Float, path.device())),
+    );
     nn::batch_norm2d(path, channels, Default::default())
 }
 
@@ -50,7 +64,10 @@ struct ConvBn(nn::Conv2D, nn::BatchNorm);
 
 impl ConvBn {
     fn new(path: &nn::Path, index: usize, cin: i64, cout: i64, k: i64, stride: i64) -> Self {
-        ConvBn(conv(path / format!("conv{index}"), cin, cout, k, stride), batch_norm(path / format!("bn{index}"), cout))
+        ConvBn(
+            conv(path / format!("conv{index}"), cin, cout, k, stride),
+            batch_norm(path / format!("bn{index}"), cout),
+        )
     }
 
     fn forward(&self, x: &Tensor, train: bool) -> Tensor {
@@ -59,10 +76,19 @@ impl ConvBn {
 }
 
 /// One residual block from `cin` channels to `planes · expansion` channels.
-fn residual_block(path: nn::Path, block: Block, cin: i64, planes: i64, stride: i64) -> impl ModuleT + use<> {
+fn residual_block(
+    path: nn::Path,
+    block: Block,
+    cin: i64,
+    planes: i64,
+    stride: i64,
+) -> impl ModuleT + use<> {
     let cout = planes * block.expansion();
     let layers: Vec<ConvBn> = match block {
-        Block::Basic => vec![ConvBn::new(&path, 1, cin, planes, 3, stride), ConvBn::new(&path, 2, planes, planes, 3, 1)],
+        Block::Basic => vec![
+            ConvBn::new(&path, 1, cin, planes, 3, stride),
+            ConvBn::new(&path, 2, planes, planes, 3, 1),
+        ],
         Block::Bottleneck => vec![
             ConvBn::new(&path, 1, cin, planes, 1, 1),
             ConvBn::new(&path, 2, planes, planes, 3, stride),
@@ -71,7 +97,10 @@ fn residual_block(path: nn::Path, block: Block, cin: i64, planes: i64, stride: i
     };
     let shortcut = (stride != 1 || cin != cout).then(|| {
         let s = &path / "shortcut";
-        ConvBn(conv(&s / "0", cin, cout, 1, stride), batch_norm(&s / "1", cout))
+        ConvBn(
+            conv(&s / "0", cin, cout, 1, stride),
+            batch_norm(&s / "1", cout),
+        )
     });
     nn::func_t(move |x, train| {
         let last = layers.len() - 1;
@@ -92,18 +121,42 @@ fn residual_block(path: nn::Path, block: Block, cin: i64, planes: i64, stride: i
 
 /// A ResNet of `block`s with `blocks[i]` blocks in stage i, for `channels` input channels and
 /// `classes` outputs.
-pub fn resnet(root: &nn::Path, block: Block, blocks: [usize; 4], channels: i64, classes: i64) -> nn::SequentialT {
-    let mut seq = nn::seq_t().add(conv(root / "conv1", channels, 64, 3, 1)).add(batch_norm(root / "bn1", 64)).add_fn(|x| x.relu());
+pub fn resnet(
+    root: &nn::Path,
+    block: Block,
+    blocks: [usize; 4],
+    channels: i64,
+    classes: i64,
+) -> nn::SequentialT {
+    let mut seq = nn::seq_t()
+        .add(conv(root / "conv1", channels, 64, 3, 1))
+        .add(batch_norm(root / "bn1", 64))
+        .add_fn(|x| x.relu());
     let mut cin = 64;
-    for (stage, (planes, stride)) in [(64, 1), (128, 2), (256, 2), (512, 2)].into_iter().enumerate() {
+    for (stage, (planes, stride)) in [(64, 1), (128, 2), (256, 2), (512, 2)]
+        .into_iter()
+        .enumerate()
+    {
         let layer = root / format!("layer{}", stage + 1);
         for i in 0..blocks[stage] {
             let s = if i == 0 { stride } else { 1 };
-            seq = seq.add(residual_block(&layer / i.to_string(), block, cin, planes, s));
+            seq = seq.add(residual_block(
+                &layer / i.to_string(),
+                block,
+                cin,
+                planes,
+                s,
+            ));
             cin = planes * block.expansion();
         }
     }
-    seq.add_fn(|x| x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)).add(nn::linear(root / "linear", cin, classes, Default::default()))
+    seq.add_fn(|x| x.adaptive_avg_pool2d([1, 1]).flatten(1, -1))
+        .add(nn::linear(
+            root / "linear",
+            cin,
+            classes,
+            Default::default(),
+        ))
 }
 
 /// A pre-activation BasicBlock: out = conv2(relu(bn2(conv1(a)))) + shortcut, a = relu(bn1(x)),
@@ -113,7 +166,8 @@ fn preact_block(path: nn::Path, cin: i64, cout: i64, stride: i64) -> impl Module
     let conv1 = conv(&path / "conv1", cin, cout, 3, stride);
     let bn2 = batch_norm(&path / "bn2", cout);
     let conv2 = conv(&path / "conv2", cout, cout, 3, 1);
-    let shortcut = (stride != 1 || cin != cout).then(|| conv(&path / "shortcut" / "0", cin, cout, 1, stride));
+    let shortcut =
+        (stride != 1 || cin != cout).then(|| conv(&path / "shortcut" / "0", cin, cout, 1, stride));
     nn::func_t(move |x, train| {
         let a = x.apply_t(&bn1, train).relu();
         let skip = match &shortcut {
@@ -128,12 +182,22 @@ fn preact_block(path: nn::Path, cin: i64, cout: i64, stride: i64) -> impl Module
 pub fn preact_resnet18(root: &nn::Path, channels: i64, classes: i64) -> nn::SequentialT {
     let mut seq = nn::seq_t().add(conv(root / "conv1", channels, 64, 3, 1));
     let mut cin = 64;
-    for (stage, (cout, stride)) in [(64, 1), (128, 2), (256, 2), (512, 2)].into_iter().enumerate() {
+    for (stage, (cout, stride)) in [(64, 1), (128, 2), (256, 2), (512, 2)]
+        .into_iter()
+        .enumerate()
+    {
         let layer = root / format!("layer{}", stage + 1);
-        seq = seq.add(preact_block(&layer / "0", cin, cout, stride)).add(preact_block(&layer / "1", cout, cout, 1));
+        seq = seq
+            .add(preact_block(&layer / "0", cin, cout, stride))
+            .add(preact_block(&layer / "1", cout, cout, 1));
         cin = cout;
     }
     seq.add(batch_norm(root / "bn", 512))
         .add_fn(|x| x.relu().adaptive_avg_pool2d([1, 1]).flatten(1, -1))
-        .add(nn::linear(root / "linear", 512, classes, Default::default()))
+        .add(nn::linear(
+            root / "linear",
+            512,
+            classes,
+            Default::default(),
+        ))
 }

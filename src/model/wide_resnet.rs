@@ -7,8 +7,8 @@
 //! none). The activation is ReLU or Swish (SiLU) — Swish is what Gowal et al.'s WRN-70-16 uses;
 //! here it keeps this layout rather than theirs.
 
-use tch::nn::{self, ModuleT};
 use tch::Tensor;
+use tch::nn::{self, ModuleT};
 
 use super::Activation;
 use super::resnet::{batch_norm, conv};
@@ -21,7 +21,13 @@ fn activate(x: &Tensor, activation: Activation) -> Tensor {
 }
 
 /// One wide block: a = act(bn1(x)); out = conv2(act(bn2(conv1(a)))) + (x, or convShortcut(a)).
-fn wide_block(path: nn::Path, cin: i64, cout: i64, stride: i64, activation: Activation) -> impl ModuleT + use<> {
+fn wide_block(
+    path: nn::Path,
+    cin: i64,
+    cout: i64,
+    stride: i64,
+    activation: Activation,
+) -> impl ModuleT + use<> {
     let bn1 = batch_norm(&path / "bn1", cin);
     let conv1 = conv(&path / "conv1", cin, cout, 3, stride);
     let bn2 = batch_norm(&path / "bn2", cout);
@@ -39,18 +45,38 @@ fn wide_block(path: nn::Path, cin: i64, cout: i64, stride: i64, activation: Acti
 
 /// WRN-`depth`-`width` for `channels` input channels and `classes` outputs; `depth` − 4 must be
 /// divisible by 6 (checked where the architecture is parsed).
-pub fn wide_resnet(root: &nn::Path, depth: i64, width: i64, activation: Activation, channels: i64, classes: i64) -> nn::SequentialT {
+pub fn wide_resnet(
+    root: &nn::Path,
+    depth: i64,
+    width: i64,
+    activation: Activation,
+    channels: i64,
+    classes: i64,
+) -> nn::SequentialT {
     let n = (depth - 4) / 6;
     let mut seq = nn::seq_t().add(conv(root / "conv1", channels, 16, 3, 1));
     let mut cin = 16;
-    for (group, (cout, stride)) in [(16 * width, 1), (32 * width, 2), (64 * width, 2)].into_iter().enumerate() {
+    for (group, (cout, stride)) in [(16 * width, 1), (32 * width, 2), (64 * width, 2)]
+        .into_iter()
+        .enumerate()
+    {
         let layer = root / format!("block{}", group + 1) / "layer";
         for i in 0..n {
-            seq = seq.add(wide_block(&layer / i.to_string(), cin, cout, if i == 0 { stride } else { 1 }, activation));
+            seq = seq.add(wide_block(
+                &layer / i.to_string(),
+                cin,
+                cout,
+                if i == 0 { stride } else { 1 },
+                activation,
+            ));
             cin = cout;
         }
     }
     seq.add(batch_norm(root / "bn1", cin))
-        .add_fn(move |x| activate(x, activation).adaptive_avg_pool2d([1, 1]).flatten(1, -1))
+        .add_fn(move |x| {
+            activate(x, activation)
+                .adaptive_avg_pool2d([1, 1])
+                .flatten(1, -1)
+        })
         .add(nn::linear(root / "fc", cin, classes, Default::default()))
 }

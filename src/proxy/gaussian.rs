@@ -11,7 +11,9 @@ use crate::theory::gaussian::Gaussian;
 /// Mean (d) and unbiased covariance (d × d) of the rows of `x`.
 pub fn mean_and_covariance(x: &Mat<f64>) -> (Vec<f64>, Mat<f64>) {
     let (n, d) = (x.nrows(), x.ncols());
-    let mean: Vec<f64> = (0..d).map(|c| (0..n).map(|r| x[(r, c)]).sum::<f64>() / n as f64).collect();
+    let mean: Vec<f64> = (0..d)
+        .map(|c| (0..n).map(|r| x[(r, c)]).sum::<f64>() / n as f64)
+        .collect();
     let centred = Mat::from_fn(n, d, |r, c| x[(r, c)] - mean[c]);
     let gram = centred.transpose() * &centred;
     let scale = 1.0 / (n as f64 - 1.0);

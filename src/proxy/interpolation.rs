@@ -13,7 +13,10 @@ pub fn nearest_neighbours(x: &Mat<f64>, k: usize) -> Vec<Vec<usize>> {
     let gram = x * x.transpose();
     (0..n)
         .map(|i| {
-            let mut others: Vec<(f64, usize)> = (0..n).filter(|&j| j != i).map(|j| (gram[(i, i)] + gram[(j, j)] - 2.0 * gram[(i, j)], j)).collect();
+            let mut others: Vec<(f64, usize)> = (0..n)
+                .filter(|&j| j != i)
+                .map(|j| (gram[(i, i)] + gram[(j, j)] - 2.0 * gram[(i, j)], j))
+                .collect();
             others.sort_by(|a, b| a.0.total_cmp(&b.0));
             others.into_iter().take(k).map(|(_, j)| j).collect()
         })
@@ -21,7 +24,12 @@ pub fn nearest_neighbours(x: &Mat<f64>, k: usize) -> Vec<Vec<usize>> {
 }
 
 /// `n` interpolations between rows of `real` and their nearest neighbours.
-pub fn sample<R: Rng + ?Sized>(real: &Mat<f64>, neighbours: usize, n: usize, rng: &mut R) -> Result<Mat<f64>> {
+pub fn sample<R: Rng + ?Sized>(
+    real: &Mat<f64>,
+    neighbours: usize,
+    n: usize,
+    rng: &mut R,
+) -> Result<Mat<f64>> {
     if neighbours == 0 {
         return Err(Error::invalid("neighbours", "at least 1"));
     }

@@ -27,7 +27,10 @@ pub enum ProxyKind {
     Gaussian,
     /// PCA to `dimensions` components, then per class a mixture of `components` diagonal
     /// Gaussians fitted by EM.
-    PcaMixture { dimensions: usize, components: usize },
+    PcaMixture {
+        dimensions: usize,
+        components: usize,
+    },
     /// λ·x_i + (1 − λ)·x_j, x_j one of the `neighbours` nearest same-class images of x_i,
     /// λ ~ U(0, 1).
     Interpolation { neighbours: usize },
@@ -47,15 +50,24 @@ impl ProxyKind {
 /// The images of class `class` as the rows of an n × d matrix with values in [0, 1].
 pub fn class_rows(data: &ImageDataset, class: i64) -> Mat<f64> {
     let d: usize = data.shape().iter().product();
-    let members: Vec<usize> = (0..data.len()).filter(|&i| data.labels()[i] == class).collect();
-    Mat::from_fn(members.len(), d, |r, c| data.pixels()[members[r] * d + c] as f64 / 255.0)
+    let members: Vec<usize> = (0..data.len())
+        .filter(|&i| data.labels()[i] == class)
+        .collect();
+    Mat::from_fn(members.len(), d, |r, c| {
+        data.pixels()[members[r] * d + c] as f64 / 255.0
+    })
 }
 
 /// How many samples each class gets: round(count · p_y), adjusted so they sum to `count`.
 pub fn class_counts(data: &ImageDataset, count: usize) -> Vec<usize> {
     let k = data.num_classes();
-    let freq: Vec<usize> = (0..k as i64).map(|y| data.labels().iter().filter(|&&l| l == y).count()).collect();
-    let mut counts: Vec<usize> = freq.iter().map(|&f| (count as f64 * f as f64 / data.len() as f64).round() as usize).collect();
+    let freq: Vec<usize> = (0..k as i64)
+        .map(|y| data.labels().iter().filter(|&&l| l == y).count())
+        .collect();
+    let mut counts: Vec<usize> = freq
+        .iter()
+        .map(|&f| (count as f64 * f as f64 / data.len() as f64).round() as usize)
+        .collect();
     let total: usize = counts.iter().sum();
     let largest = (0..k).max_by_key(|&y| freq[y]).unwrap_or(0);
     counts[largest] = (counts[largest] + count).saturating_sub(total);
@@ -64,7 +76,12 @@ pub fn class_counts(data: &ImageDataset, count: usize) -> Vec<usize> {
 
 /// Fits `kind` on `train` and samples `count` labelled images (pixels clipped to [0, 1] and
 /// rounded to uint8), reproducibly from `seed`.
-pub fn fit_and_sample(kind: ProxyKind, train: &ImageDataset, count: usize, seed: u64) -> Result<ImageDataset> {
+pub fn fit_and_sample(
+    kind: ProxyKind,
+    train: &ImageDataset,
+    count: usize,
+    seed: u64,
+) -> Result<ImageDataset> {
     if count == 0 {
         return Err(Error::invalid("count", "at least 1 image"));
     }
@@ -78,12 +95,26 @@ pub fn fit_and_sample(kind: ProxyKind, train: &ImageDataset, count: usize, seed:
     for (y, &n) in counts.iter().enumerate() {
         let real = class_rows(train, y as i64);
         if real.nrows() < 2 {
-            return Err(Error::invalid("train", format!("at least 2 images of class {y} to fit a proxy, found {}", real.nrows())));
+            return Err(Error::invalid(
+                "train",
+                format!(
+                    "at least 2 images of class {y} to fit a proxy, found {}",
+                    real.nrows()
+                ),
+            ));
         }
         let sampled = match kind {
             ProxyKind::Gaussian => gaussian::sample(&real, n, &mut rng)?,
-            ProxyKind::PcaMixture { components, .. } => pca_mixture::sample(basis.as_ref().expect("fitted above"), &real, components, n, &mut rng)?,
-            ProxyKind::Interpolation { neighbours } => interpolation::sample(&real, neighbours, n, &mut rng)?,
+            ProxyKind::PcaMixture { components, .. } => pca_mixture::sample(
+                basis.as_ref().expect("fitted above"),
+                &real,
+                components,
+                n,
+                &mut rng,
+            )?,
+            ProxyKind::Interpolation { neighbours } => {
+                interpolation::sample(&real, neighbours, n, &mut rng)?
+            }
         };
         rows_per_class.push(sampled);
     }

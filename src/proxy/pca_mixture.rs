@@ -26,11 +26,18 @@ impl Pca {
     pub fn fit(train: &ImageDataset, dimensions: usize) -> Result<Self> {
         let d: usize = train.shape().iter().product();
         if dimensions == 0 || dimensions > d {
-            return Err(Error::invalid("dimensions", format!("between 1 and {d}, got {dimensions}")));
+            return Err(Error::invalid(
+                "dimensions",
+                format!("between 1 and {d}, got {dimensions}"),
+            ));
         }
-        let x = Mat::from_fn(train.len(), d, |r, c| train.pixels()[r * d + c] as f64 / 255.0);
+        let x = Mat::from_fn(train.len(), d, |r, c| {
+            train.pixels()[r * d + c] as f64 / 255.0
+        });
         let (mean, cov) = mean_and_covariance(&x);
-        let evd = cov.self_adjoint_eigen(Side::Lower).map_err(|e| Error::invalid("pca", format!("an eigendecomposition, which failed: {e:?}")))?;
+        let evd = cov.self_adjoint_eigen(Side::Lower).map_err(|e| {
+            Error::invalid("pca", format!("an eigendecomposition, which failed: {e:?}"))
+        })?;
         // Eigenvalues ascend: the last `dimensions` columns, reversed.
         let u = evd.U();
         let axes = Mat::from_fn(d, dimensions, |i, j| u[(i, d - 1 - j)]);
@@ -56,7 +63,11 @@ struct Mixture {
 }
 
 fn log_density(z: &[f64], mean: &[f64], var: &[f64]) -> f64 {
-    z.iter().zip(mean).zip(var).map(|((x, m), v)| -0.5 * ((x - m).powi(2) / v + v.ln() + std::f64::consts::TAU.ln())).sum()
+    z.iter()
+        .zip(mean)
+        .zip(var)
+        .map(|((x, m), v)| -0.5 * ((x - m).powi(2) / v + v.ln() + std::f64::consts::TAU.ln()))
+        .sum()
 }
 
 /// EM for a `components`-mixture on the rows of `z`, started from randomly chosen rows.
@@ -64,7 +75,9 @@ fn fit_mixture<R: Rng + ?Sized>(z: &Mat<f64>, components: usize, rng: &mut R) ->
     let (n, k) = (z.nrows(), z.ncols());
     let m = components.min(n);
     let row = |r: usize| (0..k).map(|c| z[(r, c)]).collect::<Vec<f64>>();
-    let pooled: Vec<f64> = (0..k).map(|c| (0..n).map(|r| z[(r, c)].powi(2)).sum::<f64>() / n as f64).collect();
+    let pooled: Vec<f64> = (0..k)
+        .map(|c| (0..n).map(|r| z[(r, c)].powi(2)).sum::<f64>() / n as f64)
+        .collect();
     let mut mixture = Mixture {
         weights: vec![1.0 / m as f64; m],
         means: (0..m).map(|_| row(rng.random_range(0..n))).collect(),
@@ -74,7 +87,12 @@ fn fit_mixture<R: Rng + ?Sized>(z: &Mat<f64>, components: usize, rng: &mut R) ->
     for _ in 0..EM_ITERATIONS {
         for (r, resp_r) in resp.iter_mut().enumerate() {
             let zr = row(r);
-            let logs: Vec<f64> = (0..m).map(|j| mixture.weights[j].ln() + log_density(&zr, &mixture.means[j], &mixture.variances[j])).collect();
+            let logs: Vec<f64> = (0..m)
+                .map(|j| {
+                    mixture.weights[j].ln()
+                        + log_density(&zr, &mixture.means[j], &mixture.variances[j])
+                })
+                .collect();
             let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let total: f64 = logs.iter().map(|l| (l - top).exp()).sum();
             for j in 0..m {
@@ -84,9 +102,17 @@ fn fit_mixture<R: Rng + ?Sized>(z: &Mat<f64>, components: usize, rng: &mut R) ->
         for j in 0..m {
             let mass: f64 = resp.iter().map(|r| r[j]).sum::<f64>().max(1e-12);
             mixture.weights[j] = mass / n as f64;
-            mixture.means[j] = (0..k).map(|c| (0..n).map(|r| resp[r][j] * z[(r, c)]).sum::<f64>() / mass).collect();
+            mixture.means[j] = (0..k)
+                .map(|c| (0..n).map(|r| resp[r][j] * z[(r, c)]).sum::<f64>() / mass)
+                .collect();
             mixture.variances[j] = (0..k)
-                .map(|c| ((0..n).map(|r| resp[r][j] * (z[(r, c)] - mixture.means[j][c]).powi(2)).sum::<f64>() / mass).max(VARIANCE_FLOOR))
+                .map(|c| {
+                    ((0..n)
+                        .map(|r| resp[r][j] * (z[(r, c)] - mixture.means[j][c]).powi(2))
+                        .sum::<f64>()
+                        / mass)
+                        .max(VARIANCE_FLOOR)
+                })
                 .collect();
         }
     }
@@ -94,7 +120,13 @@ fn fit_mixture<R: Rng + ?Sized>(z: &Mat<f64>, components: usize, rng: &mut R) ->
 }
 
 /// `n` samples for one class: its rows of `real` projected, a mixture fitted, samples mapped back.
-pub fn sample<R: Rng + ?Sized>(pca: &Pca, real: &Mat<f64>, components: usize, n: usize, rng: &mut R) -> Result<Mat<f64>> {
+pub fn sample<R: Rng + ?Sized>(
+    pca: &Pca,
+    real: &Mat<f64>,
+    components: usize,
+    n: usize,
+    rng: &mut R,
+) -> Result<Mat<f64>> {
     if components == 0 {
         return Err(Error::invalid("components", "at least 1"));
     }

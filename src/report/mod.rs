@@ -23,7 +23,10 @@ use crate::error::{Error, Result};
 
 /// A temporary path next to `path`, keeping its extension (plot backends pick the format by it).
 fn temporary_sibling(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = format!(".{name}.tmp-{}", std::process::id());
     let tmp = match path.extension() {
         Some(ext) => format!("{tmp}.{}", ext.to_string_lossy()),
@@ -49,7 +52,8 @@ pub fn atomic_write_path(
     write: impl FnOnce(&Path) -> std::result::Result<(), String>,
 ) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, format!("cannot create directory: {e}")))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::file(dir, format!("cannot create directory: {e}")))?;
     }
     let tmp = temporary_sibling(path);
     let outcome = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
@@ -63,7 +67,9 @@ pub fn atomic_write_path(
 /// Writes `bytes` to `path` atomically.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     atomic_write_with(path, |mut file| {
-        file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| e.to_string())
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| e.to_string())
     })
 }
 
@@ -71,15 +77,20 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for row in rows {
-        writer.serialize(row).map_err(|e| Error::file(path, format!("cannot serialise row: {e}")))?;
+        writer
+            .serialize(row)
+            .map_err(|e| Error::file(path, format!("cannot serialise row: {e}")))?;
     }
-    let bytes = writer.into_inner().map_err(|e| Error::file(path, format!("cannot serialise rows: {e}")))?;
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| Error::file(path, format!("cannot serialise rows: {e}")))?;
     atomic_write(path, &bytes)
 }
 
 /// Writes `value` as pretty JSON.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::file(path, format!("cannot serialise: {e}")))?;
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::file(path, format!("cannot serialise: {e}")))?;
     text.push('\n');
     atomic_write(path, text.as_bytes())
 }
@@ -122,13 +133,22 @@ pub const GIT_REVISION: &str = env!("PROXYROBUST_GIT_REVISION");
 
 /// A description of the CPU device: architecture, OS and the threads faer may use.
 pub fn cpu_device() -> String {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    format!("cpu ({} {}, {threads} threads)", std::env::consts::ARCH, std::env::consts::OS)
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!(
+        "cpu ({} {}, {threads} threads)",
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    )
 }
 
 /// Seconds since the Unix epoch.
 pub fn unix_seconds() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// A progress bar with elapsed time, ETA and a message slot; hidden when stderr is not a terminal.

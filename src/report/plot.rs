@@ -48,12 +48,29 @@ pub struct Axes {
 pub fn plot(stem: &Path, labels: &Labels<'_>, series: &[Series<'_>], axes: Axes) -> Result<()> {
     register_font();
     let shown = |v: f64| v.is_finite() && (!axes.log || v > 0.0);
-    let visible: Vec<(f64, f64)> =
-        series.iter().flat_map(|s| s.points.iter().copied().filter(|&(x, y)| shown(x) && shown(y))).collect();
+    let visible: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|s| {
+            s.points
+                .iter()
+                .copied()
+                .filter(|&(x, y)| shown(x) && shown(y))
+        })
+        .collect();
     if visible.is_empty() {
-        return Err(Error::invalid("plot", format!("{}: at least one point that can be drawn", labels.title)));
+        return Err(Error::invalid(
+            "plot",
+            format!("{}: at least one point that can be drawn", labels.title),
+        ));
     }
-    let bounds = |f: fn(&(f64, f64)) -> f64| visible.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let bounds = |f: fn(&(f64, f64)) -> f64| {
+        visible
+            .iter()
+            .map(f)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            })
+    };
     let (mut x, mut y) = (bounds(|p| p.0), bounds(|p| p.1));
     if axes.diagonal {
         let joint = (x.0.min(y.0), x.1.max(y.1));
@@ -70,8 +87,26 @@ pub fn plot(stem: &Path, labels: &Labels<'_>, series: &[Series<'_>], axes: Axes)
     let (x, y) = (pad(x), pad(y));
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
-    let draw_png = |tmp: &Path| draw_on(BitMapBackend::new(tmp, (900, 700)).into_drawing_area(), labels, series, axes, x, y);
-    let draw_svg = |tmp: &Path| draw_on(SVGBackend::new(tmp, (900, 700)).into_drawing_area(), labels, series, axes, x, y);
+    let draw_png = |tmp: &Path| {
+        draw_on(
+            BitMapBackend::new(tmp, (900, 700)).into_drawing_area(),
+            labels,
+            series,
+            axes,
+            x,
+            y,
+        )
+    };
+    let draw_svg = |tmp: &Path| {
+        draw_on(
+            SVGBackend::new(tmp, (900, 700)).into_drawing_area(),
+            labels,
+            series,
+            axes,
+            x,
+            y,
+        )
+    };
     atomic_write_path(&png, draw_png)?;
     atomic_write_path(&svg, draw_svg)
 }
@@ -85,9 +120,19 @@ fn draw_on<DB: DrawingBackend>(
     y: (f64, f64),
 ) -> std::result::Result<(), String> {
     if axes.log {
-        draw(root, labels, series, axes, (x.0..x.1).log_scale(), (y.0..y.1).log_scale(), |v| format!("{v:.0e}"))
+        draw(
+            root,
+            labels,
+            series,
+            axes,
+            (x.0..x.1).log_scale(),
+            (y.0..y.1).log_scale(),
+            |v| format!("{v:.0e}"),
+        )
     } else {
-        draw(root, labels, series, axes, x.0..x.1, y.0..y.1, |v| format!("{v:.3}"))
+        draw(root, labels, series, axes, x.0..x.1, y.0..y.1, |v| {
+            format!("{v:.3}")
+        })
     }
 }
 
@@ -136,16 +181,27 @@ where
     }
     for s in series {
         let color = s.color;
-        let points: Vec<(f64, f64)> = s.points.iter().copied().filter(|&(x, y)| shown(x) && shown(y)).collect();
+        let points: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|&(x, y)| shown(x) && shown(y))
+            .collect();
         if s.line {
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .map_err(e)?
                 .label(s.name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         } else {
             chart
-                .draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+                .draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, 4, color.filled())),
+                )
                 .map_err(e)?
                 .label(s.name)
                 .legend(move |(x, y)| Circle::new((x + 10, y), 4, color.filled()));

@@ -26,7 +26,12 @@ pub struct EmpiricalData {
 impl Default for EmpiricalData {
     fn default() -> Self {
         EmpiricalData {
-            model: RealModel { classes: 5, dim: 16, mean_scale: 1.0, ..RealModel::default() },
+            model: RealModel {
+                classes: 5,
+                dim: 16,
+                mean_scale: 1.0,
+                ..RealModel::default()
+            },
             samples_per_class: 100,
             norm: Norm::L2,
         }
@@ -49,12 +54,19 @@ impl EmpiricalData {
     }
 
     /// `samples_per_class` points from every class of `dist`.
-    pub fn sample(&self, dist: &ClassConditionalGaussians, rng: &mut StdRng) -> Result<LabeledCloud> {
+    pub fn sample(
+        &self,
+        dist: &ClassConditionalGaussians,
+        rng: &mut StdRng,
+    ) -> Result<LabeledCloud> {
         let (n, k, d) = (self.samples_per_class, dist.num_classes(), dist.dim());
         let mut points = Mat::<f64>::zeros(n * k, d);
         let mut labels = Vec::with_capacity(n * k);
         for y in 0..k {
-            points.as_mut().subrows_mut(y * n, n).copy_from(&dist.class(y).sample(n, rng));
+            points
+                .as_mut()
+                .subrows_mut(y * n, n)
+                .copy_from(&dist.class(y).sample(n, rng));
             labels.extend(std::iter::repeat_n(y, n));
         }
         LabeledCloud::new(points, labels, k)

@@ -50,7 +50,8 @@ struct SweepKind {
 impl SweepConfig {
     /// Reads and validates a config file; errors name the file, the line and the field.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
         let kind: SweepKind = parse_toml(path, &text)?;
         let config = match kind.sweep.as_deref() {
             Some("theorem1") => SweepConfig::Theorem1(parse_toml(path, &text)?),
@@ -58,9 +59,17 @@ impl SweepConfig {
             Some("theorem6") => SweepConfig::Theorem6(parse_toml(path, &text)?),
             Some("theorem7") => SweepConfig::Theorem7(parse_toml(path, &text)?),
             Some(other) => {
-                return Err(Error::file(path, format!("field `sweep`: unknown sweep `{other}`, expected one of: {SWEEPS}")));
+                return Err(Error::file(
+                    path,
+                    format!("field `sweep`: unknown sweep `{other}`, expected one of: {SWEEPS}"),
+                ));
             }
-            None => return Err(Error::file(path, format!("missing field `sweep` (expected one of: {SWEEPS})"))),
+            None => {
+                return Err(Error::file(
+                    path,
+                    format!("missing field `sweep` (expected one of: {SWEEPS})"),
+                ));
+            }
         };
         config.validate().map_err(|e| e.in_file(path))?;
         Ok(config)
@@ -101,7 +110,9 @@ impl SweepConfig {
 /// number: `FILE: line L: MESSAGE`.
 pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
     toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         let message = e.message().trim().replace('\n', " ");
         match line {
             Some(l) => Error::file(path, format!("line {l}: {message}")),
@@ -120,21 +131,27 @@ pub(crate) fn write_manifest<C: serde::Serialize>(
 ) -> Result<()> {
     let manifest = crate::report::Manifest {
         command: "sweep".into(),
-        config: serde_json::to_value(config).map_err(|e| Error::invalid("config", e.to_string()))?,
+        config: serde_json::to_value(config)
+            .map_err(|e| Error::invalid("config", e.to_string()))?,
         seed,
         git_revision: crate::report::GIT_REVISION,
         versions: crate::report::Versions::current(),
         device: crate::report::cpu_device(),
         started_unix_s: started.0,
         elapsed_s: started.1.elapsed().as_secs_f64(),
-        outputs: outputs.iter().map(|s| s.to_string()).chain(["manifest.json".to_string()]).collect(),
+        outputs: outputs
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["manifest.json".to_string()])
+            .collect(),
     };
     crate::report::write_json(&run_dir.join("manifest.json"), &manifest)
 }
 
 /// Creates the run folder.
 pub(crate) fn create_run_dir(run_dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(run_dir).map_err(|e| Error::file(run_dir, format!("cannot create run folder: {e}")))
+    std::fs::create_dir_all(run_dir)
+        .map_err(|e| Error::file(run_dir, format!("cannot create run folder: {e}")))
 }
 
 /// A progress bar over `len` items, hidden unless `visible`.
@@ -148,15 +165,36 @@ pub(crate) fn progress(len: usize, what: &str, visible: bool) -> indicatif::Prog
 
 /// Checks that `value` is finite and > 0; the error names `field`.
 pub(crate) fn positive_finite(field: &str, value: f64) -> Result<()> {
-    if value > 0.0 && value.is_finite() { Ok(()) } else { Err(Error::invalid(field, format!("a finite value > 0, got {value}"))) }
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("a finite value > 0, got {value}"),
+        ))
+    }
 }
 
 /// Checks that `value` is finite and ≥ 0; the error names `field`.
 pub(crate) fn non_negative_finite(field: &str, value: f64) -> Result<()> {
-    if value >= 0.0 && value.is_finite() { Ok(()) } else { Err(Error::invalid(field, format!("a finite value ≥ 0, got {value}"))) }
+    if value >= 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("a finite value ≥ 0, got {value}"),
+        ))
+    }
 }
 
 /// Checks that `value` is at least `min`; the error names `field`.
 pub(crate) fn at_least(field: &str, value: usize, min: usize) -> Result<()> {
-    if value >= min { Ok(()) } else { Err(Error::invalid(field, format!("at least {min}, got {value}"))) }
+    if value >= min {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("at least {min}, got {value}"),
+        ))
+    }
 }

@@ -18,15 +18,20 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::{SweepOutcome, create_run_dir, non_negative_finite, positive_finite, progress as progress_bar, write_manifest};
+use super::{
+    SweepOutcome, create_run_dir, non_negative_finite, positive_finite, progress as progress_bar,
+    write_manifest,
+};
 use crate::error::{Error, Result};
 use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
 use crate::stats::Estimate;
 use crate::theory::gaussian::{
-    ClassConditionalGaussians, Gaussian, conditional_mean_distance, conditional_wasserstein, standard_normal_matrix,
+    ClassConditionalGaussians, Gaussian, conditional_mean_distance, conditional_wasserstein,
+    standard_normal_matrix,
 };
 use crate::theory::linear::{
-    AdversarialTraining, CommonDraws, LinearClassifier, Norm, adversarial_linear_classifier, lda_classifier,
+    AdversarialTraining, CommonDraws, LinearClassifier, Norm, adversarial_linear_classifier,
+    lda_classifier,
 };
 
 /// `experiments/theorem1_gaussian.toml`, field by field.
@@ -71,7 +76,14 @@ pub struct RealModel {
 
 impl Default for RealModel {
     fn default() -> Self {
-        RealModel { classes: 10, dim: 128, mean_scale: 0.35, cov_scale: 1.0, cov_floor: 0.1, shared_covariance: false }
+        RealModel {
+            classes: 10,
+            dim: 128,
+            mean_scale: 0.35,
+            cov_scale: 1.0,
+            cov_floor: 0.1,
+            shared_covariance: false,
+        }
     }
 }
 
@@ -96,7 +108,11 @@ pub struct ClassifierConfig {
 
 impl Default for ClassifierConfig {
     fn default() -> Self {
-        ClassifierConfig { kind: ClassifierKind::Adversarial, train_samples_per_class: 500, training: AdversarialTraining::default() }
+        ClassifierConfig {
+            kind: ClassifierKind::Adversarial,
+            train_samples_per_class: 500,
+            training: AdversarialTraining::default(),
+        }
     }
 }
 
@@ -151,7 +167,12 @@ impl Default for ProxyFamily {
             max_strength: 1.0,
             mean_shift: 10.0,
             cov_shift: 1.0,
-            kinds: vec![Perturbation::Mean, Perturbation::Covariance, Perturbation::Both, Perturbation::Boundary],
+            kinds: vec![
+                Perturbation::Mean,
+                Perturbation::Covariance,
+                Perturbation::Both,
+                Perturbation::Boundary,
+            ],
         }
     }
 }
@@ -167,7 +188,11 @@ pub struct Evaluation {
 
 impl Default for Evaluation {
     fn default() -> Self {
-        Evaluation { norm: Norm::L2, samples_per_class: 10000, confidence: 0.95 }
+        Evaluation {
+            norm: Norm::L2,
+            samples_per_class: 10000,
+            confidence: 0.95,
+        }
     }
 }
 
@@ -175,14 +200,23 @@ impl Theorem1Config {
     /// Checks every field; errors name it.
     pub fn validate(&self) -> Result<()> {
         if self.sweep != "theorem1" {
-            return Err(Error::invalid("sweep", format!("\"theorem1\", got \"{}\"", self.sweep)));
+            return Err(Error::invalid(
+                "sweep",
+                format!("\"theorem1\", got \"{}\"", self.sweep),
+            ));
         }
         if self.name.is_empty() || self.name.contains(['/', '\\']) {
-            return Err(Error::invalid("name", "a non-empty name without path separators"));
+            return Err(Error::invalid(
+                "name",
+                "a non-empty name without path separators",
+            ));
         }
         let r = &self.real;
         if r.classes < 2 {
-            return Err(Error::invalid("real.classes", format!("at least 2, got {}", r.classes)));
+            return Err(Error::invalid(
+                "real.classes",
+                format!("at least 2, got {}", r.classes),
+            ));
         }
         if r.dim == 0 {
             return Err(Error::invalid("real.dim", "at least 1"));
@@ -192,7 +226,10 @@ impl Theorem1Config {
         positive_finite("real.cov_floor", r.cov_floor)?;
         if self.classifier.kind == ClassifierKind::Adversarial {
             if self.classifier.train_samples_per_class == 0 {
-                return Err(Error::invalid("classifier.train_samples_per_class", "at least 1"));
+                return Err(Error::invalid(
+                    "classifier.train_samples_per_class",
+                    "at least 1",
+                ));
             }
             self.classifier.training.validate()?;
         }
@@ -203,18 +240,30 @@ impl Theorem1Config {
         positive_finite("proxies.min_strength", p.min_strength)?;
         positive_finite("proxies.max_strength", p.max_strength)?;
         if p.max_strength < p.min_strength {
-            return Err(Error::invalid("proxies.max_strength", format!("a value ≥ proxies.min_strength ({}), got {}", p.min_strength, p.max_strength)));
+            return Err(Error::invalid(
+                "proxies.max_strength",
+                format!(
+                    "a value ≥ proxies.min_strength ({}), got {}",
+                    p.min_strength, p.max_strength
+                ),
+            ));
         }
         non_negative_finite("proxies.mean_shift", p.mean_shift)?;
         non_negative_finite("proxies.cov_shift", p.cov_shift)?;
         if p.kinds.is_empty() {
-            return Err(Error::invalid("proxies.kinds", "at least one of \"mean\", \"covariance\", \"both\", \"boundary\""));
+            return Err(Error::invalid(
+                "proxies.kinds",
+                "at least one of \"mean\", \"covariance\", \"both\", \"boundary\"",
+            ));
         }
         if self.evaluation.samples_per_class < 2 {
             return Err(Error::invalid("evaluation.samples_per_class", "at least 2"));
         }
         if !(self.evaluation.confidence > 0.0 && self.evaluation.confidence < 1.0) {
-            return Err(Error::invalid("evaluation.confidence", format!("a level in (0, 1), got {}", self.evaluation.confidence)));
+            return Err(Error::invalid(
+                "evaluation.confidence",
+                format!("a level in (0, 1), got {}", self.evaluation.confidence),
+            ));
         }
         Ok(())
     }
@@ -226,7 +275,9 @@ impl Theorem1Config {
             return vec![p.min_strength];
         }
         let (a, b) = (p.min_strength.ln(), p.max_strength.ln());
-        (0..p.count).map(|i| (a + (b - a) * i as f64 / (p.count - 1) as f64).exp()).collect()
+        (0..p.count)
+            .map(|i| (a + (b - a) * i as f64 / (p.count - 1) as f64).exp())
+            .collect()
     }
 }
 
@@ -260,10 +311,18 @@ pub fn real_distribution(model: &RealModel, rng: &mut StdRng) -> Result<ClassCon
         }
         Ok(symmetric_part(&s))
     };
-    let shared = if model.shared_covariance { Some(random_cov(rng)?) } else { None };
+    let shared = if model.shared_covariance {
+        Some(random_cov(rng)?)
+    } else {
+        None
+    };
     let mut classes = Vec::with_capacity(model.classes);
     for _ in 0..model.classes {
-        let mean = standard_normal_matrix(1, d, rng).row(0).iter().map(|v| v * model.mean_scale).collect();
+        let mean = standard_normal_matrix(1, d, rng)
+            .row(0)
+            .iter()
+            .map(|v| v * model.mean_scale)
+            .collect();
         let cov = match &shared {
             Some(s) => s.clone(),
             None => random_cov(rng)?,
@@ -293,14 +352,19 @@ pub fn proxy_distribution(
         let mut mean = g.mean().to_vec();
         let direction: Vec<f64> = match kind {
             Perturbation::Covariance => vec![0.0; d],
-            Perturbation::Mean | Perturbation::Both => standard_normal_matrix(1, d, rng).row(0).iter().map(|v| v * scale).collect(),
+            Perturbation::Mean | Perturbation::Both => standard_normal_matrix(1, d, rng)
+                .row(0)
+                .iter()
+                .map(|v| v * scale)
+                .collect(),
             Perturbation::Boundary => toward_boundary(classifier, &mean, y)?,
         };
         for (m, v) in mean.iter_mut().zip(&direction) {
             *m += strength * family.mean_shift * v;
         }
         let cov = if matches!(kind, Perturbation::Covariance | Perturbation::Both) {
-            let mut deform = faer::Scale(strength * family.cov_shift * scale) * standard_normal_matrix(d, d, rng);
+            let mut deform = faer::Scale(strength * family.cov_shift * scale)
+                * standard_normal_matrix(d, d, rng);
             for i in 0..d {
                 deform[(i, i)] += 1.0;
             }
@@ -320,7 +384,10 @@ fn toward_boundary(classifier: &LinearClassifier, mean: &[f64], y: usize) -> Res
     let nearest = classifier.nearest_adversarial(x.as_ref(), &[y], Norm::L2)?;
     let step: Vec<f64> = (0..mean.len()).map(|j| nearest[(0, j)] - mean[j]).collect();
     let length = Norm::L2.of(&step);
-    Ok(step.iter().map(|v| if length > 0.0 { v / length } else { 0.0 }).collect())
+    Ok(step
+        .iter()
+        .map(|v| if length > 0.0 { v / length } else { 0.0 })
+        .collect())
 }
 
 /// The classifier `h` of the sweep.
@@ -355,10 +422,19 @@ pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<Sw
     let real = real_distribution(&config.real, &mut rng)?;
     let classifier = build_classifier(&config.classifier, &real, &mut rng)?;
     let eval = &config.evaluation;
-    let draws = CommonDraws::new(real.num_classes(), real.dim(), eval.samples_per_class, &mut rng)?;
+    let draws = CommonDraws::new(
+        real.num_classes(),
+        real.dim(),
+        eval.samples_per_class,
+        &mut rng,
+    )?;
     let real_distances = draws.class_distances(&classifier, &real, eval.norm)?;
     let rob_real = Estimate::stratified(&real_distances, real.probs(), eval.confidence)?;
-    let accuracy = real_distances.iter().zip(real.probs()).map(|(d, p)| p * fraction_positive(d)).sum::<f64>();
+    let accuracy = real_distances
+        .iter()
+        .zip(real.probs())
+        .map(|(d, p)| p * fraction_positive(d))
+        .sum::<f64>();
     let factor = eval.norm.euclidean_domination_factor(real.dim());
 
     let strengths = config.strengths();
@@ -366,8 +442,17 @@ pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<Sw
     let mut rows = Vec::with_capacity(strengths.len());
     for (i, &strength) in strengths.iter().enumerate() {
         let kind = config.proxies.kinds[i % config.proxies.kinds.len()];
-        let mut proxy_rng = StdRng::seed_from_u64(config.seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1)));
-        let proxy = proxy_distribution(&real, &classifier, &config.proxies, kind, strength, &mut proxy_rng)?;
+        let mut proxy_rng = StdRng::seed_from_u64(
+            config.seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(i as u64 + 1)),
+        );
+        let proxy = proxy_distribution(
+            &real,
+            &classifier,
+            &config.proxies,
+            kind,
+            strength,
+            &mut proxy_rng,
+        )?;
         let cwd = conditional_wasserstein(&real, &proxy)?.cwd;
         let proxy_distances = draws.class_distances(&classifier, &proxy, eval.norm)?;
         let rob_proxy = Estimate::stratified(&proxy_distances, proxy.probs(), eval.confidence)?;
@@ -407,8 +492,23 @@ pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<Sw
     let violations: Vec<&ProxyRow> = rows.iter().filter(|r| !r.holds).collect();
     let markdown = report_markdown(config, &rows, &rob_real, accuracy, factor);
     report::atomic_write(&run_dir.join("report.md"), markdown.as_bytes())?;
-    write_manifest(run_dir, config, config.seed, started, &["theorem1.csv", "theorem1.png", "theorem1.svg", "real.npz", "report.md"])?;
-    let max_ratio = rows.iter().map(|r| r.delta_rob / r.bound).fold(0.0, f64::max);
+    write_manifest(
+        run_dir,
+        config,
+        config.seed,
+        started,
+        &[
+            "theorem1.csv",
+            "theorem1.png",
+            "theorem1.svg",
+            "real.npz",
+            "report.md",
+        ],
+    )?;
+    let max_ratio = rows
+        .iter()
+        .map(|r| r.delta_rob / r.bound)
+        .fold(0.0, f64::max);
     Ok(SweepOutcome {
         run_dir: run_dir.to_owned(),
         checks: rows.len(),
@@ -439,14 +539,33 @@ fn plot(run_dir: &Path, rows: &[ProxyRow], norm: Norm) -> Result<()> {
             y: "observed |Rob(h, D) - Rob(h, D~)|",
         },
         &[
-            Series { name: "|ΔRob| (Monte Carlo, paired)", points: &observed, color: BLUE, line: false },
-            Series { name: "Σ p_y ‖Δmean_y‖ (lower bound on cwd)", points: &lower, color: ORANGE, line: false },
+            Series {
+                name: "|ΔRob| (Monte Carlo, paired)",
+                points: &observed,
+                color: BLUE,
+                line: false,
+            },
+            Series {
+                name: "Σ p_y ‖Δmean_y‖ (lower bound on cwd)",
+                points: &lower,
+                color: ORANGE,
+                line: false,
+            },
         ],
-        Axes { log: true, diagonal: true },
+        Axes {
+            log: true,
+            diagonal: true,
+        },
     )
 }
 
-fn report_markdown(config: &Theorem1Config, rows: &[ProxyRow], rob_real: &Estimate, accuracy: f64, factor: f64) -> String {
+fn report_markdown(
+    config: &Theorem1Config,
+    rows: &[ProxyRow],
+    rob_real: &Estimate,
+    accuracy: f64,
+    factor: f64,
+) -> String {
     use std::fmt::Write;
     let eval = &config.evaluation;
     let mut s = String::new();
@@ -462,32 +581,75 @@ fn report_markdown(config: &Theorem1Config, rows: &[ProxyRow], rob_real: &Estima
         100.0 * eval.confidence,
         config.seed
     );
-    let _ = writeln!(s, "- Clean accuracy of h on D (Monte Carlo): {:.4}", accuracy);
-    let _ = writeln!(s, "- Rob(h, D) = {:.5} ± {:.5}", rob_real.mean, rob_real.half_width);
+    let _ = writeln!(
+        s,
+        "- Clean accuracy of h on D (Monte Carlo): {:.4}",
+        accuracy
+    );
+    let _ = writeln!(
+        s,
+        "- Rob(h, D) = {:.5} ± {:.5}",
+        rob_real.mean, rob_real.half_width
+    );
     let _ = writeln!(s, "- Bound = {factor:.4} × cwd_W2 (1 for ℓ2/ℓ∞, √d for ℓ1)");
     let holds = rows.iter().filter(|r| r.holds).count();
     let holds_point = rows.iter().filter(|r| r.holds_point).count();
-    let _ = writeln!(s, "- Proxies: {}; bound holds within the interval for {holds}, by the point estimate for {holds_point}", rows.len());
-    let max = rows.iter().max_by(|a, b| (a.delta_rob / a.bound).total_cmp(&(b.delta_rob / b.bound)));
+    let _ = writeln!(
+        s,
+        "- Proxies: {}; bound holds within the interval for {holds}, by the point estimate for {holds_point}",
+        rows.len()
+    );
+    let max = rows
+        .iter()
+        .max_by(|a, b| (a.delta_rob / a.bound).total_cmp(&(b.delta_rob / b.bound)));
     if let Some(r) = max {
-        let _ = writeln!(s, "- Largest |ΔRob| / bound: {:.4} (proxy {}, {}, strength {:.3e})", r.delta_rob / r.bound, r.proxy, r.perturbation, r.strength);
+        let _ = writeln!(
+            s,
+            "- Largest |ΔRob| / bound: {:.4} (proxy {}, {}, strength {:.3e})",
+            r.delta_rob / r.bound,
+            r.proxy,
+            r.perturbation,
+            r.strength
+        );
     }
     let _ = writeln!(s, "\n## Violations\n");
     let violations: Vec<&ProxyRow> = rows.iter().filter(|r| !r.holds).collect();
     if violations.is_empty() {
-        let _ = writeln!(s, "None: for every proxy, |ΔRob| minus its interval half-width is at most the bound.");
+        let _ = writeln!(
+            s,
+            "None: for every proxy, |ΔRob| minus its interval half-width is at most the bound."
+        );
     } else {
-        let _ = writeln!(s, "| proxy | perturbation | strength | bound | abs ΔRob | half-width |\n|---|---|---|---|---|---|");
+        let _ = writeln!(
+            s,
+            "| proxy | perturbation | strength | bound | abs ΔRob | half-width |\n|---|---|---|---|---|---|"
+        );
         for r in violations {
-            let _ = writeln!(s, "| {} | {} | {:.3e} | {:.4e} | {:.4e} | {:.2e} |", r.proxy, r.perturbation, r.strength, r.bound, r.delta_rob, r.delta_rob_half_width);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.3e} | {:.4e} | {:.4e} | {:.2e} |",
+                r.proxy, r.perturbation, r.strength, r.bound, r.delta_rob, r.delta_rob_half_width
+            );
         }
     }
-    let _ = writeln!(s, "\n## All proxies\n\n| proxy | perturbation | strength | cwd (W2) | mean lower bound | Rob(h, D~) | abs ΔRob ± hw | ratio |\n|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "\n## All proxies\n\n| proxy | perturbation | strength | cwd (W2) | mean lower bound | Rob(h, D~) | abs ΔRob ± hw | ratio |\n|---|---|---|---|---|---|---|---|"
+    );
     for r in rows {
         let _ = writeln!(
             s,
             "| {} | {} | {:.3e} | {:.4e} | {:.4e} | {:.4} ± {:.4} | {:.3e} ± {:.1e} | {:.3} |",
-            r.proxy, r.perturbation, r.strength, r.cwd_w2, r.mean_distance, r.rob_proxy, r.rob_proxy_half_width, r.delta_rob, r.delta_rob_half_width, r.delta_rob / r.bound
+            r.proxy,
+            r.perturbation,
+            r.strength,
+            r.cwd_w2,
+            r.mean_distance,
+            r.rob_proxy,
+            r.rob_proxy_half_width,
+            r.delta_rob,
+            r.delta_rob_half_width,
+            r.delta_rob / r.bound
         );
     }
     s

@@ -94,7 +94,13 @@ pub struct GaussianPairs {
 
 impl Default for GaussianPairs {
     fn default() -> Self {
-        GaussianPairs { count: 30, dim: 8, min_shift: 0.05, max_shift: 10.0, grid: 1000 }
+        GaussianPairs {
+            count: 30,
+            dim: 8,
+            min_shift: 0.05,
+            max_shift: 10.0,
+            grid: 1000,
+        }
     }
 }
 
@@ -102,29 +108,62 @@ impl Theorem2Config {
     /// Checks every field; errors name it.
     pub fn validate(&self) -> Result<()> {
         if self.sweep != "theorem2" {
-            return Err(Error::invalid("sweep", format!("\"theorem2\", got \"{}\"", self.sweep)));
+            return Err(Error::invalid(
+                "sweep",
+                format!("\"theorem2\", got \"{}\"", self.sweep),
+            ));
         }
         let s = &self.spheres;
         if s.dims.is_empty() || s.dims.contains(&0) {
-            return Err(Error::invalid("spheres.dims", "a non-empty list of dimensions ≥ 1"));
+            return Err(Error::invalid(
+                "spheres.dims",
+                "a non-empty list of dimensions ≥ 1",
+            ));
         }
         positive_finite("spheres.radius", s.radius)?;
-        if s.ratios.is_empty() || s.ratios.iter().any(|r| !(*r > 0.0 && r.is_finite() && *r != 1.0)) {
-            return Err(Error::invalid("spheres.ratios", "a non-empty list of finite ratios > 0 and ≠ 1"));
+        if s.ratios.is_empty()
+            || s.ratios
+                .iter()
+                .any(|r| !(*r > 0.0 && r.is_finite() && *r != 1.0))
+        {
+            return Err(Error::invalid(
+                "spheres.ratios",
+                "a non-empty list of finite ratios > 0 and ≠ 1",
+            ));
         }
         if s.norms.is_empty() || s.norms.contains(&Norm::L1) {
-            return Err(Error::invalid("spheres.norms", "a non-empty list of \"l2\" and \"linf\""));
+            return Err(Error::invalid(
+                "spheres.norms",
+                "a non-empty list of \"l2\" and \"linf\"",
+            ));
         }
         at_least("spheres.samples", s.samples, 1)?;
         at_least("spheres.grid", s.grid, 1)?;
         positive_finite("spheres.tolerance", s.tolerance)?;
-        if s.classes.iter().flatten().any(|r| !(*r > 0.0 && r.is_finite())) || s.classes.iter().any(|[a, b]| a == b) {
-            return Err(Error::invalid("spheres.classes", "radius pairs [r, r~] with finite radii > 0 and r ≠ r~"));
+        if s.classes
+            .iter()
+            .flatten()
+            .any(|r| !(*r > 0.0 && r.is_finite()))
+            || s.classes.iter().any(|[a, b]| a == b)
+        {
+            return Err(Error::invalid(
+                "spheres.classes",
+                "radius pairs [r, r~] with finite radii > 0 and r ≠ r~",
+            ));
         }
         if !s.class_probs.is_empty() {
             let total: f64 = s.class_probs.iter().sum();
-            if s.class_probs.len() != s.classes.len() || s.class_probs.iter().any(|p| p.is_nan() || *p < 0.0) || (total - 1.0).abs() > 1e-9 {
-                return Err(Error::invalid("spheres.class_probs", format!("{} non-negative probabilities summing to 1 (one per class), or none", s.classes.len())));
+            if s.class_probs.len() != s.classes.len()
+                || s.class_probs.iter().any(|p| p.is_nan() || *p < 0.0)
+                || (total - 1.0).abs() > 1e-9
+            {
+                return Err(Error::invalid(
+                    "spheres.class_probs",
+                    format!(
+                        "{} non-negative probabilities summing to 1 (one per class), or none",
+                        s.classes.len()
+                    ),
+                ));
             }
         }
         let g = &self.gaussians;
@@ -133,7 +172,13 @@ impl Theorem2Config {
         positive_finite("gaussians.min_shift", g.min_shift)?;
         positive_finite("gaussians.max_shift", g.max_shift)?;
         if g.max_shift < g.min_shift {
-            return Err(Error::invalid("gaussians.max_shift", format!("a value ≥ gaussians.min_shift ({}), got {}", g.min_shift, g.max_shift)));
+            return Err(Error::invalid(
+                "gaussians.max_shift",
+                format!(
+                    "a value ≥ gaussians.min_shift ({}), got {}",
+                    g.min_shift, g.max_shift
+                ),
+            ));
         }
         Ok(())
     }
@@ -224,25 +269,56 @@ pub fn run(config: &Theorem2Config, run_dir: &Path, show_progress: bool) -> Resu
     let on_gaussians: Vec<(f64, f64)> = gaussians.iter().map(|r| (r.w2, r.four_arc)).collect();
     report::plot(
         &run_dir.join("theorem2"),
-        &Labels { title: "Theorem 2: cwd ≥ 4·ARC", x: "cwd (spheres: |r - r~|; Gaussians: closed-form W2)", y: "4 · ARC (empirical)" },
+        &Labels {
+            title: "Theorem 2: cwd ≥ 4·ARC",
+            x: "cwd (spheres: |r - r~|; Gaussians: closed-form W2)",
+            y: "4 · ARC (empirical)",
+        },
         &[
-            Series { name: "concentric spheres (equality)", points: &on_spheres, color: BLUE, line: false },
-            Series { name: "Gaussian pairs, best linear discriminator", points: &on_gaussians, color: ORANGE, line: false },
+            Series {
+                name: "concentric spheres (equality)",
+                points: &on_spheres,
+                color: BLUE,
+                line: false,
+            },
+            Series {
+                name: "Gaussian pairs, best linear discriminator",
+                points: &on_gaussians,
+                color: ORANGE,
+                line: false,
+            },
         ],
-        Axes { log: true, diagonal: true },
+        Axes {
+            log: true,
+            diagonal: true,
+        },
     )?;
     let sphere_failures = spheres.iter().filter(|r| !r.within_tolerance).count()
         + labeled.iter().filter(|r| !r.within_tolerance).count();
     let gaussian_failures = gaussians.iter().filter(|r| !r.holds).count();
-    report::atomic_write(&run_dir.join("report.md"), markdown(config, &spheres, &labeled, &gaussians).as_bytes())?;
+    report::atomic_write(
+        &run_dir.join("report.md"),
+        markdown(config, &spheres, &labeled, &gaussians).as_bytes(),
+    )?;
     write_manifest(
         run_dir,
         config,
         config.seed,
         started,
-        &["theorem2_spheres.csv", "theorem2_labeled.csv", "theorem2_gaussians.csv", "theorem2.png", "theorem2.svg", "report.md"],
+        &[
+            "theorem2_spheres.csv",
+            "theorem2_labeled.csv",
+            "theorem2_gaussians.csv",
+            "theorem2.png",
+            "theorem2.svg",
+            "report.md",
+        ],
     )?;
-    let worst = spheres.iter().map(|r| r.relative_error).chain(labeled.iter().map(|r| r.relative_error)).fold(0.0, f64::max);
+    let worst = spheres
+        .iter()
+        .map(|r| r.relative_error)
+        .chain(labeled.iter().map(|r| r.relative_error))
+        .fold(0.0, f64::max);
     Ok(SweepOutcome {
         run_dir: run_dir.to_owned(),
         checks: spheres.len() + labeled.len() + gaussians.len(),
@@ -263,7 +339,11 @@ fn labeled_rows(s: &SphereGrid, rng: &mut StdRng) -> Result<Vec<LabeledRow>> {
         return Ok(Vec::new());
     }
     let k = s.classes.len();
-    let probs = if s.class_probs.is_empty() { vec![1.0 / k as f64; k] } else { s.class_probs.clone() };
+    let probs = if s.class_probs.is_empty() {
+        vec![1.0 / k as f64; k]
+    } else {
+        s.class_probs.clone()
+    };
     let mut rows = Vec::new();
     for &dim in &s.dims {
         for &norm in &s.norms {
@@ -289,34 +369,64 @@ fn labeled_rows(s: &SphereGrid, rng: &mut StdRng) -> Result<Vec<LabeledRow>> {
     Ok(rows)
 }
 
-fn gaussian_rows(g: &GaussianPairs, rng: &mut StdRng, bar: &indicatif::ProgressBar) -> Result<Vec<GaussianRow>> {
+fn gaussian_rows(
+    g: &GaussianPairs,
+    rng: &mut StdRng,
+    bar: &indicatif::ProgressBar,
+) -> Result<Vec<GaussianRow>> {
     let d = g.dim;
     let random_cov = |rng: &mut StdRng| {
         let a = standard_normal_matrix(d, d, rng);
         let s = faer::Scale(1.0 / d as f64) * (&a * a.transpose());
-        Mat::from_fn(d, d, |i, j| 0.5 * (s[(i, j)] + s[(j, i)]) + if i == j { 0.1 } else { 0.0 })
+        Mat::from_fn(d, d, |i, j| {
+            0.5 * (s[(i, j)] + s[(j, i)]) + if i == j { 0.1 } else { 0.0 }
+        })
     };
     let mut rows = Vec::with_capacity(g.count);
     for pair in 0..g.count {
-        let t = if g.count == 1 { 0.0 } else { pair as f64 / (g.count - 1) as f64 };
+        let t = if g.count == 1 {
+            0.0
+        } else {
+            pair as f64 / (g.count - 1) as f64
+        };
         let shift = (g.min_shift.ln() + t * (g.max_shift.ln() - g.min_shift.ln())).exp();
         let direction = standard_normal_matrix(1, d, rng);
         let length = Norm::L2.of(&direction.row(0).iter().copied().collect::<Vec<_>>());
-        let mean: Vec<f64> = direction.row(0).iter().map(|v| shift * v / length).collect();
+        let mean: Vec<f64> = direction
+            .row(0)
+            .iter()
+            .map(|v| shift * v / length)
+            .collect();
         let real = Gaussian::new(vec![0.0; d], random_cov(rng))?;
         let proxy = Gaussian::new(mean, random_cov(rng))?;
         let w2 = wasserstein2(&real, &proxy)?;
         let arc = gaussian_linear_arc(&real, &proxy, g.grid)?.arc;
-        rows.push(GaussianRow { pair, shift, w2, arc_linear: arc, four_arc: 4.0 * arc, holds: 4.0 * arc <= w2 });
+        rows.push(GaussianRow {
+            pair,
+            shift,
+            w2,
+            arc_linear: arc,
+            four_arc: 4.0 * arc,
+            holds: 4.0 * arc <= w2,
+        });
         bar.inc(1);
     }
     Ok(rows)
 }
 
-fn markdown(config: &Theorem2Config, spheres: &[SphereRow], labeled: &[LabeledRow], gaussians: &[GaussianRow]) -> String {
+fn markdown(
+    config: &Theorem2Config,
+    spheres: &[SphereRow],
+    labeled: &[LabeledRow],
+    gaussians: &[GaussianRow],
+) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(s, "# Theorem 2: cwd ≥ 4·ARC, equality on concentric spheres ({})\n", config.name);
+    let _ = writeln!(
+        s,
+        "# Theorem 2: cwd ≥ 4·ARC, equality on concentric spheres ({})\n",
+        config.name
+    );
     let _ = writeln!(
         s,
         "Spheres: {} held-out samples per sphere, {} ε steps, tolerance {:.1}%. Gaussians: d = {}, best ℓ2-robust linear discriminator (mean-difference and Fisher directions), {} ε steps. Seed {}.\n",
@@ -327,21 +437,58 @@ fn markdown(config: &Theorem2Config, spheres: &[SphereRow], labeled: &[LabeledRo
         config.gaussians.grid,
         config.seed
     );
-    let _ = writeln!(s, "## Concentric spheres\n\n| d | norm | r | r~ | cwd | ARC closed form | ARC empirical | rel. error | ok |\n|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "## Concentric spheres\n\n| d | norm | r | r~ | cwd | ARC closed form | ARC empirical | rel. error | ok |\n|---|---|---|---|---|---|---|---|---|"
+    );
     for r in spheres {
         let _ = writeln!(
             s,
             "| {} | {} | {:.3} | {:.3} | {:.4} | {:.5} | {:.5} | {:.4} | {} |",
-            r.dim, r.norm, r.r, r.r_tilde, r.cwd, r.arc_closed_form, r.arc_empirical, r.relative_error, r.within_tolerance
+            r.dim,
+            r.norm,
+            r.r,
+            r.r_tilde,
+            r.cwd,
+            r.arc_closed_form,
+            r.arc_empirical,
+            r.relative_error,
+            r.within_tolerance
         );
     }
-    let _ = writeln!(s, "\n## Labeled spheres (a radius pair per class)\n\n| d | norm | classes | cwd | ARC closed form | ARC empirical | rel. error | ok |\n|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "\n## Labeled spheres (a radius pair per class)\n\n| d | norm | classes | cwd | ARC closed form | ARC empirical | rel. error | ok |\n|---|---|---|---|---|---|---|---|"
+    );
     for r in labeled {
-        let _ = writeln!(s, "| {} | {} | {} | {:.4} | {:.5} | {:.5} | {:.4} | {} |", r.dim, r.norm, r.classes, r.cwd, r.arc_closed_form, r.arc_empirical, r.relative_error, r.within_tolerance);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.4} | {:.5} | {:.5} | {:.4} | {} |",
+            r.dim,
+            r.norm,
+            r.classes,
+            r.cwd,
+            r.arc_closed_form,
+            r.arc_empirical,
+            r.relative_error,
+            r.within_tolerance
+        );
     }
-    let _ = writeln!(s, "\n## Gaussian pairs\n\n| pair | shift | W2 | 4·ARC | 4·ARC / W2 | holds |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "\n## Gaussian pairs\n\n| pair | shift | W2 | 4·ARC | 4·ARC / W2 | holds |\n|---|---|---|---|---|---|"
+    );
     for r in gaussians {
-        let _ = writeln!(s, "| {} | {:.3} | {:.4} | {:.4} | {:.3} | {} |", r.pair, r.shift, r.w2, r.four_arc, r.four_arc / r.w2, r.holds);
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} | {:.4} | {:.4} | {:.3} | {} |",
+            r.pair,
+            r.shift,
+            r.w2,
+            r.four_arc,
+            r.four_arc / r.w2,
+            r.holds
+        );
     }
     s
 }

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::empirical::{EmpiricalData, robustness};
 use super::theorem1::{Perturbation, ProxyFamily, proxy_distribution};
-use super::{SweepOutcome, at_least, create_run_dir, non_negative_finite, progress, write_manifest};
+use super::{
+    SweepOutcome, at_least, create_run_dir, non_negative_finite, progress, write_manifest,
+};
 use crate::error::{Error, Result};
 use crate::report::{self, Axes, BLUE, GREEN, Labels, ORANGE, Series};
 use crate::theory::mixture::mixture_bound;
@@ -56,7 +58,12 @@ pub struct ProxySpec {
 
 impl Default for ProxySpec {
     fn default() -> Self {
-        ProxySpec { kind: Perturbation::Both, strength: 0.3, mean_shift: 10.0, cov_shift: 1.0 }
+        ProxySpec {
+            kind: Perturbation::Both,
+            strength: 0.3,
+            mean_shift: 10.0,
+            cov_shift: 1.0,
+        }
     }
 }
 
@@ -64,7 +71,10 @@ impl Theorem6Config {
     /// Checks every field; errors name it.
     pub fn validate(&self) -> Result<()> {
         if self.sweep != "theorem6" {
-            return Err(Error::invalid("sweep", format!("\"theorem6\", got \"{}\"", self.sweep)));
+            return Err(Error::invalid(
+                "sweep",
+                format!("\"theorem6\", got \"{}\"", self.sweep),
+            ));
         }
         self.data.validate()?;
         non_negative_finite("proxy.strength", self.proxy.strength)?;
@@ -91,9 +101,23 @@ pub fn run(config: &Theorem6Config, run_dir: &Path, show_progress: bool) -> Resu
     let started = (report::unix_seconds(), Instant::now());
     let mut rng = StdRng::seed_from_u64(config.seed);
     let (dist, h) = config.data.model(&mut rng)?;
-    let family = ProxyFamily { mean_shift: config.proxy.mean_shift, cov_shift: config.proxy.cov_shift, ..ProxyFamily::default() };
-    let proxy_dist = proxy_distribution(&dist, &h, &family, config.proxy.kind, config.proxy.strength, &mut rng)?;
-    let (real, proxy) = (config.data.sample(&dist, &mut rng)?, config.data.sample(&proxy_dist, &mut rng)?);
+    let family = ProxyFamily {
+        mean_shift: config.proxy.mean_shift,
+        cov_shift: config.proxy.cov_shift,
+        ..ProxyFamily::default()
+    };
+    let proxy_dist = proxy_distribution(
+        &dist,
+        &h,
+        &family,
+        config.proxy.kind,
+        config.proxy.strength,
+        &mut rng,
+    )?;
+    let (real, proxy) = (
+        config.data.sample(&dist, &mut rng)?,
+        config.data.sample(&proxy_dist, &mut rng)?,
+    );
     let norm = config.data.norm;
     let (rob_real, rob_proxy) = (robustness(&h, &real, norm), robustness(&h, &proxy, norm));
     let bar = progress(config.weights, "theorem 6 mixtures", show_progress);
@@ -117,33 +141,86 @@ pub fn run(config: &Theorem6Config, run_dir: &Path, show_progress: bool) -> Resu
     bar.finish_and_clear();
     create_run_dir(run_dir)?;
     report::write_csv(&run_dir.join("theorem6.csv"), &rows)?;
-    let series = |f: fn(&MixtureRow) -> f64| -> Vec<(f64, f64)> { rows.iter().map(|r| (r.p, f(r))).collect() };
-    let (bound, observed, gap) = (series(|r| r.bound), series(|r| r.cwd_mixture), series(|r| r.delta_rob));
+    let series = |f: fn(&MixtureRow) -> f64| -> Vec<(f64, f64)> {
+        rows.iter().map(|r| (r.p, f(r))).collect()
+    };
+    let (bound, observed, gap) = (
+        series(|r| r.bound),
+        series(|r| r.cwd_mixture),
+        series(|r| r.delta_rob),
+    );
     report::plot(
         &run_dir.join("theorem6"),
-        &Labels { title: "Theorem 6: mixing real data into the proxy", x: "p (share of real data)", y: "distance" },
+        &Labels {
+            title: "Theorem 6: mixing real data into the proxy",
+            x: "p (share of real data)",
+            y: "distance",
+        },
         &[
-            Series { name: "(1 - p) · cwd(D, D~) (bound)", points: &bound, color: GREEN, line: true },
-            Series { name: "cwd(D, p·D + (1 - p)·D~), exact OT", points: &observed, color: BLUE, line: false },
-            Series { name: "|Rob(h, D) - Rob(h, mixture)|", points: &gap, color: ORANGE, line: false },
+            Series {
+                name: "(1 - p) · cwd(D, D~) (bound)",
+                points: &bound,
+                color: GREEN,
+                line: true,
+            },
+            Series {
+                name: "cwd(D, p·D + (1 - p)·D~), exact OT",
+                points: &observed,
+                color: BLUE,
+                line: false,
+            },
+            Series {
+                name: "|Rob(h, D) - Rob(h, mixture)|",
+                points: &gap,
+                color: ORANGE,
+                line: false,
+            },
         ],
-        Axes { log: false, diagonal: false },
+        Axes {
+            log: false,
+            diagonal: false,
+        },
     )?;
     let violations = rows.iter().filter(|r| !r.holds).count();
     let mut md = format!(
         "# Theorem 6: cwd to a mixture ({})\n\n{} classes in d = {}, {} points per class from the real and from the proxy model ({:?}, strength {}); metric {}; LDA classifier; seed {}.\n\nRob(h, D) = {rob_real:.5}, Rob(h, D~) = {rob_proxy:.5}, cwd(D, D~) = {:.5}. Violations: {violations}.\n\n| p | cwd(D, mixture) | (1 − p)·cwd(D, D~) | ratio | abs ΔRob |\n|---|---|---|---|---|\n",
-        config.name, config.data.model.classes, config.data.model.dim, config.data.samples_per_class, config.proxy.kind, config.proxy.strength, norm.name(), config.seed, rows[0].cwd_proxy
+        config.name,
+        config.data.model.classes,
+        config.data.model.dim,
+        config.data.samples_per_class,
+        config.proxy.kind,
+        config.proxy.strength,
+        norm.name(),
+        config.seed,
+        rows[0].cwd_proxy
     );
     for r in &rows {
-        let ratio = if r.bound > 0.0 { r.cwd_mixture / r.bound } else { 0.0 };
-        md.push_str(&format!("| {:.3} | {:.5} | {:.5} | {:.4} | {:.5} |\n", r.p, r.cwd_mixture, r.bound, ratio, r.delta_rob));
+        let ratio = if r.bound > 0.0 {
+            r.cwd_mixture / r.bound
+        } else {
+            0.0
+        };
+        md.push_str(&format!(
+            "| {:.3} | {:.5} | {:.5} | {:.4} | {:.5} |\n",
+            r.p, r.cwd_mixture, r.bound, ratio, r.delta_rob
+        ));
     }
     report::atomic_write(&run_dir.join("report.md"), md.as_bytes())?;
-    write_manifest(run_dir, config, config.seed, started, &["theorem6.csv", "theorem6.png", "theorem6.svg", "report.md"])?;
+    write_manifest(
+        run_dir,
+        config,
+        config.seed,
+        started,
+        &["theorem6.csv", "theorem6.png", "theorem6.svg", "report.md"],
+    )?;
     Ok(SweepOutcome {
         run_dir: run_dir.to_owned(),
         checks: rows.len(),
         violations,
-        summary: format!("Theorem 6: {} mixture weights, {violations} violations; cwd(D, D~) = {:.4}", rows.len(), rows[0].cwd_proxy),
+        summary: format!(
+            "Theorem 6: {} mixture weights, {violations} violations; cwd(D, D~) = {:.4}",
+            rows.len(),
+            rows[0].cwd_proxy
+        ),
     })
 }

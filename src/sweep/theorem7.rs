@@ -51,7 +51,10 @@ impl Theorem7Config {
     /// Checks every field; errors name it.
     pub fn validate(&self) -> Result<()> {
         if self.sweep != "theorem7" {
-            return Err(Error::invalid("sweep", format!("\"theorem7\", got \"{}\"", self.sweep)));
+            return Err(Error::invalid(
+                "sweep",
+                format!("\"theorem7\", got \"{}\"", self.sweep),
+            ));
         }
         self.data.validate()?;
         super::positive_finite("tolerance", self.tolerance)?;
@@ -84,12 +87,22 @@ pub fn run(config: &Theorem7Config, run_dir: &Path, show_progress: bool) -> Resu
     let mut rows = Vec::with_capacity(config.alphas);
     for k in 0..config.alphas {
         let alpha = k as f64 / (config.alphas - 1) as f64;
-        let moved = real.with_points(h.toward_adversarial(real.points(), real.labels(), alpha, norm)?)?;
+        let moved =
+            real.with_points(h.toward_adversarial(real.points(), real.labels(), alpha, norm)?)?;
         let rob_moved = robustness(&h, &moved, norm);
         let cwd = empirical_conditional_wasserstein(&real, &moved, 1, norm)?.cwd;
         let slack = config.tolerance * (1.0 + rob);
-        let holds = ((rob - rob_moved) - alpha * rob).abs() <= slack && (cwd - alpha * rob).abs() <= slack;
-        rows.push(TightnessRow { alpha, rob_real: rob, rob_moved, rob_drop: rob - rob_moved, cwd, alpha_rob: alpha * rob, holds });
+        let holds =
+            ((rob - rob_moved) - alpha * rob).abs() <= slack && (cwd - alpha * rob).abs() <= slack;
+        rows.push(TightnessRow {
+            alpha,
+            rob_real: rob,
+            rob_moved,
+            rob_drop: rob - rob_moved,
+            cwd,
+            alpha_rob: alpha * rob,
+            holds,
+        });
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -99,28 +112,70 @@ pub fn run(config: &Theorem7Config, run_dir: &Path, show_progress: bool) -> Resu
     let cwd: Vec<(f64, f64)> = rows.iter().map(|r| (r.alpha_rob, r.cwd)).collect();
     report::plot(
         &run_dir.join("theorem7"),
-        &Labels { title: "Theorem 7: Theorem 1 is tight along D_α", x: "α · Rob(h, D)", y: "observed" },
+        &Labels {
+            title: "Theorem 7: Theorem 1 is tight along D_α",
+            x: "α · Rob(h, D)",
+            y: "observed",
+        },
         &[
-            Series { name: "Rob(h, D) - Rob(h, D_α)", points: &drop, color: BLUE, line: false },
-            Series { name: "cwd(D, D_α), exact OT", points: &cwd, color: ORANGE, line: true },
+            Series {
+                name: "Rob(h, D) - Rob(h, D_α)",
+                points: &drop,
+                color: BLUE,
+                line: false,
+            },
+            Series {
+                name: "cwd(D, D_α), exact OT",
+                points: &cwd,
+                color: ORANGE,
+                line: true,
+            },
         ],
-        Axes { log: false, diagonal: true },
+        Axes {
+            log: false,
+            diagonal: true,
+        },
     )?;
     let violations = rows.iter().filter(|r| !r.holds).count();
-    let worst = rows.iter().map(|r| (r.rob_drop - r.alpha_rob).abs().max((r.cwd - r.alpha_rob).abs())).fold(0.0, f64::max);
+    let worst = rows
+        .iter()
+        .map(|r| {
+            (r.rob_drop - r.alpha_rob)
+                .abs()
+                .max((r.cwd - r.alpha_rob).abs())
+        })
+        .fold(0.0, f64::max);
     let mut md = format!(
         "# Theorem 7: tightness ({})\n\n{} classes in d = {}, {} points per class, LDA classifier, metric {}; seed {}.\n\nRob(h, D) = {rob:.6}. Largest deviation from α·Rob(h, D): {worst:.3e} (tolerance {:.1e} × (1 + Rob)). Violations: {violations}.\n\n| α | Rob(h, D_α) | Rob drop | cwd(D, D_α) | α·Rob(h, D) |\n|---|---|---|---|---|\n",
-        config.name, config.data.model.classes, config.data.model.dim, config.data.samples_per_class, norm.name(), config.seed, config.tolerance
+        config.name,
+        config.data.model.classes,
+        config.data.model.dim,
+        config.data.samples_per_class,
+        norm.name(),
+        config.seed,
+        config.tolerance
     );
     for r in &rows {
-        md.push_str(&format!("| {:.3} | {:.6} | {:.6} | {:.6} | {:.6} |\n", r.alpha, r.rob_moved, r.rob_drop, r.cwd, r.alpha_rob));
+        md.push_str(&format!(
+            "| {:.3} | {:.6} | {:.6} | {:.6} | {:.6} |\n",
+            r.alpha, r.rob_moved, r.rob_drop, r.cwd, r.alpha_rob
+        ));
     }
     report::atomic_write(&run_dir.join("report.md"), md.as_bytes())?;
-    write_manifest(run_dir, config, config.seed, started, &["theorem7.csv", "theorem7.png", "theorem7.svg", "report.md"])?;
+    write_manifest(
+        run_dir,
+        config,
+        config.seed,
+        started,
+        &["theorem7.csv", "theorem7.png", "theorem7.svg", "report.md"],
+    )?;
     Ok(SweepOutcome {
         run_dir: run_dir.to_owned(),
         checks: rows.len(),
         violations,
-        summary: format!("Theorem 7: {} fractions α, {violations} violations; largest deviation {worst:.2e}", rows.len()),
+        summary: format!(
+            "Theorem 7: {} fractions α, {violations} violations; largest deviation {worst:.2e}",
+            rows.len()
+        ),
     })
 }

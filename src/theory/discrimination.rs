@@ -16,7 +16,10 @@ use crate::error::{Error, Result};
 
 /// `numpy.trapz(y, x)`: `Σ_k (x_{k+1} − x_k)(y_k + y_{k+1})/2`.
 pub fn trapezoid(x: &[f64], y: &[f64]) -> f64 {
-    x.windows(2).zip(y.windows(2)).map(|(xs, ys)| (xs[1] - xs[0]) * (ys[0] + ys[1]) / 2.0).sum()
+    x.windows(2)
+        .zip(y.windows(2))
+        .map(|(xs, ys)| (xs[1] - xs[0]) * (ys[0] + ys[1]) / 2.0)
+        .sum()
 }
 
 /// `n + 1` equally spaced radii `0, ε_max/n, …, ε_max`.
@@ -39,9 +42,15 @@ impl RadialThreshold {
     pub fn robust_accuracy(&self, real_norms: &[f64], proxy_norms: &[f64], eps: f64) -> f64 {
         let t = self.threshold;
         let (real_ok, proxy_ok) = if self.outward {
-            (fraction(real_norms, |rho| rho + eps < t), fraction(proxy_norms, |rho| rho - eps >= t))
+            (
+                fraction(real_norms, |rho| rho + eps < t),
+                fraction(proxy_norms, |rho| rho - eps >= t),
+            )
         } else {
-            (fraction(real_norms, |rho| rho - eps > t), fraction(proxy_norms, |rho| rho + eps <= t))
+            (
+                fraction(real_norms, |rho| rho - eps > t),
+                fraction(proxy_norms, |rho| rho + eps <= t),
+            )
         };
         0.5 * real_ok + 0.5 * proxy_ok
     }
@@ -54,10 +63,19 @@ impl RadialThreshold {
     /// is returned (the largest margin), so held-out points equal to training points up to
     /// round-off are classified alike.
     pub fn fit(real_sorted: &[f64], proxy_sorted: &[f64], eps: f64) -> RadialThreshold {
-        let (n, m) = (real_sorted.len().max(1) as f64, proxy_sorted.len().max(1) as f64);
+        let (n, m) = (
+            real_sorted.len().max(1) as f64,
+            proxy_sorted.len().max(1) as f64,
+        );
         let below = |s: &[f64], v: f64| s.partition_point(|x| *x < v);
         let at_most = |s: &[f64], v: f64| s.partition_point(|x| *x <= v);
-        let mut best = (RadialThreshold { threshold: f64::INFINITY, outward: true }, 0.5);
+        let mut best = (
+            RadialThreshold {
+                threshold: f64::INFINITY,
+                outward: true,
+            },
+            0.5,
+        );
         for (j, &rho) in proxy_sorted.iter().enumerate() {
             if j > 0 && proxy_sorted[j - 1] == rho {
                 continue;
@@ -66,18 +84,40 @@ impl RadialThreshold {
             let reals = below(real_sorted, rho - 2.0 * eps);
             let accuracy = 0.5 * reals as f64 / n + 0.5 * (proxy_sorted.len() - j) as f64 / m;
             if accuracy > best.1 {
-                let lower = [reals.checked_sub(1).map(|k| real_sorted[k] + eps), j.checked_sub(1).map(|k| proxy_sorted[k] - eps)];
-                let lower = lower.into_iter().flatten().fold(f64::NEG_INFINITY, f64::max);
-                best = (RadialThreshold { threshold: midpoint(lower, rho - eps), outward: true }, accuracy);
+                let lower = [
+                    reals.checked_sub(1).map(|k| real_sorted[k] + eps),
+                    j.checked_sub(1).map(|k| proxy_sorted[k] - eps),
+                ];
+                let lower = lower
+                    .into_iter()
+                    .flatten()
+                    .fold(f64::NEG_INFINITY, f64::max);
+                best = (
+                    RadialThreshold {
+                        threshold: midpoint(lower, rho - eps),
+                        outward: true,
+                    },
+                    accuracy,
+                );
             }
             // Inward, t ∈ [ρ + ε, upper): proxies with norm ≤ ρ and reals with norm > ρ + 2ε correct.
             let proxies = at_most(proxy_sorted, rho);
             let first_real = at_most(real_sorted, rho + 2.0 * eps);
-            let accuracy = 0.5 * (real_sorted.len() - first_real) as f64 / n + 0.5 * proxies as f64 / m;
+            let accuracy =
+                0.5 * (real_sorted.len() - first_real) as f64 / n + 0.5 * proxies as f64 / m;
             if accuracy > best.1 {
-                let upper = [real_sorted.get(first_real).map(|v| v - eps), proxy_sorted.get(proxies).map(|v| v + eps)];
+                let upper = [
+                    real_sorted.get(first_real).map(|v| v - eps),
+                    proxy_sorted.get(proxies).map(|v| v + eps),
+                ];
                 let upper = upper.into_iter().flatten().fold(f64::INFINITY, f64::min);
-                best = (RadialThreshold { threshold: midpoint(rho + eps, upper), outward: false }, accuracy);
+                best = (
+                    RadialThreshold {
+                        threshold: midpoint(rho + eps, upper),
+                        outward: false,
+                    },
+                    accuracy,
+                );
             }
         }
         best.0
@@ -112,12 +152,22 @@ pub struct ArcCurve {
 /// fitted on the training norms and its robust accuracy measured on the held-out norms. The grid
 /// runs from 0 to the spread of the training norms (no radial discriminator can be robust
 /// beyond half of it) in `grid` steps.
-pub fn radial_arc(train: (&[f64], &[f64]), test: (&[f64], &[f64]), grid: usize) -> Result<ArcCurve> {
+pub fn radial_arc(
+    train: (&[f64], &[f64]),
+    test: (&[f64], &[f64]),
+    grid: usize,
+) -> Result<ArcCurve> {
     if grid == 0 {
         return Err(Error::invalid("grid", "at least one step"));
     }
-    if [train.0, train.1, test.0, test.1].iter().any(|s| s.is_empty()) {
-        return Err(Error::invalid("samples", "non-empty training and held-out samples of both distributions"));
+    if [train.0, train.1, test.0, test.1]
+        .iter()
+        .any(|s| s.is_empty())
+    {
+        return Err(Error::invalid(
+            "samples",
+            "non-empty training and held-out samples of both distributions",
+        ));
     }
     let sorted = |s: &[f64]| {
         let mut v = s.to_vec();
@@ -133,7 +183,11 @@ pub fn radial_arc(train: (&[f64], &[f64]), test: (&[f64], &[f64]), grid: usize) 
         .map(|&e| RadialThreshold::fit(&real, &proxy, e).robust_accuracy(test.0, test.1, e))
         .collect();
     let excess: Vec<f64> = robust_accuracy.iter().map(|a| a - 0.5).collect();
-    Ok(ArcCurve { arc: trapezoid(&eps, &excess), eps, robust_accuracy })
+    Ok(ArcCurve {
+        arc: trapezoid(&eps, &excess),
+        eps,
+        robust_accuracy,
+    })
 }
 
 /// Robust accuracy at ε of the ℓ2 linear discriminator "proxy iff `w·x ≥ b`" (`‖w‖2 = 1`) on
@@ -158,12 +212,17 @@ fn linear_robust_accuracy(real: (f64, f64), proxy: (f64, f64), b: f64, eps: f64)
 /// which Theorem 2 bounds by `cwd` (and the closed-form W2 ≥ W1 bounds that).
 pub fn gaussian_linear_arc(real: &Gaussian, proxy: &Gaussian, grid: usize) -> Result<ArcCurve> {
     if real.dim() != proxy.dim() {
-        return Err(Error::invalid("dimensions", "two Gaussians of the same dimension"));
+        return Err(Error::invalid(
+            "dimensions",
+            "two Gaussians of the same dimension",
+        ));
     }
     let d = real.dim();
     let diff: Vec<f64> = (0..d).map(|i| proxy.mean()[i] - real.mean()[i]).collect();
     let mut directions = vec![diff.clone()];
-    let pooled = faer::Mat::from_fn(d, d, |i, j| real.cov()[(i, j)] + proxy.cov()[(i, j)] + if i == j { 1e-12 } else { 0.0 });
+    let pooled = faer::Mat::from_fn(d, d, |i, j| {
+        real.cov()[(i, j)] + proxy.cov()[(i, j)] + if i == j { 1e-12 } else { 0.0 }
+    });
     if let Ok(llt) = pooled.llt(faer::Side::Lower) {
         let rhs = faer::Mat::from_fn(d, 1, |i, _| diff[i]);
         let w = faer::linalg::solvers::Solve::solve(&llt, &rhs);
@@ -179,29 +238,49 @@ pub fn gaussian_linear_arc(real: &Gaussian, proxy: &Gaussian, grid: usize) -> Re
         })
         .collect();
     if projected.is_empty() {
-        return Err(Error::invalid("gaussians", "different means (identical means have ARC 0 for every linear discriminator)"));
+        return Err(Error::invalid(
+            "gaussians",
+            "different means (identical means have ARC 0 for every linear discriminator)",
+        ));
     }
-    let spread = projected.iter().map(|((m, s), (mt, st))| (mt - m).abs() + 8.0 * (s + st)).fold(0.0, f64::max);
+    let spread = projected
+        .iter()
+        .map(|((m, s), (mt, st))| (mt - m).abs() + 8.0 * (s + st))
+        .fold(0.0, f64::max);
     let eps = epsilon_grid(spread, grid.max(1));
     let robust_accuracy: Vec<f64> = eps
         .iter()
-        .map(|&e| projected.iter().map(|&(a, b)| best_offset_accuracy(a, b, e)).fold(0.5, f64::max))
+        .map(|&e| {
+            projected
+                .iter()
+                .map(|&(a, b)| best_offset_accuracy(a, b, e))
+                .fold(0.5, f64::max)
+        })
         .collect();
     let excess: Vec<f64> = robust_accuracy.iter().map(|a| a - 0.5).collect();
-    Ok(ArcCurve { arc: trapezoid(&eps, &excess), eps, robust_accuracy })
+    Ok(ArcCurve {
+        arc: trapezoid(&eps, &excess),
+        eps,
+        robust_accuracy,
+    })
 }
 
 fn project(g: &Gaussian, w: &[f64]) -> (f64, f64) {
     let mean = w.iter().zip(g.mean()).map(|(a, b)| a * b).sum();
     let s = g.cov();
-    let var: f64 = (0..w.len()).map(|i| w[i] * (0..w.len()).map(|j| s[(i, j)] * w[j]).sum::<f64>()).sum();
+    let var: f64 = (0..w.len())
+        .map(|i| w[i] * (0..w.len()).map(|j| s[(i, j)] * w[j]).sum::<f64>())
+        .sum();
     (mean, var.max(0.0).sqrt())
 }
 
 /// `max_b` of [`linear_robust_accuracy`]: a grid over the span of the two projected means
 /// followed by golden-section refinement around the best grid point.
 fn best_offset_accuracy(real: (f64, f64), proxy: (f64, f64), eps: f64) -> f64 {
-    let (lo, hi) = (real.0.min(proxy.0) - 4.0 * (real.1 + proxy.1), real.0.max(proxy.0) + 4.0 * (real.1 + proxy.1));
+    let (lo, hi) = (
+        real.0.min(proxy.0) - 4.0 * (real.1 + proxy.1),
+        real.0.max(proxy.0) + 4.0 * (real.1 + proxy.1),
+    );
     let f = |b: f64| linear_robust_accuracy(real, proxy, b, eps);
     let steps = 200;
     let h = (hi - lo) / steps as f64;

@@ -32,7 +32,11 @@ pub const PARALLEL_MIN_DIM: usize = 1024;
 
 /// faer's parallelism for a problem of dimension `d`.
 fn parallelism(d: usize) -> Par {
-    if d < PARALLEL_MIN_DIM { Par::Seq } else { faer::get_global_parallelism() }
+    if d < PARALLEL_MIN_DIM {
+        Par::Seq
+    } else {
+        faer::get_global_parallelism()
+    }
 }
 
 /// A multivariate normal distribution `N(mean, cov)` with a validated covariance.
@@ -59,16 +63,26 @@ impl Gaussian {
     pub fn new(mean: Vec<f64>, cov: Mat<f64>) -> Result<Self> {
         let d = mean.len();
         if d == 0 {
-            return Err(Error::invalid("mean", "at least one dimension, got an empty vector"));
+            return Err(Error::invalid(
+                "mean",
+                "at least one dimension, got an empty vector",
+            ));
         }
         if cov.nrows() != d || cov.ncols() != d {
             return Err(Error::invalid(
                 "cov",
-                format!("shape ({d}, {d}) to match mean of length {d}, got ({}, {})", cov.nrows(), cov.ncols()),
+                format!(
+                    "shape ({d}, {d}) to match mean of length {d}, got ({}, {})",
+                    cov.nrows(),
+                    cov.ncols()
+                ),
             ));
         }
         if let Some(i) = mean.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid("mean", format!("finite values, entry {i} is {}", mean[i])));
+            return Err(Error::invalid(
+                "mean",
+                format!("finite values, entry {i} is {}", mean[i]),
+            ));
         }
         let cov = symmetrised(cov)?;
         let factor = Factor::of(&cov)?;
@@ -164,7 +178,10 @@ fn symmetrised(mut cov: Mat<f64>) -> Result<Mat<f64>> {
     for j in 0..d {
         for (i, &v) in cov.col(j).iter().enumerate() {
             if !v.is_finite() {
-                return Err(Error::invalid("cov", format!("finite values, entry ({i}, {j}) is {v}")));
+                return Err(Error::invalid(
+                    "cov",
+                    format!("finite values, entry ({i}, {j}) is {v}"),
+                ));
             }
             scale = scale.max(v.abs());
         }
@@ -178,7 +195,9 @@ fn symmetrised(mut cov: Mat<f64>) -> Result<Mat<f64>> {
                     if (a - b).abs() > tolerance {
                         return Err(Error::invalid(
                             "cov",
-                            format!("a symmetric matrix, but cov[{i},{j}] = {a} and cov[{j},{i}] = {b}"),
+                            format!(
+                                "a symmetric matrix, but cov[{i},{j}] = {a} and cov[{j},{i}] = {b}"
+                            ),
                         ));
                     }
                     let m = 0.5 * (a + b);
@@ -202,26 +221,42 @@ impl Factor {
             let pivots = (0..d).map(|i| l[(i, i)] * l[(i, i)]);
             let largest = (0..d).map(|i| cov[(i, i)]).fold(0.0, f64::max);
             if pivots.fold(f64::INFINITY, f64::min) > 1e3 * round_off * largest {
-                return Ok(Factor { matrix: l, structure: BlockStructure::TriangularLower, columns: 0..d });
+                return Ok(Factor {
+                    matrix: l,
+                    structure: BlockStructure::TriangularLower,
+                    columns: 0..d,
+                });
             }
         }
-        let evd = cov
-            .self_adjoint_eigen(Side::Lower)
-            .map_err(|e| Error::invalid("cov", format!("an eigendecomposition, which failed: {e:?}")))?;
+        let evd = cov.self_adjoint_eigen(Side::Lower).map_err(|e| {
+            Error::invalid("cov", format!("an eigendecomposition, which failed: {e:?}"))
+        })?;
         let s = evd.S().column_vector();
         let lmax = (0..d).map(|i| s[i].abs()).fold(0.0f64, f64::max);
         let lmin = (0..d).map(|i| s[i]).fold(f64::INFINITY, f64::min);
         if lmin < -PSD_TOLERANCE * lmax.max(1e-300) {
             return Err(Error::invalid(
                 "cov",
-                format!("a positive semidefinite matrix, but its smallest eigenvalue is {lmin:.6e} (largest {lmax:.6e})"),
+                format!(
+                    "a positive semidefinite matrix, but its smallest eigenvalue is {lmin:.6e} (largest {lmax:.6e})"
+                ),
             ));
         }
         // Eigenvalues come in non-decreasing order: the kept ones are the last columns.
         let first_kept = (0..d).find(|&i| s[i] > round_off * lmax).unwrap_or(d);
         let u = evd.U();
-        let matrix = Mat::from_fn(d, d, |i, j| if j >= first_kept { u[(i, j)] * s[j].sqrt() } else { 0.0 });
-        Ok(Factor { matrix, structure: BlockStructure::Rectangular, columns: first_kept..d })
+        let matrix = Mat::from_fn(d, d, |i, j| {
+            if j >= first_kept {
+                u[(i, j)] * s[j].sqrt()
+            } else {
+                0.0
+            }
+        });
+        Ok(Factor {
+            matrix,
+            structure: BlockStructure::Rectangular,
+            columns: first_kept..d,
+        })
     }
 
     /// The non-zero columns, `d × rank`.
@@ -236,9 +271,22 @@ fn symmetric_eigenvalues(a: Mat<f64>, par: Par) -> Result<Vec<f64>> {
     use faer::linalg::evd::{ComputeEigenvectors, self_adjoint_evd, self_adjoint_evd_scratch};
     let n = a.nrows();
     let mut s = faer::diag::Diag::<f64>::zeros(n);
-    let scratch = self_adjoint_evd_scratch::<f64>(n, ComputeEigenvectors::No, par, Default::default());
-    self_adjoint_evd(a.as_ref(), s.as_mut(), None, par, MemStack::new(&mut MemBuffer::new(scratch)), Default::default())
-        .map_err(|e| Error::invalid("covariance product", format!("an eigendecomposition, which failed: {e:?}")))?;
+    let scratch =
+        self_adjoint_evd_scratch::<f64>(n, ComputeEigenvectors::No, par, Default::default());
+    self_adjoint_evd(
+        a.as_ref(),
+        s.as_mut(),
+        None,
+        par,
+        MemStack::new(&mut MemBuffer::new(scratch)),
+        Default::default(),
+    )
+    .map_err(|e| {
+        Error::invalid(
+            "covariance product",
+            format!("an eigendecomposition, which failed: {e:?}"),
+        )
+    })?;
     Ok(s.column_vector().iter().copied().collect())
 }
 
@@ -251,7 +299,14 @@ fn cholesky_lower(cov: &Mat<f64>) -> Option<Mat<f64>> {
     let par = parallelism(d);
     let mut l = cov.clone();
     let mut buffer = MemBuffer::new(cholesky_in_place_scratch::<f64>(d, par, Default::default()));
-    cholesky_in_place(l.as_mut(), Default::default(), par, MemStack::new(&mut buffer), Default::default()).ok()?;
+    cholesky_in_place(
+        l.as_mut(),
+        Default::default(),
+        par,
+        MemStack::new(&mut buffer),
+        Default::default(),
+    )
+    .ok()?;
     for j in 1..d {
         l.col_mut(j).subrows_mut(0, j).fill(0.0);
     }
@@ -273,10 +328,19 @@ pub fn wasserstein2_squared(a: &Gaussian, b: &Gaussian) -> Result<f64> {
     if a.dim() != b.dim() {
         return Err(Error::invalid(
             "dimensions",
-            format!("two Gaussians of the same dimension, got {} and {}", a.dim(), b.dim()),
+            format!(
+                "two Gaussians of the same dimension, got {} and {}",
+                a.dim(),
+                b.dim()
+            ),
         ));
     }
-    let mean_term: f64 = a.mean.iter().zip(&b.mean).map(|(x, y)| (x - y) * (x - y)).sum();
+    let mean_term: f64 = a
+        .mean
+        .iter()
+        .zip(&b.mean)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
     let trace_a: f64 = (0..a.dim()).map(|i| a.cov[(i, i)]).sum();
     let trace_b: f64 = (0..b.dim()).map(|i| b.cov[(i, i)]).sum();
     let cross = trace_sqrt_product(&a.factor, &b.factor)?;
@@ -305,7 +369,11 @@ fn trace_sqrt_product(f1: &Factor, f2: &Factor) -> Result<f64> {
         1.0,
         par,
     );
-    let (left, right) = if r1 <= r2 { (g.transpose(), g.as_ref()) } else { (g.as_ref(), g.transpose()) };
+    let (left, right) = if r1 <= r2 {
+        (g.transpose(), g.as_ref())
+    } else {
+        (g.as_ref(), g.transpose())
+    };
     let r = r1.min(r2);
     let mut gram = Mat::<f64>::zeros(r, r);
     matmul(
@@ -319,7 +387,10 @@ fn trace_sqrt_product(f1: &Factor, f2: &Factor) -> Result<f64> {
         1.0,
         par,
     );
-    Ok(symmetric_eigenvalues(gram, par)?.iter().map(|l| l.max(0.0).sqrt()).sum())
+    Ok(symmetric_eigenvalues(gram, par)?
+        .iter()
+        .map(|l| l.max(0.0).sqrt())
+        .sum())
 }
 
 /// A labeled distribution with Gaussian class conditionals: class `y` has probability `probs[y]`
@@ -339,21 +410,33 @@ impl ClassConditionalGaussians {
             return Err(Error::invalid("classes", "at least one class"));
         }
         if probs.len() != k {
-            return Err(Error::invalid("probs", format!("{k} class probabilities, got {}", probs.len())));
+            return Err(Error::invalid(
+                "probs",
+                format!("{k} class probabilities, got {}", probs.len()),
+            ));
         }
         let d = classes[0].dim();
         if let Some(y) = classes.iter().position(|g| g.dim() != d) {
             return Err(Error::invalid(
                 "classes",
-                format!("every class in dimension {d}, class {y} has dimension {}", classes[y].dim()),
+                format!(
+                    "every class in dimension {d}, class {y} has dimension {}",
+                    classes[y].dim()
+                ),
             ));
         }
         if let Some(y) = probs.iter().position(|p| !p.is_finite() || *p < 0.0) {
-            return Err(Error::invalid("probs", format!("finite non-negative values, probs[{y}] = {}", probs[y])));
+            return Err(Error::invalid(
+                "probs",
+                format!("finite non-negative values, probs[{y}] = {}", probs[y]),
+            ));
         }
         let total: f64 = probs.iter().sum();
         if (total - 1.0).abs() > PROBABILITY_TOLERANCE {
-            return Err(Error::invalid("probs", format!("probabilities summing to 1, they sum to {total}")));
+            return Err(Error::invalid(
+                "probs",
+                format!("probabilities summing to 1, they sum to {total}"),
+            ));
         }
         Ok(ClassConditionalGaussians { classes, probs })
     }
@@ -437,7 +520,11 @@ pub fn conditional_mean_distance(
 }
 
 fn euclidean_distance(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt()
 }
 
 fn check_same_labels(a: &ClassConditionalGaussians, b: &ClassConditionalGaussians) -> Result<()> {
@@ -454,14 +541,20 @@ fn check_same_labels(a: &ClassConditionalGaussians, b: &ClassConditionalGaussian
     if a.dim() != b.dim() {
         return Err(Error::invalid(
             "dimensions",
-            format!("both distributions in the same dimension, got {} and {}", a.dim(), b.dim()),
+            format!(
+                "both distributions in the same dimension, got {} and {}",
+                a.dim(),
+                b.dim()
+            ),
         ));
     }
     for (y, (p, q)) in a.probs.iter().zip(&b.probs).enumerate() {
         if (p - q).abs() > PROBABILITY_TOLERANCE {
             return Err(Error::invalid(
                 "label distributions",
-                format!("identical class probabilities (Theorem 1's hypothesis), class {y} has {p} and {q}"),
+                format!(
+                    "identical class probabilities (Theorem 1's hypothesis), class {y} has {p} and {q}"
+                ),
             ));
         }
     }

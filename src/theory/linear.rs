@@ -35,17 +35,29 @@ impl LinearClassifier {
     pub fn new(weights: Mat<f64>, bias: Vec<f64>) -> Result<Self> {
         let k = weights.nrows();
         if k < 2 {
-            return Err(Error::invalid("weights", format!("at least 2 classes (rows), got {k}")));
+            return Err(Error::invalid(
+                "weights",
+                format!("at least 2 classes (rows), got {k}"),
+            ));
         }
         if weights.ncols() == 0 {
-            return Err(Error::invalid("weights", "at least one input dimension (column)"));
+            return Err(Error::invalid(
+                "weights",
+                "at least one input dimension (column)",
+            ));
         }
         if bias.len() != k {
-            return Err(Error::invalid("bias", format!("{k} entries to match the weights, got {}", bias.len())));
+            return Err(Error::invalid(
+                "bias",
+                format!("{k} entries to match the weights, got {}", bias.len()),
+            ));
         }
         let finite = (0..k).all(|i| (0..weights.ncols()).all(|j| weights[(i, j)].is_finite()));
         if !finite || bias.iter().any(|b| !b.is_finite()) {
-            return Err(Error::invalid("linear classifier", "finite weights and bias"));
+            return Err(Error::invalid(
+                "linear classifier",
+                "finite weights and bias",
+            ));
         }
         Ok(LinearClassifier { weights, bias })
     }
@@ -82,7 +94,9 @@ impl LinearClassifier {
     /// Predicted labels of the rows of `x` (ties go to the lower index).
     pub fn predict(&self, x: MatRef<'_, f64>) -> Vec<usize> {
         let z = self.logits(x);
-        (0..z.nrows()).map(|i| argmax((0..z.ncols()).map(|k| z[(i, k)]))).collect()
+        (0..z.nrows())
+            .map(|i| argmax((0..z.ncols()).map(|k| z[(i, k)])))
+            .collect()
     }
 
     /// The dual norms `‖w_y − w_j‖_*` for every ordered pair, K × K.
@@ -92,13 +106,20 @@ impl LinearClassifier {
     }
 
     fn row_difference(&self, y: usize, j: usize) -> Vec<f64> {
-        (0..self.dim()).map(|c| self.weights[(y, c)] - self.weights[(j, c)]).collect()
+        (0..self.dim())
+            .map(|c| self.weights[(y, c)] - self.weights[(j, c)])
+            .collect()
     }
 
     /// Exact distance `inf_{h(x') ≠ y} ‖x − x'‖` from each row of `x` (label `labels[i]`) to the
     /// nearest input with another label: `min_{j≠y} (z_y − z_j)/‖w_y − w_j‖_*`, 0 if misclassified
     /// (a tie counts as misclassified). A point no other class can ever win gets `+∞`.
-    pub fn distances_to_boundary(&self, x: MatRef<'_, f64>, labels: &[usize], norm: Norm) -> Vec<f64> {
+    pub fn distances_to_boundary(
+        &self,
+        x: MatRef<'_, f64>,
+        labels: &[usize],
+        norm: Norm,
+    ) -> Vec<f64> {
         let z = self.logits(x);
         let dual = self.pairwise_dual_norms(norm);
         (0..z.nrows())
@@ -122,7 +143,12 @@ impl LinearClassifier {
     /// The nearest input with another label for each row of `x`: `x − r u*/‖u‖_*`-type step onto
     /// the closest boundary half-space, with `r` the distance of [`Self::distances_to_boundary`].
     /// Misclassified rows are returned unchanged. Used by Lemma 3 and Theorem 7.
-    pub fn nearest_adversarial(&self, x: MatRef<'_, f64>, labels: &[usize], norm: Norm) -> Result<Mat<f64>> {
+    pub fn nearest_adversarial(
+        &self,
+        x: MatRef<'_, f64>,
+        labels: &[usize],
+        norm: Norm,
+    ) -> Result<Mat<f64>> {
         let z = self.logits(x);
         let dual = self.pairwise_dual_norms(norm);
         let mut out = x.to_owned();
@@ -133,7 +159,10 @@ impl LinearClassifier {
                 .map(|j| (j, (z[(i, y)] - z[(i, j)]) / dual[(y, j)]))
                 .min_by(|a, b| a.1.total_cmp(&b.1));
             let Some((j, r)) = closest else {
-                return Err(Error::invalid("classifier", format!("some class able to beat class {y}")));
+                return Err(Error::invalid(
+                    "classifier",
+                    format!("some class able to beat class {y}"),
+                ));
             };
             if r <= 0.0 {
                 continue;
@@ -153,12 +182,23 @@ impl LinearClassifier {
 impl LinearClassifier {
     /// Theorem 7's construction `x + α(x' − x)`, `x'` the nearest adversarial example of `x`:
     /// α = 0 keeps the points, α = 1 gives the adversarial examples of Lemma 3.
-    pub fn toward_adversarial(&self, x: MatRef<'_, f64>, labels: &[usize], alpha: f64, norm: Norm) -> Result<Mat<f64>> {
+    pub fn toward_adversarial(
+        &self,
+        x: MatRef<'_, f64>,
+        labels: &[usize],
+        alpha: f64,
+        norm: Norm,
+    ) -> Result<Mat<f64>> {
         if !(0.0..=1.0).contains(&alpha) {
-            return Err(Error::invalid("alpha", format!("a fraction in [0, 1], got {alpha}")));
+            return Err(Error::invalid(
+                "alpha",
+                format!("a fraction in [0, 1], got {alpha}"),
+            ));
         }
         let nearest = self.nearest_adversarial(x, labels, norm)?;
-        Ok(Mat::from_fn(x.nrows(), x.ncols(), |i, j| x[(i, j)] + alpha * (nearest[(i, j)] - x[(i, j)])))
+        Ok(Mat::from_fn(x.nrows(), x.ncols(), |i, j| {
+            x[(i, j)] + alpha * (nearest[(i, j)] - x[(i, j)])
+        }))
     }
 }
 
@@ -184,20 +224,35 @@ pub fn average_robustness(
     check_inputs(classifier, x.ncols(), labels, x.nrows())?;
     let distances = classifier.distances_to_boundary(x, labels, norm);
     if distances.iter().any(|d| d.is_infinite()) {
-        return Err(Error::invalid("classifier", "a point with a finite distance to the decision boundary: some class can never be changed"));
+        return Err(Error::invalid(
+            "classifier",
+            "a point with a finite distance to the decision boundary: some class can never be changed",
+        ));
     }
     Estimate::from_samples(&distances, confidence)
 }
 
 fn check_inputs(classifier: &LinearClassifier, d: usize, labels: &[usize], n: usize) -> Result<()> {
     if d != classifier.dim() {
-        return Err(Error::invalid("inputs", format!("dimension {} to match the classifier, got {d}", classifier.dim())));
+        return Err(Error::invalid(
+            "inputs",
+            format!(
+                "dimension {} to match the classifier, got {d}",
+                classifier.dim()
+            ),
+        ));
     }
     if labels.len() != n {
-        return Err(Error::invalid("labels", format!("{n} labels, one per input, got {}", labels.len())));
+        return Err(Error::invalid(
+            "labels",
+            format!("{n} labels, one per input, got {}", labels.len()),
+        ));
     }
     if let Some(y) = labels.iter().find(|&&y| y >= classifier.num_classes()) {
-        return Err(Error::invalid("labels", format!("labels below {}, got {y}", classifier.num_classes())));
+        return Err(Error::invalid(
+            "labels",
+            format!("labels below {}, got {y}", classifier.num_classes()),
+        ));
     }
     Ok(())
 }
@@ -229,9 +284,14 @@ impl CommonDraws {
     /// `n` draws of dimension `d` for each of `k` classes.
     pub fn new<R: Rng + ?Sized>(k: usize, d: usize, n: usize, rng: &mut R) -> Result<Self> {
         if n < 2 {
-            return Err(Error::invalid("samples_per_class", format!("at least 2 samples per class, got {n}")));
+            return Err(Error::invalid(
+                "samples_per_class",
+                format!("at least 2 samples per class, got {n}"),
+            ));
         }
-        Ok(CommonDraws { per_class: (0..k).map(|_| standard_normal_matrix(n, d, rng)).collect() })
+        Ok(CommonDraws {
+            per_class: (0..k).map(|_| standard_normal_matrix(n, d, rng)).collect(),
+        })
     }
 
     /// Distances to the boundary of the mapped draws, per class.
@@ -241,7 +301,9 @@ impl CommonDraws {
         dist: &ClassConditionalGaussians,
         norm: Norm,
     ) -> Result<Vec<Vec<f64>>> {
-        if dist.num_classes() != self.per_class.len() || dist.num_classes() != classifier.num_classes() {
+        if dist.num_classes() != self.per_class.len()
+            || dist.num_classes() != classifier.num_classes()
+        {
             return Err(Error::invalid(
                 "classes",
                 format!(
@@ -259,7 +321,10 @@ impl CommonDraws {
             check_inputs(classifier, x.ncols(), &labels, x.nrows())?;
             let d = classifier.distances_to_boundary(x.as_ref(), &labels, norm);
             if d.iter().any(|v| v.is_infinite()) {
-                return Err(Error::invalid("classifier", format!("class {y} to be reachable by some other class")));
+                return Err(Error::invalid(
+                    "classifier",
+                    format!("class {y} to be reachable by some other class"),
+                ));
             }
             out.push(d);
         }
@@ -279,16 +344,25 @@ pub fn binary_gaussian_robustness(
     norm: Norm,
 ) -> Result<f64> {
     if classifier.num_classes() != 2 || dist.num_classes() != 2 {
-        return Err(Error::invalid("classes", "a binary classifier and two Gaussian classes"));
+        return Err(Error::invalid(
+            "classes",
+            "a binary classifier and two Gaussian classes",
+        ));
     }
     if classifier.dim() != dist.dim() {
-        return Err(Error::invalid("dimensions", "classifier and distribution of the same dimension"));
+        return Err(Error::invalid(
+            "dimensions",
+            "classifier and distribution of the same dimension",
+        ));
     }
     let u = classifier.row_difference(1, 0);
     let c = classifier.bias[1] - classifier.bias[0];
     let dual = norm.dual().of(&u);
     if dual == 0.0 {
-        return Err(Error::invalid("classifier", "w_1 ≠ w_0, otherwise the boundary cannot be crossed"));
+        return Err(Error::invalid(
+            "classifier",
+            "w_1 ≠ w_0, otherwise the boundary cannot be crossed",
+        ));
     }
     let standard = Normal::standard();
     let mut total = 0.0;
@@ -313,7 +387,9 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// `uᵀ S u` for the covariance of `g`.
 fn quadratic_form(g: &Gaussian, u: &[f64]) -> f64 {
     let s = g.cov();
-    (0..u.len()).map(|i| u[i] * (0..u.len()).map(|j| s[(i, j)] * u[j]).sum::<f64>()).sum()
+    (0..u.len())
+        .map(|i| u[i] * (0..u.len()).map(|j| s[(i, j)] * u[j]).sum::<f64>())
+        .sum()
 }
 
 /// The Bayes classifier of a shared-covariance Gaussian model (linear discriminant analysis):
@@ -323,10 +399,16 @@ fn quadratic_form(g: &Gaussian, u: &[f64]) -> f64 {
 pub fn lda_classifier(dist: &ClassConditionalGaussians) -> Result<LinearClassifier> {
     let (k, d) = (dist.num_classes(), dist.dim());
     if k < 2 {
-        return Err(Error::invalid("classes", "at least two classes for a classifier"));
+        return Err(Error::invalid(
+            "classes",
+            "at least two classes for a classifier",
+        ));
     }
     if let Some(y) = dist.probs().iter().position(|p| *p <= 0.0) {
-        return Err(Error::invalid("probs", format!("positive class probabilities for LDA, class {y} has 0")));
+        return Err(Error::invalid(
+            "probs",
+            format!("positive class probabilities for LDA, class {y} has 0"),
+        ));
     }
     let mut pooled = Mat::<f64>::zeros(d, d);
     for (g, p) in dist.classes().iter().zip(dist.probs()) {
@@ -339,7 +421,10 @@ pub fn lda_classifier(dist: &ClassConditionalGaussians) -> Result<LinearClassifi
     let solved = faer::linalg::solvers::Solve::solve(&llt, &means);
     let weights = solved.transpose().to_owned();
     let bias = (0..k)
-        .map(|y| -0.5 * (0..d).map(|i| means[(i, y)] * solved[(i, y)]).sum::<f64>() + dist.probs()[y].ln())
+        .map(|y| {
+            -0.5 * (0..d).map(|i| means[(i, y)] * solved[(i, y)]).sum::<f64>()
+                + dist.probs()[y].ln()
+        })
         .collect();
     LinearClassifier::new(weights, bias)
 }
@@ -364,7 +449,14 @@ pub struct AdversarialTraining {
 
 impl Default for AdversarialTraining {
     fn default() -> Self {
-        AdversarialTraining { epsilon: 0.5, norm: Norm::L2, steps: 300, learning_rate: 0.2, momentum: 0.9, weight_decay: 1e-4 }
+        AdversarialTraining {
+            epsilon: 0.5,
+            norm: Norm::L2,
+            steps: 300,
+            learning_rate: 0.2,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+        }
     }
 }
 
@@ -372,19 +464,34 @@ impl AdversarialTraining {
     /// Checks ranges; names the offending field.
     pub fn validate(&self) -> Result<()> {
         if !(self.epsilon >= 0.0 && self.epsilon.is_finite()) {
-            return Err(Error::invalid("classifier.training.epsilon", format!("a finite value ≥ 0, got {}", self.epsilon)));
+            return Err(Error::invalid(
+                "classifier.training.epsilon",
+                format!("a finite value ≥ 0, got {}", self.epsilon),
+            ));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(Error::invalid("classifier.training.learning_rate", format!("a finite value > 0, got {}", self.learning_rate)));
+            return Err(Error::invalid(
+                "classifier.training.learning_rate",
+                format!("a finite value > 0, got {}", self.learning_rate),
+            ));
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return Err(Error::invalid("classifier.training.momentum", format!("a value in [0, 1), got {}", self.momentum)));
+            return Err(Error::invalid(
+                "classifier.training.momentum",
+                format!("a value in [0, 1), got {}", self.momentum),
+            ));
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return Err(Error::invalid("classifier.training.weight_decay", format!("a finite value ≥ 0, got {}", self.weight_decay)));
+            return Err(Error::invalid(
+                "classifier.training.weight_decay",
+                format!("a finite value ≥ 0, got {}", self.weight_decay),
+            ));
         }
         if self.steps == 0 {
-            return Err(Error::invalid("classifier.training.steps", "at least one step"));
+            return Err(Error::invalid(
+                "classifier.training.steps",
+                "at least one step",
+            ));
         }
         Ok(())
     }
@@ -405,13 +512,25 @@ pub fn adversarial_linear_classifier(
     settings.validate()?;
     let (n, d) = (x.nrows(), x.ncols());
     if n == 0 || labels.len() != n {
-        return Err(Error::invalid("training set", format!("one label per sample and at least one sample, got {n} samples and {} labels", labels.len())));
+        return Err(Error::invalid(
+            "training set",
+            format!(
+                "one label per sample and at least one sample, got {n} samples and {} labels",
+                labels.len()
+            ),
+        ));
     }
     if num_classes < 2 || labels.iter().any(|&y| y >= num_classes) {
-        return Err(Error::invalid("labels", format!("labels in 0..{num_classes} with at least 2 classes")));
+        return Err(Error::invalid(
+            "labels",
+            format!("labels in 0..{num_classes} with at least 2 classes"),
+        ));
     }
     let k = num_classes;
-    let mut model = LinearClassifier { weights: Mat::zeros(k, d), bias: vec![0.0; k] };
+    let mut model = LinearClassifier {
+        weights: Mat::zeros(k, d),
+        bias: vec![0.0; k],
+    };
     let mut velocity_w = Mat::<f64>::zeros(k, d);
     let mut velocity_b = vec![0.0; k];
     for _ in 0..settings.steps {
@@ -448,7 +567,9 @@ pub fn robust_cross_entropy(
         for j in (0..k).filter(|&j| j != y) {
             logits[(i, j)] += settings.epsilon * pair_norms[(j, y)];
         }
-        let max = (0..k).map(|j| logits[(i, j)]).fold(f64::NEG_INFINITY, f64::max);
+        let max = (0..k)
+            .map(|j| logits[(i, j)])
+            .fold(f64::NEG_INFINITY, f64::max);
         let total: f64 = (0..k).map(|j| (logits[(i, j)] - max).exp()).sum();
         loss += (max + total.ln() - logits[(i, y)]) / n as f64;
         for j in 0..k {
@@ -461,7 +582,8 @@ pub fn robust_cross_entropy(
         }
     }
     let gradients = logits; // now holds ∂L/∂z
-    let mut grad_w = gradients.transpose() * x + faer::Scale(settings.weight_decay) * &model.weights;
+    let mut grad_w =
+        gradients.transpose() * x + faer::Scale(settings.weight_decay) * &model.weights;
     let grad_b = (0..k).map(|j| gradients.col(j).iter().sum()).collect();
     for j in 0..k {
         for y in (0..k).filter(|&y| y != j && pair_weight[(j, y)] != 0.0) {
@@ -492,7 +614,12 @@ mod tests {
         let weights = standard_normal_matrix(k, d, &mut rng);
         let model = LinearClassifier::new(weights, vec![0.1, -0.2, 0.3]).unwrap();
         for norm in [Norm::L1, Norm::L2, Norm::Linf] {
-            let settings = AdversarialTraining { epsilon: 0.3, norm, weight_decay: 0.01, ..Default::default() };
+            let settings = AdversarialTraining {
+                epsilon: 0.3,
+                norm,
+                weight_decay: 0.01,
+                ..Default::default()
+            };
             let (_, grad_w, grad_b) = robust_cross_entropy(&model, x.as_ref(), &labels, &settings);
             let h = 1e-6;
             for r in 0..k {
@@ -504,7 +631,11 @@ mod tests {
                     let numeric = (robust_cross_entropy(&plus, x.as_ref(), &labels, &settings).0
                         - robust_cross_entropy(&minus, x.as_ref(), &labels, &settings).0)
                         / (2.0 * h);
-                    assert!((numeric - grad_w[(r, c)]).abs() < 1e-6, "{norm:?} w[{r},{c}]: {numeric} vs {}", grad_w[(r, c)]);
+                    assert!(
+                        (numeric - grad_w[(r, c)]).abs() < 1e-6,
+                        "{norm:?} w[{r},{c}]: {numeric} vs {}",
+                        grad_w[(r, c)]
+                    );
                 }
                 let mut plus = model.clone();
                 plus.bias[r] += h;
@@ -513,7 +644,11 @@ mod tests {
                 let numeric = (robust_cross_entropy(&plus, x.as_ref(), &labels, &settings).0
                     - robust_cross_entropy(&minus, x.as_ref(), &labels, &settings).0)
                     / (2.0 * h);
-                assert!((numeric - grad_b[r]).abs() < 1e-6, "{norm:?} b[{r}]: {numeric} vs {}", grad_b[r]);
+                assert!(
+                    (numeric - grad_b[r]).abs() < 1e-6,
+                    "{norm:?} b[{r}]: {numeric} vs {}",
+                    grad_b[r]
+                );
             }
         }
     }
@@ -529,14 +664,26 @@ mod tests {
         for i in 0..n {
             x[(i, 0)] += if labels[i] == 1 { 2.0 } else { -2.0 };
         }
-        let settings = AdversarialTraining { epsilon: 0.5, norm: Norm::L2, steps: 200, learning_rate: 0.1, ..Default::default() };
+        let settings = AdversarialTraining {
+            epsilon: 0.5,
+            norm: Norm::L2,
+            steps: 200,
+            learning_rate: 0.1,
+            ..Default::default()
+        };
         let zero = LinearClassifier::new(Mat::zeros(2, 3), vec![0.0; 2]).unwrap();
         let start = robust_cross_entropy(&zero, x.as_ref(), &labels, &settings).0;
         let trained = adversarial_linear_classifier(x.as_ref(), &labels, 2, &settings).unwrap();
         let end = robust_cross_entropy(&trained, x.as_ref(), &labels, &settings).0;
         assert!((start - 2f64.ln()).abs() < 1e-12);
         assert!(end < 0.5 * start, "objective {start} -> {end}");
-        let accuracy = trained.predict(x.as_ref()).iter().zip(&labels).filter(|(p, y)| p == y).count() as f64 / n as f64;
+        let accuracy = trained
+            .predict(x.as_ref())
+            .iter()
+            .zip(&labels)
+            .filter(|(p, y)| p == y)
+            .count() as f64
+            / n as f64;
         assert!(accuracy > 0.95, "accuracy {accuracy}");
     }
 }

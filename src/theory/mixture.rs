@@ -9,7 +9,10 @@
 use serde::Serialize;
 
 use super::norm::Norm;
-use super::transport::{LabeledCloud, check_same_class_probs, conditional_wasserstein_by, empirical_conditional_wasserstein};
+use super::transport::{
+    LabeledCloud, check_same_class_probs, conditional_wasserstein_by,
+    empirical_conditional_wasserstein,
+};
 use crate::error::{Error, Result};
 
 /// Both sides of Theorem 6 on empirical measures.
@@ -26,17 +29,33 @@ pub struct MixtureBound {
 }
 
 /// Theorem 6 checked exactly on labeled clouds with identical class proportions, W1 in `metric`.
-pub fn mixture_bound(real: &LabeledCloud, proxy: &LabeledCloud, p: f64, metric: Norm) -> Result<MixtureBound> {
+pub fn mixture_bound(
+    real: &LabeledCloud,
+    proxy: &LabeledCloud,
+    p: f64,
+    metric: Norm,
+) -> Result<MixtureBound> {
     if !(0.0..=1.0).contains(&p) {
-        return Err(Error::invalid("p", format!("a mixture weight in [0, 1], got {p}")));
+        return Err(Error::invalid(
+            "p",
+            format!("a mixture weight in [0, 1], got {p}"),
+        ));
     }
     let probs = real.class_probs();
     check_same_class_probs(&probs, &proxy.class_probs())?;
     let cwd_proxy = empirical_conditional_wasserstein(real, proxy, 1, metric)?.cwd;
     let mixed = |y: usize| match (real.class(y), proxy.class(y)) {
-        (Some(a), Some(b)) => Some(a.mixture(&b, p).expect("validated measures of one dimension")),
+        (Some(a), Some(b)) => Some(
+            a.mixture(&b, p)
+                .expect("validated measures of one dimension"),
+        ),
         _ => None,
     };
     let cwd_mixture = conditional_wasserstein_by(&probs, |y| real.class(y), mixed, 1, metric)?.cwd;
-    Ok(MixtureBound { p, cwd_mixture, cwd_proxy, bound: (1.0 - p) * cwd_proxy })
+    Ok(MixtureBound {
+        p,
+        cwd_mixture,
+        cwd_proxy,
+        bound: (1.0 - p) * cwd_proxy,
+    })
 }

@@ -36,15 +36,23 @@ impl Norm {
     /// A subgradient of `‖u‖` at `u` (zero at `u = 0`).
     pub fn subgradient(self, u: &[f64]) -> Vec<f64> {
         match self {
-            Norm::L1 => u.iter().map(|v| if *v == 0.0 { 0.0 } else { v.signum() }).collect(),
+            Norm::L1 => u
+                .iter()
+                .map(|v| if *v == 0.0 { 0.0 } else { v.signum() })
+                .collect(),
             Norm::L2 => {
                 let n = Norm::L2.of(u);
-                u.iter().map(|v| if n > 0.0 { v / n } else { 0.0 }).collect()
+                u.iter()
+                    .map(|v| if n > 0.0 { v / n } else { 0.0 })
+                    .collect()
             }
             Norm::Linf => {
                 let mut g = vec![0.0; u.len()];
-                if let Some((k, v)) =
-                    u.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).filter(|(_, v)| **v != 0.0)
+                if let Some((k, v)) = u
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+                    .filter(|(_, v)| **v != 0.0)
                 {
                     g[k] = v.signum();
                 }
@@ -73,4 +81,3 @@ impl Norm {
         }
     }
 }
-

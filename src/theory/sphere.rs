@@ -36,13 +36,24 @@ impl ConcentricSpheres {
         }
         for (name, v) in [("r", r), ("r_tilde", r_tilde)] {
             if !(v > 0.0 && v.is_finite()) {
-                return Err(Error::invalid(name, format!("a finite radius > 0, got {v}")));
+                return Err(Error::invalid(
+                    name,
+                    format!("a finite radius > 0, got {v}"),
+                ));
             }
         }
         if norm == Norm::L1 {
-            return Err(Error::invalid("norm", "l2 or linf (the spheres of Theorem 2's experiments)"));
+            return Err(Error::invalid(
+                "norm",
+                "l2 or linf (the spheres of Theorem 2's experiments)",
+            ));
         }
-        Ok(ConcentricSpheres { dim, r, r_tilde, norm })
+        Ok(ConcentricSpheres {
+            dim,
+            r,
+            r_tilde,
+            norm,
+        })
     }
 
     /// Closed-form `cwd = W1 = |r − r~|`.
@@ -58,13 +69,23 @@ impl ConcentricSpheres {
     /// The empirical route of the paper: `samples` training and `samples` held-out points from
     /// each sphere, the best radial-threshold discriminator fitted per ε on the training half,
     /// its robust accuracy on the held-out half, and ARC by the trapezoid rule over `grid` steps.
-    pub fn empirical_arc<R: Rng + ?Sized>(&self, samples: usize, grid: usize, rng: &mut R) -> Result<ArcCurve> {
+    pub fn empirical_arc<R: Rng + ?Sized>(
+        &self,
+        samples: usize,
+        grid: usize,
+        rng: &mut R,
+    ) -> Result<ArcCurve> {
         if samples == 0 {
-            return Err(Error::invalid("samples", "at least one sample per sphere and split"));
+            return Err(Error::invalid(
+                "samples",
+                "at least one sample per sphere and split",
+            ));
         }
         let mut norms = |radius: f64| -> Vec<f64> {
             let x = self.sample(samples, radius, rng);
-            (0..samples).map(|i| self.norm.of(&x.row(i).iter().copied().collect::<Vec<_>>())).collect()
+            (0..samples)
+                .map(|i| self.norm.of(&x.row(i).iter().copied().collect::<Vec<_>>()))
+                .collect()
         };
         let (real_train, proxy_train) = (norms(self.r), norms(self.r_tilde));
         let (real_test, proxy_test) = (norms(self.r), norms(self.r_tilde));

@@ -31,25 +31,47 @@ impl EmpiricalMeasure {
     pub fn new(points: Mat<f64>, weights: Vec<f64>) -> Result<Self> {
         let n = points.nrows();
         if n == 0 || points.ncols() == 0 {
-            return Err(Error::invalid("points", format!("at least one point of dimension ≥ 1, got shape ({n}, {})", points.ncols())));
+            return Err(Error::invalid(
+                "points",
+                format!(
+                    "at least one point of dimension ≥ 1, got shape ({n}, {})",
+                    points.ncols()
+                ),
+            ));
         }
         if weights.len() != n {
-            return Err(Error::invalid("weights", format!("{n} weights, one per point, got {}", weights.len())));
+            return Err(Error::invalid(
+                "weights",
+                format!("{n} weights, one per point, got {}", weights.len()),
+            ));
         }
         for j in 0..points.ncols() {
             if let Some(i) = points.col(j).iter().position(|v| !v.is_finite()) {
-                return Err(Error::invalid("points", format!("finite coordinates, point {i} has {}", points[(i, j)])));
+                return Err(Error::invalid(
+                    "points",
+                    format!("finite coordinates, point {i} has {}", points[(i, j)]),
+                ));
             }
         }
         if let Some(i) = weights.iter().position(|w| !w.is_finite() || *w < 0.0) {
-            return Err(Error::invalid("weights", format!("finite non-negative weights, weight {i} is {}", weights[i])));
+            return Err(Error::invalid(
+                "weights",
+                format!("finite non-negative weights, weight {i} is {}", weights[i]),
+            ));
         }
         let total: f64 = weights.iter().sum();
         if (total - 1.0).abs() > WEIGHT_TOLERANCE {
-            return Err(Error::invalid("weights", format!("weights summing to 1, they sum to {total}")));
+            return Err(Error::invalid(
+                "weights",
+                format!("weights summing to 1, they sum to {total}"),
+            ));
         }
         let uniform = weights.iter().all(|w| *w == weights[0]);
-        Ok(EmpiricalMeasure { points, weights, uniform })
+        Ok(EmpiricalMeasure {
+            points,
+            weights,
+            uniform,
+        })
     }
 
     /// Equal weights `1/n`.
@@ -86,14 +108,35 @@ impl EmpiricalMeasure {
     /// The mixture `p·self + (1 − p)·other` as one measure on the union of the supports.
     pub fn mixture(&self, other: &EmpiricalMeasure, p: f64) -> Result<EmpiricalMeasure> {
         if !(0.0..=1.0).contains(&p) {
-            return Err(Error::invalid("mixture weight", format!("p in [0, 1], got {p}")));
+            return Err(Error::invalid(
+                "mixture weight",
+                format!("p in [0, 1], got {p}"),
+            ));
         }
         if self.dim() != other.dim() {
-            return Err(Error::invalid("dimensions", format!("both measures in the same dimension, got {} and {}", self.dim(), other.dim())));
+            return Err(Error::invalid(
+                "dimensions",
+                format!(
+                    "both measures in the same dimension, got {} and {}",
+                    self.dim(),
+                    other.dim()
+                ),
+            ));
         }
         let (n, m) = (self.len(), other.len());
-        let points = Mat::from_fn(n + m, self.dim(), |i, j| if i < n { self.points[(i, j)] } else { other.points[(i - n, j)] });
-        let weights = self.weights.iter().map(|w| p * w).chain(other.weights.iter().map(|w| (1.0 - p) * w)).collect();
+        let points = Mat::from_fn(n + m, self.dim(), |i, j| {
+            if i < n {
+                self.points[(i, j)]
+            } else {
+                other.points[(i - n, j)]
+            }
+        });
+        let weights = self
+            .weights
+            .iter()
+            .map(|w| p * w)
+            .chain(other.weights.iter().map(|w| (1.0 - p) * w))
+            .collect();
         EmpiricalMeasure::new(points, weights)
     }
 }
@@ -125,12 +168,24 @@ pub fn cost_matrix(x: MatRef<'_, f64>, y: MatRef<'_, f64>, metric: Norm, p: u32)
 }
 
 /// Exact `W_p(μ, ν)` with the given ground metric (p = 1 or 2), and an optimal plan.
-pub fn wasserstein(mu: &EmpiricalMeasure, nu: &EmpiricalMeasure, p: u32, metric: Norm) -> Result<Transport> {
+pub fn wasserstein(
+    mu: &EmpiricalMeasure,
+    nu: &EmpiricalMeasure,
+    p: u32,
+    metric: Norm,
+) -> Result<Transport> {
     if p != 1 && p != 2 {
         return Err(Error::invalid("p", format!("1 or 2, got {p}")));
     }
     if mu.dim() != nu.dim() {
-        return Err(Error::invalid("dimensions", format!("both point clouds in the same dimension, got {} and {}", mu.dim(), nu.dim())));
+        return Err(Error::invalid(
+            "dimensions",
+            format!(
+                "both point clouds in the same dimension, got {} and {}",
+                mu.dim(),
+                nu.dim()
+            ),
+        ));
     }
     let costs = cost_matrix(mu.points(), nu.points(), metric, p);
     let (cost, plan) = if mu.uniform && nu.uniform && mu.len() == nu.len() {
@@ -139,7 +194,11 @@ pub fn wasserstein(mu: &EmpiricalMeasure, nu: &EmpiricalMeasure, p: u32, metric:
         network_simplex(&costs, mu.weights(), nu.weights())?
     };
     let cost = cost.max(0.0);
-    Ok(Transport { distance: cost.powf(1.0 / p as f64), cost, plan })
+    Ok(Transport {
+        distance: cost.powf(1.0 / p as f64),
+        cost,
+        plan,
+    })
 }
 
 /// Uniform n-to-n transport as an assignment problem (Jonker–Volgenant, `lapjv` crate):
@@ -147,12 +206,23 @@ pub fn wasserstein(mu: &EmpiricalMeasure, nu: &EmpiricalMeasure, p: u32, metric:
 pub fn assignment(costs: &Mat<f64>) -> Result<(f64, Coupling)> {
     let n = costs.nrows();
     if costs.ncols() != n || n == 0 {
-        return Err(Error::invalid("assignment", format!("a non-empty square cost matrix, got {n} × {}", costs.ncols())));
+        return Err(Error::invalid(
+            "assignment",
+            format!(
+                "a non-empty square cost matrix, got {n} × {}",
+                costs.ncols()
+            ),
+        ));
     }
     let matrix = ndarray_lapjv::Array2::from_shape_fn((n, n), |(i, j)| costs[(i, j)]);
-    let (row_to_col, _) = lapjv::lapjv(&matrix).map_err(|e| Error::invalid("assignment", format!("a solvable cost matrix: {e:?}")))?;
+    let (row_to_col, _) = lapjv::lapjv(&matrix)
+        .map_err(|e| Error::invalid("assignment", format!("a solvable cost matrix: {e:?}")))?;
     let weight = 1.0 / n as f64;
-    let plan: Coupling = row_to_col.iter().enumerate().map(|(i, &j)| (i, j, weight)).collect();
+    let plan: Coupling = row_to_col
+        .iter()
+        .enumerate()
+        .map(|(i, &j)| (i, j, weight))
+        .collect();
     let cost = plan.iter().map(|&(i, j, w)| w * costs[(i, j)]).sum();
     Ok((cost, plan))
 }
@@ -194,20 +264,53 @@ struct SpanningTree {
 pub fn network_simplex(costs: &Mat<f64>, a: &[f64], b: &[f64]) -> Result<(f64, Coupling)> {
     let (n, m) = (a.len(), b.len());
     if costs.nrows() != n || costs.ncols() != m || n == 0 || m == 0 {
-        return Err(Error::invalid("transport", format!("a {n} × {m} cost matrix for the weights, got {} × {}", costs.nrows(), costs.ncols())));
+        return Err(Error::invalid(
+            "transport",
+            format!(
+                "a {n} × {m} cost matrix for the weights, got {} × {}",
+                costs.nrows(),
+                costs.ncols()
+            ),
+        ));
     }
     let root = n + m;
-    let max_cost = (0..m).flat_map(|j| costs.col(j).iter().copied()).fold(0.0f64, |acc, c| acc.max(c.abs()));
+    let max_cost = (0..m)
+        .flat_map(|j| costs.col(j).iter().copied())
+        .fold(0.0f64, |acc, c| acc.max(c.abs()));
     let artificial_cost = (max_cost + 1.0) * (n + m) as f64;
     let mut tree = SpanningTree {
         sources: n,
         parent: vec![root; n + m + 1],
         arc: vec![Arc::Artificial; n + m + 1],
-        direction: (0..=n + m).map(|u| if u < n { Direction::Up } else { Direction::Down }).collect(),
+        direction: (0..=n + m)
+            .map(|u| {
+                if u < n {
+                    Direction::Up
+                } else {
+                    Direction::Down
+                }
+            })
+            .collect(),
         flow: a.iter().chain(b.iter()).copied().chain([0.0]).collect(),
         depth: (0..=n + m).map(|u| usize::from(u != root)).collect(),
-        children: (0..=n + m).map(|u| if u == root { (0..n + m).collect() } else { Vec::new() }).collect(),
-        potential: (0..=n + m).map(|u| if u < n || u == root { 0.0 } else { artificial_cost }).collect(),
+        children: (0..=n + m)
+            .map(|u| {
+                if u == root {
+                    (0..n + m).collect()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect(),
+        potential: (0..=n + m)
+            .map(|u| {
+                if u < n || u == root {
+                    0.0
+                } else {
+                    artificial_cost
+                }
+            })
+            .collect(),
     };
     let tolerance = 1e-12 * max_cost.max(f64::MIN_POSITIVE);
     let arcs = n * m;
@@ -215,10 +318,17 @@ pub fn network_simplex(costs: &Mat<f64>, a: &[f64], b: &[f64]) -> Result<(f64, C
     let mut next = 0usize;
     let max_pivots = 1_000_000usize.max(50 * arcs);
     for _ in 0..max_pivots {
-        let Some((i, j)) = entering_arc(costs, &tree.potential, n, &mut next, block, tolerance) else {
-            let artificial_flow: f64 = (0..n + m).filter(|&u| tree.arc[u] == Arc::Artificial).map(|u| tree.flow[u]).sum();
+        let Some((i, j)) = entering_arc(costs, &tree.potential, n, &mut next, block, tolerance)
+        else {
+            let artificial_flow: f64 = (0..n + m)
+                .filter(|&u| tree.arc[u] == Arc::Artificial)
+                .map(|u| tree.flow[u])
+                .sum();
             if artificial_flow > WEIGHT_TOLERANCE {
-                return Err(Error::invalid("transport", "balanced supplies: some mass could not be transported"));
+                return Err(Error::invalid(
+                    "transport",
+                    "balanced supplies: some mass could not be transported",
+                ));
             }
             let plan: Coupling = (0..n + m)
                 .filter_map(|u| match tree.arc[u] {
@@ -231,13 +341,23 @@ pub fn network_simplex(costs: &Mat<f64>, a: &[f64], b: &[f64]) -> Result<(f64, C
         };
         tree.pivot(i, n + j, costs[(i, j)]);
     }
-    Err(Error::invalid("transport", format!("convergence within {max_pivots} network-simplex pivots")))
+    Err(Error::invalid(
+        "transport",
+        format!("convergence within {max_pivots} network-simplex pivots"),
+    ))
 }
 
 /// Block search (as in LEMON's network simplex): scan `block` arcs from `next` onwards and take
 /// the most negative reduced cost `C_ij + π_i − π_{n+j}`; keep scanning block by block until one
 /// is found or every arc has been seen.
-fn entering_arc(costs: &Mat<f64>, potential: &[f64], n: usize, next: &mut usize, block: usize, tolerance: f64) -> Option<(usize, usize)> {
+fn entering_arc(
+    costs: &Mat<f64>,
+    potential: &[f64],
+    n: usize,
+    next: &mut usize,
+    block: usize,
+    tolerance: f64,
+) -> Option<(usize, usize)> {
     let m = costs.ncols();
     let arcs = n * m;
     let mut best: Option<(usize, f64)> = None;
@@ -313,8 +433,11 @@ impl SpanningTree {
         let (out, on_first_side) = leaving;
         // Re-hang the subtree cut off by the leaving arc: re-root it at the entering arc's
         // endpoint on that side, attached to the other endpoint.
-        let (new_root, attach, direction) =
-            if on_first_side { (first, second, Direction::Up) } else { (second, first, Direction::Down) };
+        let (new_root, attach, direction) = if on_first_side {
+            (first, second, Direction::Up)
+        } else {
+            (second, first, Direction::Down)
+        };
         let reduced = cost + self.potential[first] - self.potential[second];
         let shift = if on_first_side { -reduced } else { reduced };
         let (i, j) = (first, second - self.sources);
@@ -323,7 +446,15 @@ impl SpanningTree {
     }
 
     /// Reverses the path `new_root → … → out` and hangs `new_root` under `attach` through `arc`.
-    fn reroot(&mut self, new_root: usize, out: usize, attach: usize, arc: Arc, direction: Direction, flow: f64) {
+    fn reroot(
+        &mut self,
+        new_root: usize,
+        out: usize,
+        attach: usize,
+        arc: Arc,
+        direction: Direction,
+        flow: f64,
+    ) {
         let mut path = vec![new_root];
         while *path.last().unwrap() != out {
             let last = *path.last().unwrap();
@@ -382,13 +513,27 @@ impl LabeledCloud {
     /// Validates one label below `num_classes` per finite point.
     pub fn new(points: Mat<f64>, labels: Vec<usize>, num_classes: usize) -> Result<Self> {
         if labels.len() != points.nrows() || points.nrows() == 0 {
-            return Err(Error::invalid("labels", format!("one label per point and at least one point, got {} labels for {} points", labels.len(), points.nrows())));
+            return Err(Error::invalid(
+                "labels",
+                format!(
+                    "one label per point and at least one point, got {} labels for {} points",
+                    labels.len(),
+                    points.nrows()
+                ),
+            ));
         }
         if let Some(y) = labels.iter().find(|&&y| y >= num_classes) {
-            return Err(Error::invalid("labels", format!("labels below {num_classes}, got {y}")));
+            return Err(Error::invalid(
+                "labels",
+                format!("labels below {num_classes}, got {y}"),
+            ));
         }
         EmpiricalMeasure::uniform(points.clone())?;
-        Ok(LabeledCloud { points, labels, num_classes })
+        Ok(LabeledCloud {
+            points,
+            labels,
+            num_classes,
+        })
     }
 
     /// Points as rows.
@@ -412,16 +557,23 @@ impl LabeledCloud {
         for &y in &self.labels {
             counts[y] += 1.0;
         }
-        counts.iter().map(|c| c / self.labels.len() as f64).collect()
+        counts
+            .iter()
+            .map(|c| c / self.labels.len() as f64)
+            .collect()
     }
 
     /// `Ŝ|y` as a uniform empirical measure, or `None` for an empty class.
     pub fn class(&self, y: usize) -> Option<EmpiricalMeasure> {
-        let rows: Vec<usize> = (0..self.labels.len()).filter(|&i| self.labels[i] == y).collect();
+        let rows: Vec<usize> = (0..self.labels.len())
+            .filter(|&i| self.labels[i] == y)
+            .collect();
         if rows.is_empty() {
             return None;
         }
-        let points = Mat::from_fn(rows.len(), self.points.ncols(), |r, c| self.points[(rows[r], c)]);
+        let points = Mat::from_fn(rows.len(), self.points.ncols(), |r, c| {
+            self.points[(rows[r], c)]
+        });
         Some(EmpiricalMeasure::uniform(points).expect("points were validated"))
     }
 
@@ -434,11 +586,19 @@ impl LabeledCloud {
 /// Refuses two labeled clouds whose class proportions differ (Theorem 1's hypothesis).
 pub fn check_same_class_probs(a: &[f64], b: &[f64]) -> Result<()> {
     if a.len() != b.len() {
-        return Err(Error::invalid("label distributions", format!("the same classes, got {} and {}", a.len(), b.len())));
+        return Err(Error::invalid(
+            "label distributions",
+            format!("the same classes, got {} and {}", a.len(), b.len()),
+        ));
     }
     for (y, (p, q)) in a.iter().zip(b).enumerate() {
         if (p - q).abs() > WEIGHT_TOLERANCE {
-            return Err(Error::invalid("label distributions", format!("identical class proportions (Theorem 1's hypothesis), class {y} has {p} and {q}")));
+            return Err(Error::invalid(
+                "label distributions",
+                format!(
+                    "identical class proportions (Theorem 1's hypothesis), class {y} has {p} and {q}"
+                ),
+            ));
         }
     }
     Ok(())
@@ -463,7 +623,12 @@ where
         let w = match (real(y), proxy(y)) {
             (Some(a), Some(b)) => wasserstein(&a, &b, p, metric)?.distance,
             (None, None) => 0.0,
-            _ => return Err(Error::invalid("classes", format!("class {y} present in both distributions or in neither"))),
+            _ => {
+                return Err(Error::invalid(
+                    "classes",
+                    format!("class {y} present in both distributions or in neither"),
+                ));
+            }
         };
         per_class.push(w);
     }
@@ -472,11 +637,23 @@ where
 }
 
 /// `cwd_p(Ŝ, Ŝ')` for two labeled clouds with identical class proportions.
-pub fn empirical_conditional_wasserstein(a: &LabeledCloud, b: &LabeledCloud, p: u32, metric: Norm) -> Result<super::gaussian::ConditionalWasserstein> {
+pub fn empirical_conditional_wasserstein(
+    a: &LabeledCloud,
+    b: &LabeledCloud,
+    p: u32,
+    metric: Norm,
+) -> Result<super::gaussian::ConditionalWasserstein> {
     let probs = a.class_probs();
     check_same_class_probs(&probs, &b.class_probs())?;
     if a.points.ncols() != b.points.ncols() {
-        return Err(Error::invalid("dimensions", format!("both clouds in the same dimension, got {} and {}", a.points.ncols(), b.points.ncols())));
+        return Err(Error::invalid(
+            "dimensions",
+            format!(
+                "both clouds in the same dimension, got {} and {}",
+                a.points.ncols(),
+                b.points.ncols()
+            ),
+        ));
     }
     conditional_wasserstein_by(&probs, |y| a.class(y), |y| b.class(y), p, metric)
 }

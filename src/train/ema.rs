@@ -34,12 +34,29 @@ const UPDATES_KEY: &str = "ema-state/updates";
 
 impl WeightAverage {
     /// An average of `config`'s model starting at the training model's current variables.
-    pub(crate) fn new(decay: f64, config: &TrainConfig, source: &VarStore, input: [i64; 3], classes: i64) -> Result<Self> {
+    pub(crate) fn new(
+        decay: f64,
+        config: &TrainConfig,
+        source: &VarStore,
+        input: [i64; 3],
+        classes: i64,
+    ) -> Result<Self> {
         let mut vs = VarStore::new(source.device());
         let net = classifier(config, &vs, input, classes)?;
-        vs.copy(source).map_err(|e| Error::invalid("ema_decay", format!("cannot copy the model into its average: {e}")))?;
+        vs.copy(source).map_err(|e| {
+            Error::invalid(
+                "ema_decay",
+                format!("cannot copy the model into its average: {e}"),
+            )
+        })?;
         let variables = vs.variables().into_iter().collect();
-        Ok(WeightAverage { decay, updates: 0, vs, net, variables })
+        Ok(WeightAverage {
+            decay,
+            updates: 0,
+            vs,
+            net,
+            variables,
+        })
     }
 
     /// The decay used at update t: min(d, (1 + t)/(10 + t)).
@@ -66,18 +83,31 @@ impl WeightAverage {
 
     /// The average's tensors for a checkpoint (`ema/<name>` and the update count).
     pub(crate) fn checkpoint_entries(&self) -> Vec<(String, Tensor)> {
-        let mut named: Vec<(String, Tensor)> =
-            self.variables.iter().map(|(name, v)| (format!("{PREFIX}{name}"), contiguous_cpu(v))).collect();
-        named.push((UPDATES_KEY.into(), Tensor::from_slice(&[self.updates as f64])));
+        let mut named: Vec<(String, Tensor)> = self
+            .variables
+            .iter()
+            .map(|(name, v)| (format!("{PREFIX}{name}"), contiguous_cpu(v)))
+            .collect();
+        named.push((
+            UPDATES_KEY.into(),
+            Tensor::from_slice(&[self.updates as f64]),
+        ));
         named
     }
 
     /// Restores the average from a checkpoint written with [`Self::checkpoint_entries`].
-    pub(crate) fn restore(&mut self, path: &Path, tensors: &BTreeMap<String, Tensor>) -> Result<()> {
+    pub(crate) fn restore(
+        &mut self,
+        path: &Path,
+        tensors: &BTreeMap<String, Tensor>,
+    ) -> Result<()> {
         load_parameters(path, tensors, &self.variables, PREFIX)?;
-        let updates = tensors
-            .get(UPDATES_KEY)
-            .ok_or_else(|| Error::file(path, format!("missing `{UPDATES_KEY}`: the checkpoint was written without ema_decay")))?;
+        let updates = tensors.get(UPDATES_KEY).ok_or_else(|| {
+            Error::file(
+                path,
+                format!("missing `{UPDATES_KEY}`: the checkpoint was written without ema_decay"),
+            )
+        })?;
         self.updates = updates.to_kind(Kind::Double).double_value(&[0]) as i64;
         Ok(())
     }
@@ -94,9 +124,19 @@ mod tests {
         let vs = VarStore::new(tch::Device::Cpu);
         let weight = vs.root().zeros("weight", &[3]);
         let counter = vs.root().zeros_no_train("count", &[1]).to_kind(Kind::Int64);
-        let variables: BTreeMap<String, Tensor> =
-            [("weight".to_string(), weight.shallow_clone()), ("count".to_string(), counter)].into_iter().collect();
-        let mut average = WeightAverage { decay: 0.9, updates: 0, vs, net: nn::seq_t(), variables };
+        let variables: BTreeMap<String, Tensor> = [
+            ("weight".to_string(), weight.shallow_clone()),
+            ("count".to_string(), counter),
+        ]
+        .into_iter()
+        .collect();
+        let mut average = WeightAverage {
+            decay: 0.9,
+            updates: 0,
+            vs,
+            net: nn::seq_t(),
+            variables,
+        };
         let mut expected = 0.0f64;
         for t in 0..40i64 {
             let value = (t as f64 * 0.37).sin();
@@ -110,7 +150,10 @@ mod tests {
             let d = 0.9f64.min((1.0 + t as f64) / (10.0 + t as f64));
             expected = d * expected + (1.0 - d) * value;
             let got = average.variables["weight"].double_value(&[1]);
-            assert!((got - expected).abs() < 1e-5, "update {t}: {got} vs {expected}");
+            assert!(
+                (got - expected).abs() < 1e-5,
+                "update {t}: {got} vs {expected}"
+            );
             assert_eq!(average.variables["count"].int64_value(&[0]), t);
         }
         assert_eq!(WeightAverage::decay_at(0.999, 0), 0.1);

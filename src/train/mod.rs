@@ -1,11 +1,11 @@
 //! Training: configs and learning-rate schedules (always built), the natural-training loop on
 //! tch (feature `torch`). Adversarial objectives and PORT build on this loop (issues 5 and 6).
 
+#[cfg(feature = "torch")]
+mod ema;
 pub mod objective;
 pub mod port;
 pub mod schedule;
-#[cfg(feature = "torch")]
-mod ema;
 #[cfg(feature = "torch")]
 mod sgd;
 
@@ -21,8 +21,8 @@ pub use run::{TrainOutcome, load_classifier, run};
 use serde::{Deserialize, Serialize};
 
 use crate::data::DatasetSource;
-use crate::model::Architecture;
 use crate::error::{Error, Result};
+use crate::model::Architecture;
 use schedule::LearningRate;
 
 /// `experiments/mnist_cnn4.toml` and friends.
@@ -106,14 +106,19 @@ pub struct SgdConfig {
 
 impl Default for SgdConfig {
     fn default() -> Self {
-        SgdConfig { momentum: 0.9, nesterov: true, weight_decay: 5e-4 }
+        SgdConfig {
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+        }
     }
 }
 
 impl TrainConfig {
     /// Reads and validates a config file; errors name the file, line and field.
     pub fn load(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
         let config: TrainConfig = crate::sweep::parse_toml(path, &text)?;
         config.validate().map_err(|e| e.in_file(path))?;
         Ok(config)
@@ -122,7 +127,10 @@ impl TrainConfig {
     /// Range checks of every field.
     pub fn validate(&self) -> Result<()> {
         if self.name.is_empty() || self.name.contains(['/', '\\']) {
-            return Err(Error::invalid("name", "a non-empty name without path separators"));
+            return Err(Error::invalid(
+                "name",
+                "a non-empty name without path separators",
+            ));
         }
         if self.epochs == 0 {
             return Err(Error::invalid("epochs", "at least 1"));
@@ -131,25 +139,47 @@ impl TrainConfig {
             return Err(Error::invalid("batch_size", "at least 1"));
         }
         if !["auto", "cpu", "cuda"].contains(&self.device.as_str()) {
-            return Err(Error::invalid("device", format!("auto, cpu or cuda, got \"{}\"", self.device)));
+            return Err(Error::invalid(
+                "device",
+                format!("auto, cpu or cuda, got \"{}\"", self.device),
+            ));
         }
         let o = &self.optimizer;
         if !(0.0..1.0).contains(&o.momentum) {
-            return Err(Error::invalid("optimizer.momentum", format!("a value in [0, 1), got {}", o.momentum)));
+            return Err(Error::invalid(
+                "optimizer.momentum",
+                format!("a value in [0, 1), got {}", o.momentum),
+            ));
         }
         if !(o.weight_decay >= 0.0 && o.weight_decay.is_finite()) {
-            return Err(Error::invalid("optimizer.weight_decay", format!("a finite value ≥ 0, got {}", o.weight_decay)));
+            return Err(Error::invalid(
+                "optimizer.weight_decay",
+                format!("a finite value ≥ 0, got {}", o.weight_decay),
+            ));
         }
         self.augment.validate()?;
         self.objective.validate()?;
-        if !(self.epsilon_warmup_epochs >= 0.0 && self.epsilon_warmup_epochs <= self.epochs as f64) {
-            return Err(Error::invalid("epsilon_warmup_epochs", format!("a value in [0, epochs = {}], got {}", self.epochs, self.epsilon_warmup_epochs)));
+        if !(self.epsilon_warmup_epochs >= 0.0 && self.epsilon_warmup_epochs <= self.epochs as f64)
+        {
+            return Err(Error::invalid(
+                "epsilon_warmup_epochs",
+                format!(
+                    "a value in [0, epochs = {}], got {}",
+                    self.epochs, self.epsilon_warmup_epochs
+                ),
+            ));
         }
         if !(0.0..1.0).contains(&self.label_smoothing) {
-            return Err(Error::invalid("label_smoothing", format!("a value in [0, 1), got {}", self.label_smoothing)));
+            return Err(Error::invalid(
+                "label_smoothing",
+                format!("a value in [0, 1), got {}", self.label_smoothing),
+            ));
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
-            return Err(Error::invalid("ema_decay", format!("a value in [0, 1), got {}", self.ema_decay)));
+            return Err(Error::invalid(
+                "ema_decay",
+                format!("a value in [0, 1), got {}", self.ema_decay),
+            ));
         }
         if let Some(s) = &self.synthetic {
             s.validate()?;

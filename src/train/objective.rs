@@ -20,14 +20,33 @@ pub enum Objective {
     #[default]
     Natural,
     /// Cross-entropy on PGD-`steps` adversarial examples with a random start.
-    Pgd { norm: Norm, epsilon: f64, step_size: f64, steps: usize },
+    Pgd {
+        norm: Norm,
+        epsilon: f64,
+        step_size: f64,
+        steps: usize,
+    },
     /// CE(f(x), y) + β · KL(f(x) ‖ f(x′)), x′ maximising the KL term by PGD-`steps`.
-    Trades { norm: Norm, epsilon: f64, step_size: f64, steps: usize, beta: f64 },
+    Trades {
+        norm: Norm,
+        epsilon: f64,
+        step_size: f64,
+        steps: usize,
+        beta: f64,
+    },
     /// One step of size `step_size` (1.25 ε in Wong et al.) from a uniform random start.
-    Fgsm { norm: Norm, epsilon: f64, step_size: f64 },
+    Fgsm {
+        norm: Norm,
+        epsilon: f64,
+        step_size: f64,
+    },
     /// Each batch replayed `replays` times; one optimiser step and one ε-sized sign step on
     /// the carried perturbation per replay.
-    Free { norm: Norm, epsilon: f64, replays: usize },
+    Free {
+        norm: Norm,
+        epsilon: f64,
+        replays: usize,
+    },
 }
 
 impl Objective {
@@ -35,30 +54,50 @@ impl Objective {
     pub fn validate(&self) -> Result<()> {
         let (norm, epsilon) = match self {
             Objective::Natural => return Ok(()),
-            Objective::Pgd { norm, epsilon, .. } | Objective::Trades { norm, epsilon, .. } | Objective::Fgsm { norm, epsilon, .. } | Objective::Free { norm, epsilon, .. } => (*norm, *epsilon),
+            Objective::Pgd { norm, epsilon, .. }
+            | Objective::Trades { norm, epsilon, .. }
+            | Objective::Fgsm { norm, epsilon, .. }
+            | Objective::Free { norm, epsilon, .. } => (*norm, *epsilon),
         };
         if norm == Norm::L1 {
             return Err(Error::invalid("objective.norm", "linf or l2"));
         }
         if !(epsilon > 0.0 && epsilon.is_finite()) {
-            return Err(Error::invalid("objective.epsilon", format!("a finite value > 0, got {epsilon}")));
+            return Err(Error::invalid(
+                "objective.epsilon",
+                format!("a finite value > 0, got {epsilon}"),
+            ));
         }
         match self {
-            Objective::Pgd { step_size, steps, .. } | Objective::Trades { step_size, steps, .. }
-                if !(*step_size > 0.0 && step_size.is_finite()) || *steps == 0 =>
-            {
-                return Err(Error::invalid("objective.step_size", "a finite step size > 0 and at least 1 step"));
+            Objective::Pgd {
+                step_size, steps, ..
+            }
+            | Objective::Trades {
+                step_size, steps, ..
+            } if !(*step_size > 0.0 && step_size.is_finite()) || *steps == 0 => {
+                return Err(Error::invalid(
+                    "objective.step_size",
+                    "a finite step size > 0 and at least 1 step",
+                ));
             }
             Objective::Fgsm { step_size, .. } if !(*step_size > 0.0 && step_size.is_finite()) => {
-                return Err(Error::invalid("objective.step_size", format!("a finite value > 0, got {step_size}")));
+                return Err(Error::invalid(
+                    "objective.step_size",
+                    format!("a finite value > 0, got {step_size}"),
+                ));
             }
-            Objective::Free { replays: 0, .. } => return Err(Error::invalid("objective.replays", "at least 1")),
+            Objective::Free { replays: 0, .. } => {
+                return Err(Error::invalid("objective.replays", "at least 1"));
+            }
             _ => {}
         }
         if let Objective::Trades { beta, .. } = self
             && !(*beta >= 0.0 && beta.is_finite())
         {
-            return Err(Error::invalid("objective.beta", format!("a finite value ≥ 0, got {beta}")));
+            return Err(Error::invalid(
+                "objective.beta",
+                format!("a finite value ≥ 0, got {beta}"),
+            ));
         }
         Ok(())
     }
@@ -69,7 +108,15 @@ impl Objective {
         let mut scaled = self.clone();
         match &mut scaled {
             Objective::Natural => {}
-            Objective::Pgd { epsilon, step_size, .. } | Objective::Trades { epsilon, step_size, .. } | Objective::Fgsm { epsilon, step_size, .. } => {
+            Objective::Pgd {
+                epsilon, step_size, ..
+            }
+            | Objective::Trades {
+                epsilon, step_size, ..
+            }
+            | Objective::Fgsm {
+                epsilon, step_size, ..
+            } => {
                 *epsilon *= factor;
                 *step_size *= factor;
             }
@@ -125,35 +172,82 @@ mod with_torch {
     impl Objective {
         /// The batch loss (not yet backpropagated). For free AT the carried perturbation
         /// requires grad; call [`Objective::after_backward`] after `backward()`.
-        pub fn batch_loss<M: ModuleT + ?Sized>(&self, net: &M, x: &Tensor, y: &Tensor, smoothing: f64, free: &mut FreePerturbation) -> BatchLoss {
+        pub fn batch_loss<M: ModuleT + ?Sized>(
+            &self,
+            net: &M,
+            x: &Tensor,
+            y: &Tensor,
+            smoothing: f64,
+            free: &mut FreePerturbation,
+        ) -> BatchLoss {
             let train_on = |input: &Tensor| {
                 let logits = net.forward_t(input, true);
-                BatchLoss { per_sample: cross_entropy(&logits, y, smoothing), logits }
+                BatchLoss {
+                    per_sample: cross_entropy(&logits, y, smoothing),
+                    logits,
+                }
             };
             match self {
                 Objective::Natural => train_on(x),
-                Objective::Pgd { norm, epsilon, step_size, steps } => {
-                    let pgd = Pgd { norm: *norm, epsilon: *epsilon, step_size: *step_size, steps: *steps, random_start: true, restarts: 1 };
+                Objective::Pgd {
+                    norm,
+                    epsilon,
+                    step_size,
+                    steps,
+                } => {
+                    let pgd = Pgd {
+                        norm: *norm,
+                        epsilon: *epsilon,
+                        step_size: *step_size,
+                        steps: *steps,
+                        random_start: true,
+                        restarts: 1,
+                    };
                     train_on(&pgd.perturb(net, x, y, false))
                 }
-                Objective::Fgsm { norm, epsilon, step_size } => {
-                    let fgsm = Pgd { norm: *norm, epsilon: *epsilon, step_size: *step_size, steps: 1, random_start: true, restarts: 1 };
+                Objective::Fgsm {
+                    norm,
+                    epsilon,
+                    step_size,
+                } => {
+                    let fgsm = Pgd {
+                        norm: *norm,
+                        epsilon: *epsilon,
+                        step_size: *step_size,
+                        steps: 1,
+                        random_start: true,
+                        restarts: 1,
+                    };
                     train_on(&fgsm.perturb(net, x, y, false))
                 }
-                Objective::Trades { norm, epsilon, step_size, steps, beta } => {
-                    let threat = Threat { norm: *norm, epsilon: *epsilon };
+                Objective::Trades {
+                    norm,
+                    epsilon,
+                    step_size,
+                    steps,
+                    beta,
+                } => {
+                    let threat = Threat {
+                        norm: *norm,
+                        epsilon: *epsilon,
+                    };
                     let clean_eval = tch::no_grad(|| net.forward_t(x, false));
                     let mut delta = threat.project(x, &(x.randn_like() * 0.001));
                     for _ in 0..*steps {
                         let d = delta.detach().set_requires_grad(true);
-                        let kl = kl_divergence(&clean_eval, &net.forward_t(&(x + &d), false)).sum(Kind::Float);
+                        let kl = kl_divergence(&clean_eval, &net.forward_t(&(x + &d), false))
+                            .sum(Kind::Float);
                         let grad = Tensor::run_backward(&[kl], &[&d], false, false).remove(0);
-                        delta = threat.project(x, &(d.detach() + threat.steepest(&grad) * *step_size));
+                        delta =
+                            threat.project(x, &(d.detach() + threat.steepest(&grad) * *step_size));
                     }
                     let adversarial = (x + delta).detach();
                     let logits = net.forward_t(x, true);
                     let robust = kl_divergence(&logits, &net.forward_t(&adversarial, true));
-                    BatchLoss { per_sample: cross_entropy(&logits, y, smoothing) + robust * *beta, logits }
+                    BatchLoss {
+                        per_sample: cross_entropy(&logits, y, smoothing) + robust * *beta,
+                        logits,
+                    }
                 }
                 Objective::Free { .. } => {
                     let delta = match &free.delta {
@@ -171,10 +265,15 @@ mod with_torch {
         /// batch's `backward()` left in it; nothing for the other objectives.
         pub fn after_backward(&self, x: &Tensor, free: &mut FreePerturbation) {
             if let (Objective::Free { norm, epsilon, .. }, Some(delta)) = (self, &free.delta) {
-                let threat = Threat { norm: *norm, epsilon: *epsilon };
+                let threat = Threat {
+                    norm: *norm,
+                    epsilon: *epsilon,
+                };
                 let grad = delta.grad();
                 if grad.defined() {
-                    let step = tch::no_grad(|| threat.project(x, &(delta.detach() + threat.steepest(&grad) * *epsilon)));
+                    let step = tch::no_grad(|| {
+                        threat.project(x, &(delta.detach() + threat.steepest(&grad) * *epsilon))
+                    });
                     free.delta = Some(step);
                 }
             }

@@ -44,10 +44,18 @@ impl SyntheticConfig {
     pub fn validate(&self) -> Result<()> {
         match (&self.npz, &self.bin, &self.labels) {
             (Some(_), None, None) | (None, Some(_), Some(_)) => {}
-            _ => return Err(Error::invalid("synthetic", "either `npz = \"FILE.npz\"`, or `bin = \"FILE.bin\"` with `labels = \"FILE.npy\"`")),
+            _ => {
+                return Err(Error::invalid(
+                    "synthetic",
+                    "either `npz = \"FILE.npz\"`, or `bin = \"FILE.bin\"` with `labels = \"FILE.npy\"`",
+                ));
+            }
         }
         if !(0.0..=1.0).contains(&self.gamma) {
-            return Err(Error::invalid("synthetic.gamma", format!("a weight in [0, 1], got {}", self.gamma)));
+            return Err(Error::invalid(
+                "synthetic.gamma",
+                format!("a weight in [0, 1], got {}", self.gamma),
+            ));
         }
         Ok(())
     }
@@ -57,7 +65,10 @@ impl SyntheticConfig {
 /// first, (1 − γ)/synthetic for the others, so Σ wᵢ ℓᵢ = L_agg.
 pub fn aggregation_weights(gamma: f64, real: usize, synthetic: usize) -> Vec<f64> {
     let mut w = vec![gamma / real.max(1) as f64; real];
-    w.extend(std::iter::repeat_n((1.0 - gamma) / synthetic.max(1) as f64, synthetic));
+    w.extend(std::iter::repeat_n(
+        (1.0 - gamma) / synthetic.max(1) as f64,
+        synthetic,
+    ));
     w
 }
 
@@ -83,11 +94,18 @@ mod with_torch {
         /// Opens the configured source for `classes` classes and checks its image shape.
         pub fn open(config: &SyntheticConfig, classes: usize, shape: [usize; 3]) -> Result<Self> {
             config.validate()?;
-            for (field, path) in [("synthetic.npz", &config.npz), ("synthetic.bin", &config.bin), ("synthetic.labels", &config.labels)] {
+            for (field, path) in [
+                ("synthetic.npz", &config.npz),
+                ("synthetic.bin", &config.bin),
+                ("synthetic.labels", &config.labels),
+            ] {
                 if let Some(path) = path.as_ref().filter(|p| !p.exists()) {
                     return Err(Error::invalid(
                         field,
-                        format!("{} does not exist; put the synthetic images there (npz: `image` uint8 (N, H, W, C) and `label`; bin: the seed repository's N×32×32×3 uint8 file with a .npy of labels)", path.display()),
+                        format!(
+                            "{} does not exist; put the synthetic images there (npz: `image` uint8 (N, H, W, C) and `label`; bin: the seed repository's N×32×32×3 uint8 file with a .npy of labels)",
+                            path.display()
+                        ),
                     ));
                 }
             }
@@ -95,13 +113,26 @@ mod with_torch {
                 (Some(npz), _, _) => {
                     let set = read_image_npz(npz, classes)?;
                     if set.shape() != shape {
-                        return Err(Error::file(npz, format!("synthetic images are {:?}, the real ones {shape:?} (H, W, C)", set.shape())));
+                        return Err(Error::file(
+                            npz,
+                            format!(
+                                "synthetic images are {:?}, the real ones {shape:?} (H, W, C)",
+                                set.shape()
+                            ),
+                        ));
                     }
-                    SyntheticSource::Memory(if config.limit > 0 { set.take(config.limit) } else { set })
+                    SyntheticSource::Memory(if config.limit > 0 {
+                        set.take(config.limit)
+                    } else {
+                        set
+                    })
                 }
                 (None, Some(bin), Some(labels)) => {
                     if shape != [32, 32, 3] {
-                        return Err(Error::invalid("synthetic.bin", format!("32×32×3 real images for a .bin source, got {shape:?}")));
+                        return Err(Error::invalid(
+                            "synthetic.bin",
+                            format!("32×32×3 real images for a .bin source, got {shape:?}"),
+                        ));
                     }
                     SyntheticSource::Mapped(MappedImages::open(bin, labels, classes)?)
                 }
@@ -122,10 +153,23 @@ mod with_torch {
 
         /// `count` images drawn uniformly with replacement from the first `limit` (0: all)
         /// by libtorch's generator (so seeded runs repeat), as NCHW floats in [0, 1].
-        pub fn sample(&self, count: usize, limit: usize, device: Device) -> Result<(Tensor, Tensor)> {
-            let n = if limit > 0 { limit.min(self.len()) } else { self.len() };
-            let picks: Vec<i64> = Vec::try_from(Tensor::randint(n as i64, [count as i64], (Kind::Int64, Device::Cpu)))
-                .map_err(|e: tch::TchError| Error::invalid("synthetic", e.to_string()))?;
+        pub fn sample(
+            &self,
+            count: usize,
+            limit: usize,
+            device: Device,
+        ) -> Result<(Tensor, Tensor)> {
+            let n = if limit > 0 {
+                limit.min(self.len())
+            } else {
+                self.len()
+            };
+            let picks: Vec<i64> = Vec::try_from(Tensor::randint(
+                n as i64,
+                [count as i64],
+                (Kind::Int64, Device::Cpu),
+            ))
+            .map_err(|e: tch::TchError| Error::invalid("synthetic", e.to_string()))?;
             let indices: Vec<usize> = picks.into_iter().map(|i| i as usize).collect();
             let batch = match self {
                 SyntheticSource::Memory(set) => {
@@ -135,7 +179,12 @@ mod with_torch {
                     for &i in &indices {
                         pixels.extend_from_slice(&set.pixels()[i * per..(i + 1) * per]);
                     }
-                    ImageDataset::new(pixels, indices.iter().map(|&i| set.labels()[i]).collect(), set.shape(), set.num_classes())?
+                    ImageDataset::new(
+                        pixels,
+                        indices.iter().map(|&i| set.labels()[i]).collect(),
+                        set.shape(),
+                        set.num_classes(),
+                    )?
                 }
                 SyntheticSource::Mapped(m) => m.gather(&indices)?,
             };

@@ -35,15 +35,28 @@ impl LearningRate {
     /// Range checks; errors name the field under `lr.`.
     pub fn validate(&self, epochs: usize) -> Result<()> {
         if !(self.base > 0.0 && self.base.is_finite()) {
-            return Err(Error::invalid("lr.base", format!("a finite rate > 0, got {}", self.base)));
+            return Err(Error::invalid(
+                "lr.base",
+                format!("a finite rate > 0, got {}", self.base),
+            ));
         }
         if !(self.warmup_epochs >= 0.0 && self.warmup_epochs < epochs.max(1) as f64) {
-            return Err(Error::invalid("lr.warmup_epochs", format!("a value in [0, epochs = {epochs}), got {}", self.warmup_epochs)));
+            return Err(Error::invalid(
+                "lr.warmup_epochs",
+                format!(
+                    "a value in [0, epochs = {epochs}), got {}",
+                    self.warmup_epochs
+                ),
+            ));
         }
         if let Schedule::Step { milestones, gamma } = &self.schedule
-            && (!(*gamma > 0.0 && gamma.is_finite()) || milestones.iter().any(|m| !m.is_finite() || *m < 0.0))
+            && (!(*gamma > 0.0 && gamma.is_finite())
+                || milestones.iter().any(|m| !m.is_finite() || *m < 0.0))
         {
-            return Err(Error::invalid("lr.schedule", "step milestones ≥ 0 (epochs) and a finite gamma > 0"));
+            return Err(Error::invalid(
+                "lr.schedule",
+                "step milestones ≥ 0 (epochs) and a finite gamma > 0",
+            ));
         }
         Ok(())
     }
@@ -73,7 +86,11 @@ mod tests {
 
     #[test]
     fn warmup_then_cosine_to_zero() {
-        let lr = LearningRate { base: 0.1, warmup_epochs: 2.0, schedule: Schedule::Cosine };
+        let lr = LearningRate {
+            base: 0.1,
+            warmup_epochs: 2.0,
+            schedule: Schedule::Cosine,
+        };
         assert_eq!(lr.at(0.0, 10), 0.0);
         assert!((lr.at(1.0, 10) - 0.05).abs() < 1e-15);
         assert!((lr.at(2.0, 10) - 0.1).abs() < 1e-15);
@@ -83,12 +100,24 @@ mod tests {
 
     #[test]
     fn step_schedule_multiplies_at_milestones() {
-        let lr = LearningRate { base: 0.1, warmup_epochs: 0.0, schedule: Schedule::Step { milestones: vec![5.0, 8.0], gamma: 0.1 } };
+        let lr = LearningRate {
+            base: 0.1,
+            warmup_epochs: 0.0,
+            schedule: Schedule::Step {
+                milestones: vec![5.0, 8.0],
+                gamma: 0.1,
+            },
+        };
         assert!((lr.at(4.99, 10) - 0.1).abs() < 1e-15);
         assert!((lr.at(5.0, 10) - 0.01).abs() < 1e-15);
         assert!((lr.at(9.0, 10) - 0.001).abs() < 1e-15);
         assert!(lr.validate(10).is_ok());
         let bad = LearningRate { base: -1.0, ..lr };
-        assert!(bad.validate(10).unwrap_err().to_string().contains("lr.base"));
+        assert!(
+            bad.validate(10)
+                .unwrap_err()
+                .to_string()
+                .contains("lr.base")
+        );
     }
 }

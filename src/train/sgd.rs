@@ -14,27 +14,77 @@ use super::SgdConfig;
 pub struct Sgd {
     config: SgdConfig,
     buffers: BTreeMap<String, Tensor>,
+    coefficients: Option<Coefficients>,
+}
+
+/// The update's coefficients as 0-dim tensors on the parameters' device, made once: the fused
+/// `addcmul_` takes its factor as a tensor, and moving a host scalar to a GPU on every call
+/// would synchronise the host with the device once per parameter. The learning rate is refilled
+/// in place (`fill_`, a kernel with a scalar argument) at every step.
+struct Coefficients {
+    weight_decay: Tensor,
+    momentum: Tensor,
+    negative_lr: Tensor,
+}
+
+impl Coefficients {
+    fn new(config: &SgdConfig, like: &Tensor) -> Self {
+        let scalar = |v: f64| {
+            Tensor::from(v)
+                .to_kind(like.kind())
+                .to_device(like.device())
+        };
+        Coefficients {
+            weight_decay: scalar(config.weight_decay),
+            momentum: scalar(config.momentum),
+            negative_lr: scalar(0.0),
+        }
+    }
+
+    /// `t` on `p`'s device and kind (a no-op where it already is).
+    fn like(t: &Tensor, p: &Tensor) -> Tensor {
+        if t.device() == p.device() && t.kind() == p.kind() {
+            t.shallow_clone()
+        } else {
+            t.to_kind(p.kind()).to_device(p.device())
+        }
+    }
 }
 
 impl Sgd {
     pub fn new(config: SgdConfig) -> Self {
-        Sgd { config, buffers: BTreeMap::new() }
+        Sgd {
+            config,
+            buffers: BTreeMap::new(),
+            coefficients: None,
+        }
     }
 
     /// One update of every parameter that has a gradient, then the gradients are zeroed. Each
-    /// `a += c·b` is one fused `addcmul_` with a 0-dim scalar tensor, so an update reads and
-    /// writes every parameter-sized tensor about five times (the gradient is updated in place).
+    /// `a += c·b` is one fused `addcmul_` with a 0-dim coefficient tensor, so an update reads and
+    /// writes every parameter-sized tensor about five times (the gradient is updated in place),
+    /// and nothing waits for the device.
     pub fn step(&mut self, parameters: &BTreeMap<String, Tensor>, lr: f64) {
-        let SgdConfig { momentum, nesterov, weight_decay } = self.config;
+        let SgdConfig {
+            momentum,
+            nesterov,
+            weight_decay,
+        } = self.config;
+        let Some(first) = parameters.values().next() else {
+            return;
+        };
+        let coefficients = self
+            .coefficients
+            .get_or_insert_with(|| Coefficients::new(&self.config, first));
         tch::no_grad(|| {
+            let _ = coefficients.negative_lr.fill_(-lr);
             for (name, p) in parameters {
                 let mut g = p.grad();
                 if !g.defined() {
                     continue;
                 }
-                let scalar = |v: f64| Tensor::from(v).to_kind(p.kind()).to_device(p.device());
                 if weight_decay != 0.0 {
-                    let _ = g.addcmul_(p, &scalar(weight_decay));
+                    let _ = g.addcmul_(p, &Coefficients::like(&coefficients.weight_decay, p));
                 }
                 let update = if momentum != 0.0 {
                     let buffer = match self.buffers.get_mut(name) {
@@ -49,7 +99,7 @@ impl Sgd {
                         }
                     };
                     if nesterov {
-                        let _ = g.addcmul_(&buffer, &scalar(momentum));
+                        let _ = g.addcmul_(&buffer, &Coefficients::like(&coefficients.momentum, p));
                         g.shallow_clone()
                     } else {
                         buffer
@@ -57,7 +107,9 @@ impl Sgd {
                 } else {
                     g.shallow_clone()
                 };
-                let _ = p.shallow_clone().addcmul_(&update, &scalar(-lr));
+                let _ = p
+                    .shallow_clone()
+                    .addcmul_(&update, &Coefficients::like(&coefficients.negative_lr, p));
                 let _ = g.zero_();
             }
         });
