@@ -20,7 +20,7 @@ fn stack(root: &nn::Path, blocks: &[Block], [_, h, w]: [i64; 3], classes: i64) -
     for &(cin, cout, pool) in blocks {
         seq = seq
             .add(nn::conv2d(root / index.to_string(), cin, cout, 3, conv))
-            .add_fn(|x| x.relu());
+            .add_fn(|x| x.shallow_clone().relu_()); // in place: the layer's backward reads its input, not its output
         index += 2;
         if pool {
             seq = seq.add_fn(|x| x.max_pool2d_default(2));

@@ -15,7 +15,7 @@ pub fn mlp(root: &nn::Path, inputs: i64, hidden: &[i64], classes: i64) -> nn::Se
                 h,
                 Default::default(),
             ))
-            .add_fn(|x| x.relu());
+            .add_fn(|x| x.shallow_clone().relu_()); // in place: the layer's backward reads its input, not its output
         index += 2;
         width = h;
     }

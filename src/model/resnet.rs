@@ -108,14 +108,16 @@ fn residual_block(
         for (i, layer) in layers.iter().enumerate() {
             out = layer.forward(&out, train);
             if i < last {
-                out = out.relu();
+                out = out.relu_();
             }
         }
         let skip = match &shortcut {
             Some(s) => s.forward(x, train),
             None => x.shallow_clone(),
         };
-        (out + skip).relu()
+        // In place on the last batch norm's output, which its backward does not need.
+        let _ = out.g_add_(&skip);
+        out.relu_()
     })
 }
 
@@ -128,10 +130,12 @@ pub fn resnet(
     channels: i64,
     classes: i64,
 ) -> nn::SequentialT {
+    // ReLUs run in place on batch-norm outputs (like torchvision's `ReLU(inplace=True)`): batch
+    // norm's backward reads its input, not its output, and ReLU's reads only its result.
     let mut seq = nn::seq_t()
         .add(conv(root / "conv1", channels, 64, 3, 1))
         .add(batch_norm(root / "bn1", 64))
-        .add_fn(|x| x.relu());
+        .add_fn(|x| x.shallow_clone().relu_());
     let mut cin = 64;
     for (stage, (planes, stride)) in [(64, 1), (128, 2), (256, 2), (512, 2)]
         .into_iter()
@@ -169,12 +173,12 @@ fn preact_block(path: nn::Path, cin: i64, cout: i64, stride: i64) -> impl Module
     let shortcut =
         (stride != 1 || cin != cout).then(|| conv(&path / "shortcut" / "0", cin, cout, 1, stride));
     nn::func_t(move |x, train| {
-        let a = x.apply_t(&bn1, train).relu();
+        let a = x.apply_t(&bn1, train).relu_();
         let skip = match &shortcut {
             Some(c) => a.apply(c),
             None => x.shallow_clone(),
         };
-        a.apply(&conv1).apply_t(&bn2, train).relu().apply(&conv2) + skip
+        a.apply(&conv1).apply_t(&bn2, train).relu_().apply(&conv2) + skip
     })
 }
 
@@ -193,7 +197,12 @@ pub fn preact_resnet18(root: &nn::Path, channels: i64, classes: i64) -> nn::Sequ
         cin = cout;
     }
     seq.add(batch_norm(root / "bn", 512))
-        .add_fn(|x| x.relu().adaptive_avg_pool2d([1, 1]).flatten(1, -1))
+        .add_fn(|x| {
+            x.shallow_clone()
+                .relu_()
+                .adaptive_avg_pool2d([1, 1])
+                .flatten(1, -1)
+        })
         .add(nn::linear(
             root / "linear",
             512,

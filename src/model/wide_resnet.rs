@@ -13,9 +13,11 @@ use tch::nn::{self, ModuleT};
 use super::Activation;
 use super::resnet::{batch_norm, conv};
 
-fn activate(x: &Tensor, activation: Activation) -> Tensor {
+/// The activation of a batch norm's output `x`, which nothing else reads: ReLU overwrites it in
+/// place (its backward needs only the result); Swish's backward needs its input, so it allocates.
+fn activate(mut x: Tensor, activation: Activation) -> Tensor {
     match activation {
-        Activation::Relu => x.relu(),
+        Activation::Relu => x.relu_(),
         Activation::Swish => x.silu(),
     }
 }
@@ -34,12 +36,12 @@ fn wide_block(
     let conv2 = conv(&path / "conv2", cout, cout, 3, 1);
     let shortcut = (cin != cout).then(|| conv(&path / "convShortcut", cin, cout, 1, stride));
     nn::func_t(move |x, train| {
-        let a = activate(&x.apply_t(&bn1, train), activation);
+        let a = activate(x.apply_t(&bn1, train), activation);
         let skip = match &shortcut {
             Some(c) => a.apply(c),
             None => x.shallow_clone(),
         };
-        activate(&a.apply(&conv1).apply_t(&bn2, train), activation).apply(&conv2) + skip
+        activate(a.apply(&conv1).apply_t(&bn2, train), activation).apply(&conv2) + skip
     })
 }
 
@@ -74,7 +76,7 @@ pub fn wide_resnet(
     }
     seq.add(batch_norm(root / "bn1", cin))
         .add_fn(move |x| {
-            activate(x, activation)
+            activate(x.shallow_clone(), activation)
                 .adaptive_avg_pool2d([1, 1])
                 .flatten(1, -1)
         })
