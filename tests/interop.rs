@@ -1,7 +1,12 @@
 //! Interop with PyTorch (feature `torch`): weights saved by the project load into the PyTorch
 //! modules of tests/interop/pytorch_side.py and give the same logits (max abs difference ≤ 1e-5
 //! on CPU), and PyTorch-initialised weights load here and give the same logits. The Python side
-//! runs in the venv of scripts/ensure-libtorch.sh, found from $LIBTORCH.
+//! runs in the venv of scripts/ensure-libtorch.sh, found from $LIBTORCH. Training-mode gradients
+//! (input and every parameter) agree with PyTorch's autograd as well, in float64 so that no
+//! ReLU input sits close enough to zero to flip its sign between the two sides (in float32 a
+//! single flip moves one entry by its whole gradient); this checks the in-place activations. Training-mode gradients
+//! (input and every parameter) agree with PyTorch's autograd too, which checks the in-place
+//! activations of the models.
 //!
 //! Both memory layouts are compared with PyTorch's default (contiguous) modules: the contiguous
 //! one within 1e-5 absolute; the channels-last one the models use on CPU (model::layout) sums in
@@ -176,6 +181,74 @@ fn pytorch_weights_load_here_and_give_the_same_logits() {
                 diff <= tolerance(layout, &ours),
                 "{name} ({layout:?}): max |Δlogit| = {diff}"
             );
+        }
+    }
+}
+
+/// Float64, train mode, mean cross-entropy against labels `i mod 10`: our input and parameter
+/// gradients against PyTorch's, each tensor within 1e-9 of its largest entry, in both layouts.
+#[test]
+fn training_gradients_match_pytorch_in_float64() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, shape) in ARCHITECTURES {
+        let arch: Architecture = name.parse().unwrap();
+        let (x, x_path) = input(dir.path(), shape);
+        let weights = dir.path().join(format!("{name}-torch.safetensors"));
+        pytorch(&["init", name, "5", weights.to_str().unwrap()]);
+        let out = dir.path().join(format!("{name}-gradients.safetensors"));
+        pytorch(&[
+            "gradients",
+            name,
+            weights.to_str().unwrap(),
+            x_path.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ]);
+        let theirs: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&out)
+            .unwrap()
+            .into_iter()
+            .collect();
+        for layout in LAYOUTS {
+            let mut vs = VarStore::new(Device::Cpu);
+            let net = build_in_layout(&vs, arch, shape, 10, layout).unwrap();
+            vs.load(&weights).unwrap();
+            vs.double();
+            for conv in vs.variables().into_values().filter(|t| t.dim() == 4) {
+                let size = conv.size();
+                assert_eq!(
+                    conv.stride(),
+                    layout.strides([size[0], size[1], size[2], size[3]]),
+                    "{name}: weights keep the {layout:?} layout in float64"
+                );
+            }
+            let input = x.to_kind(Kind::Double).set_requires_grad(true);
+            let labels = Tensor::arange(8, (Kind::Int64, Device::Cpu)).remainder(10);
+            // Not `cross_entropy_for_logits`, whose log-softmax runs in float32.
+            net.forward_t(&input, true)
+                .log_softmax(-1, Kind::Double)
+                .nll_loss(&labels)
+                .backward();
+            let mut ours = vec![("input".to_string(), input.grad())];
+            ours.extend(
+                vs.variables()
+                    .into_iter()
+                    .filter(|(_, p)| p.requires_grad())
+                    .map(|(k, p)| (format!("grad/{k}"), p.grad())),
+            );
+            let mut keys: Vec<&String> = ours.iter().map(|(k, _)| k).collect();
+            let mut expected: Vec<&String> = theirs.keys().collect();
+            keys.sort();
+            expected.sort();
+            assert_eq!(keys, expected, "{name}: the tensors with gradients");
+            for (key, g) in &ours {
+                let reference = &theirs[key];
+                assert_eq!(reference.kind(), Kind::Double);
+                let scale = reference.abs().max().double_value(&[]);
+                let diff = max_abs_difference(g, reference);
+                assert!(
+                    scale > 0.0 && diff <= 1e-9 * scale,
+                    "{name} ({layout:?}) {key}: max |Δ| = {diff:e}, largest |∂| = {scale:e}"
+                );
+            }
         }
     }
 }

@@ -13,8 +13,8 @@
 //! blocks compute relu(bn1(x)) first, the shortcut is a bare 1×1 convolution (`shortcut.0`) of
 //! that pre-activation, and a final batch norm `bn` precedes pooling.
 
+use tch::Tensor;
 use tch::nn::{self, ConvConfig, ModuleT};
-use tch::{Kind, Tensor};
 
 /// The residual block of a ResNet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,11 +51,8 @@ pub(super) fn conv(path: nn::Path, cin: i64, cout: i64, k: i64, stride: i64) -> 
 }
 
 pub(super) fn batch_norm(path: nn::Path, channels: i64) -> nn::BatchNorm {
-    // PyTorch's state_dict has this counter; keep it so the files match key for key.
-    let _ = path.var_copy(
-        "num_batches_tracked",
-        &Tensor::zeros([], (Kind::Float, path.device())),
-    );
+    // PyTorch's state_dict has this counter; keep it (not trainable) so the files match key for key.
+    let _ = path.zeros_no_train("num_batches_tracked", &[]);
     nn::batch_norm2d(path, channels, Default::default())
 }
 

@@ -6,6 +6,10 @@ written by hand (an 8-byte little-endian header length, a JSON header, raw littl
   pytorch_side.py logits MODEL WEIGHTS INPUT OUT   logits of MODEL with WEIGHTS on INPUT -> OUT
   pytorch_side.py init MODEL SEED WEIGHTS          a freshly initialised MODEL (torch.manual_seed)
                                                    saved as WEIGHTS, state_dict keys as-is
+  pytorch_side.py gradients MODEL WEIGHTS INPUT OUT
+      in float64, train mode (batch statistics), mean cross-entropy against labels i mod 10 for
+      row i: the gradient with respect to the input (`input`) and to every parameter
+      (`grad/<name>`), written as float64
 """
 import json
 import struct
@@ -204,9 +208,10 @@ def read_safetensors(path):
 def write_safetensors(path, tensors):
     header, blobs, offset = {}, [], 0
     for key, t in tensors.items():
-        t = t.detach().contiguous().to(torch.float32)
+        t = t.detach().contiguous()
+        t = t if t.dtype == torch.float64 else t.to(torch.float32)
         raw = bytes(t.flatten().view(torch.uint8).tolist())
-        header[key] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        header[key] = {"dtype": "F64" if t.dtype == torch.float64 else "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)
         offset += len(raw)
     text = json.dumps(header).encode()
@@ -223,6 +228,15 @@ def main():
         x = read_safetensors(sys.argv[4])["input"].to(torch.float32)
         with torch.no_grad():
             write_safetensors(sys.argv[5], {"logits": model(x)})
+    elif mode == "gradients":
+        model.load_state_dict(read_safetensors(sys.argv[3]))
+        model.double().train()
+        x = read_safetensors(sys.argv[4])["input"].to(torch.float64).requires_grad_(True)
+        y = torch.arange(x.shape[0]) % 10
+        nn.functional.cross_entropy(model(x), y).backward()
+        grads = {"input": x.grad}
+        grads.update({f"grad/{k}": p.grad for k, p in model.named_parameters()})
+        write_safetensors(sys.argv[5], grads)
     elif mode == "init":
         torch.manual_seed(int(sys.argv[3]))
         write_safetensors(sys.argv[4], build(name).state_dict())
