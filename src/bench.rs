@@ -182,12 +182,13 @@ pub struct TrainThroughput {
     pub batch: i64,
     pub threads: i32,
     pub device: String,
+    pub layout: String,
     pub natural_img_per_s: f64,
     pub pgd_steps: usize,
     pub pgd_img_per_s: f64,
 }
 
-/// Measures [`TrainThroughput`] for `arch` on `device`.
+/// Measures [`TrainThroughput`] for `arch` on `device`, the model in `layout`.
 #[cfg(feature = "torch")]
 #[allow(clippy::too_many_arguments)]
 pub fn train_throughput(
@@ -199,6 +200,7 @@ pub fn train_throughput(
     epsilon: f64,
     step_size: f64,
     device: tch::Device,
+    layout: crate::model::layout::Layout,
 ) -> Result<TrainThroughput> {
     use std::collections::BTreeMap;
     use tch::nn::ModuleT;
@@ -206,7 +208,7 @@ pub fn train_throughput(
 
     tch::manual_seed(0);
     let vs = tch::nn::VarStore::new(device);
-    let net = crate::model::build(&vs, arch, shape, 10)?;
+    let net = crate::model::build_in_layout(&vs, arch, shape, 10, layout)?;
     let parameters: BTreeMap<String, Tensor> = vs
         .trainable_variables()
         .into_iter()
@@ -261,6 +263,7 @@ pub fn train_throughput(
         batch,
         threads: tch::get_num_threads(),
         device: format!("{device:?}"),
+        layout: format!("{layout:?}"),
         natural_img_per_s: natural,
         pgd_steps,
         pgd_img_per_s: adversarial,

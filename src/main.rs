@@ -285,7 +285,18 @@ enum BenchCommand {
         /// cpu or cuda.
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Memory layout of the model (the models use channels-last).
+        #[arg(long, value_enum, default_value_t = LayoutName::ChannelsLast)]
+        layout: LayoutName,
     },
+}
+
+/// `model::layout::Layout` on the command line.
+#[cfg(feature = "torch")]
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LayoutName {
+    ChannelsLast,
+    Contiguous,
 }
 
 fn main() -> ExitCode {
@@ -679,8 +690,10 @@ fn run(command: Command) -> Result<()> {
                     alpha,
                     threads,
                     device,
+                    layout,
                 },
         } => {
+            use proxyrobust::model::layout::Layout;
             let arch: proxyrobust::model::Architecture = model.parse()?;
             let shape: [i64; 3] = shape
                 .try_into()
@@ -698,8 +711,13 @@ fn run(command: Command) -> Result<()> {
                     ));
                 }
             };
-            let result =
-                bench::train_throughput(arch, shape, batch, steps, pgd_steps, eps, alpha, device)?;
+            let layout = match layout {
+                LayoutName::ChannelsLast => Layout::ChannelsLast,
+                LayoutName::Contiguous => Layout::Contiguous,
+            };
+            let result = bench::train_throughput(
+                arch, shape, batch, steps, pgd_steps, eps, alpha, device, layout,
+            )?;
             println!(
                 "{}",
                 serde_json::to_string(&result)

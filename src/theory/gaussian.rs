@@ -265,29 +265,15 @@ impl Factor {
     }
 }
 
-/// Eigenvalues of the symmetric matrix whose lower triangle is stored in `a`, computed in place.
+/// Eigenvalues of the symmetric matrix whose lower triangle is stored in `a`, computed in place
+/// ([`super::eigen::symmetric_eigenvalues`]).
 fn symmetric_eigenvalues(a: Mat<f64>, par: Par) -> Result<Vec<f64>> {
-    use faer::dyn_stack::{MemBuffer, MemStack};
-    use faer::linalg::evd::{ComputeEigenvectors, self_adjoint_evd, self_adjoint_evd_scratch};
-    let n = a.nrows();
-    let mut s = faer::diag::Diag::<f64>::zeros(n);
-    let scratch =
-        self_adjoint_evd_scratch::<f64>(n, ComputeEigenvectors::No, par, Default::default());
-    self_adjoint_evd(
-        a.as_ref(),
-        s.as_mut(),
-        None,
-        par,
-        MemStack::new(&mut MemBuffer::new(scratch)),
-        Default::default(),
-    )
-    .map_err(|e| {
+    super::eigen::symmetric_eigenvalues(a, par).map_err(|e| {
         Error::invalid(
             "covariance product",
             format!("an eigendecomposition, which failed: {e:?}"),
         )
-    })?;
-    Ok(s.column_vector().iter().copied().collect())
+    })
 }
 
 /// The lower Cholesky factor (strict upper triangle zeroed), or `None` if a pivot is not

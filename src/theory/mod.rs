@@ -2,6 +2,7 @@
 //!
 //! - [`gaussian`]: Gaussian class conditionals, closed-form W2 and the conditional Wasserstein
 //!   distance of Definition 2.
+//! - [`eigen`]: eigenvalues of symmetric matrices (blocked tridiagonalisation) for W2's trace term.
 //! - [`linear`]: exact average robustness (Definition 1) of linear classifiers, the LDA and
 //!   adversarially trained linear classifiers used to validate Theorem 1.
 //! - [`norm`]: the ℓ1, ℓ2, ℓ∞ metrics and their duals.
@@ -11,6 +12,7 @@
 //! - [`discrimination`]: robust discrimination accuracy and the ARC metric.
 
 pub mod discrimination;
+pub mod eigen;
 pub mod gaussian;
 pub mod linear;
 pub mod mixture;

@@ -1,0 +1,99 @@
+//! Development aid: where faer's symmetric eigenvalues spend their time at dimension D, and how
+//! fast a lower-triangle symv pass over every trailing submatrix runs (the memory-bound half of a
+//! blocked tridiagonalisation): `cargo run --release --example tridiag_probe -- 3072`.
+use std::time::Instant;
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::{Mat, Par, Side};
+use rand::SeedableRng;
+
+fn seconds(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let d: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse().unwrap())
+        .unwrap_or(3072);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let a = proxyrobust::theory::gaussian::standard_normal_matrix(d, d, &mut rng);
+    let s = Mat::from_fn(d, d, |i, j| a[(i, j)] + a[(j, i)]);
+    let par = Par::rayon(2);
+    faer::set_global_parallelism(par);
+    for _ in 0..2 {
+        let total = seconds(|| drop(s.self_adjoint_eigenvalues(Side::Lower).unwrap()));
+        let c = s.clone();
+        let blocked =
+            seconds(|| drop(proxyrobust::theory::eigen::symmetric_eigenvalues(c, par).unwrap()));
+        println!("d={d}: blocked eigenvalues {blocked:.3} s");
+        let mut t = s.clone();
+        let mut h = Mat::<f64>::zeros(1, d - 1);
+        let req =
+            faer::linalg::evd::tridiag::tridiag_in_place_scratch::<f64>(d, par, Default::default());
+        let mut buf = MemBuffer::new(req);
+        let tri = seconds(|| {
+            faer::linalg::evd::tridiag::tridiag_in_place(
+                t.as_mut(),
+                h.as_mut(),
+                par,
+                MemStack::new(&mut buf),
+                Default::default(),
+            )
+        });
+        let diag = faer::Col::from_fn(d, |i| t[(i, i)]);
+        let sub = faer::Col::from_fn(d, |i| if i + 1 < d { t[(i + 1, i)] } else { 0.0 });
+        let mut ev = faer::diag::Diag::<f64>::zeros(d);
+        let req = faer::linalg::evd::self_adjoint_evd_scratch::<f64>(
+            d,
+            faer::linalg::evd::ComputeEigenvectors::No,
+            par,
+            Default::default(),
+        );
+        let mut buf = MemBuffer::new(req);
+        let qr = seconds(|| {
+            faer::linalg::evd::tridiagonal_self_adjoint_evd(
+                diag.as_diagonal(),
+                sub.as_diagonal(),
+                ev.as_mut(),
+                None,
+                par,
+                MemStack::new(&mut buf),
+                Default::default(),
+            )
+            .unwrap()
+        });
+        let x: Vec<f64> = (0..d).map(|i| (i as f64).sin()).collect();
+        let mut y = vec![0.0; d];
+        let symv = seconds(|| {
+            for k in 0..d {
+                symv_lower(
+                    s.as_ref().submatrix(k, k, d - k, d - k),
+                    &x[k..],
+                    &mut y[k..],
+                );
+            }
+        });
+        println!(
+            "d={d}: eigenvalues {total:.3} s = tridiag {tri:.3} s + tridiagonal QR {qr:.3} s (+ copy); one symv per trailing matrix, 1 thread: {symv:.3} s"
+        );
+    }
+}
+
+fn symv_lower(a: faer::MatRef<'_, f64>, x: &[f64], y: &mut [f64]) {
+    let m = a.nrows();
+    y.fill(0.0);
+    for j in 0..m {
+        let col = &a.col(j).try_as_col_major().unwrap().as_slice()[j..];
+        let xj = x[j];
+        let mut s = col[0] * xj;
+        let (yt, xt, ct) = (&mut y[j + 1..], &x[j + 1..], &col[1..]);
+        for ((yr, xr), ar) in yt.iter_mut().zip(xt).zip(ct) {
+            s += ar * xr;
+            *yr += ar * xj;
+        }
+        y[j] += s;
+    }
+}
