@@ -62,6 +62,28 @@ fn pytorch(args: &[&str]) {
     );
 }
 
+/// PyTorch initialises `name` (seed `seed`) and runs `mode` ("logits" or "gradients") on the
+/// input at `x_path`: the weights file and the output file.
+fn pytorch_fresh_weights(
+    dir: &Path,
+    name: &str,
+    seed: u64,
+    mode: &str,
+    x_path: &Path,
+) -> (PathBuf, PathBuf) {
+    let weights = dir.join(format!("{name}-torch-{seed}.safetensors"));
+    pytorch(&["init", name, &seed.to_string(), weights.to_str().unwrap()]);
+    let out = dir.join(format!("{name}-torch-{seed}-{mode}.safetensors"));
+    pytorch(&[
+        mode,
+        name,
+        weights.to_str().unwrap(),
+        x_path.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    (weights, out)
+}
+
 fn read(path: &Path, key: &str) -> Tensor {
     Tensor::read_safetensors(path)
         .unwrap()
@@ -160,16 +182,7 @@ fn pytorch_weights_load_here_and_give_the_same_logits() {
     for (name, shape) in ARCHITECTURES {
         let arch: Architecture = name.parse().unwrap();
         let (x, x_path) = input(dir.path(), shape);
-        let weights = dir.path().join(format!("{name}-torch.safetensors"));
-        pytorch(&["init", name, "3", weights.to_str().unwrap()]);
-        let out = dir.path().join(format!("{name}-torch-logits.safetensors"));
-        pytorch(&[
-            "logits",
-            name,
-            weights.to_str().unwrap(),
-            x_path.to_str().unwrap(),
-            out.to_str().unwrap(),
-        ]);
+        let (weights, out) = pytorch_fresh_weights(dir.path(), name, 3, "logits", &x_path);
         let theirs = read(&out, "logits");
         for layout in LAYOUTS {
             let mut vs = VarStore::new(Device::Cpu);
@@ -193,16 +206,7 @@ fn training_gradients_match_pytorch_in_float64() {
     for (name, shape) in ARCHITECTURES {
         let arch: Architecture = name.parse().unwrap();
         let (x, x_path) = input(dir.path(), shape);
-        let weights = dir.path().join(format!("{name}-torch.safetensors"));
-        pytorch(&["init", name, "5", weights.to_str().unwrap()]);
-        let out = dir.path().join(format!("{name}-gradients.safetensors"));
-        pytorch(&[
-            "gradients",
-            name,
-            weights.to_str().unwrap(),
-            x_path.to_str().unwrap(),
-            out.to_str().unwrap(),
-        ]);
+        let (weights, out) = pytorch_fresh_weights(dir.path(), name, 5, "gradients", &x_path);
         let theirs: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(&out)
             .unwrap()
             .into_iter()
