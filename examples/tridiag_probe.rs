@@ -1,6 +1,6 @@
-//! Development aid: where faer's symmetric eigenvalues spend their time at dimension D, and how
-//! fast a lower-triangle symv pass over every trailing submatrix runs (the memory-bound half of a
-//! blocked tridiagonalisation): `cargo run --release --example tridiag_probe -- 3072`.
+//! Development aid: the blocked symmetric eigenvalues of `theory::eigen` against faer's, and
+//! where faer's spend their time (tridiagonalisation, tridiagonal QR) at dimension D:
+//! `cargo run --release --example tridiag_probe -- 3072`.
 use std::time::Instant;
 
 use faer::dyn_stack::{MemBuffer, MemStack};
@@ -65,35 +65,8 @@ fn main() {
             )
             .unwrap()
         });
-        let x: Vec<f64> = (0..d).map(|i| (i as f64).sin()).collect();
-        let mut y = vec![0.0; d];
-        let symv = seconds(|| {
-            for k in 0..d {
-                symv_lower(
-                    s.as_ref().submatrix(k, k, d - k, d - k),
-                    &x[k..],
-                    &mut y[k..],
-                );
-            }
-        });
         println!(
-            "d={d}: eigenvalues {total:.3} s = tridiag {tri:.3} s + tridiagonal QR {qr:.3} s (+ copy); one symv per trailing matrix, 1 thread: {symv:.3} s"
+            "d={d}: faer eigenvalues {total:.3} s = tridiag {tri:.3} s + tridiagonal QR {qr:.3} s (+ copy)"
         );
-    }
-}
-
-fn symv_lower(a: faer::MatRef<'_, f64>, x: &[f64], y: &mut [f64]) {
-    let m = a.nrows();
-    y.fill(0.0);
-    for j in 0..m {
-        let col = &a.col(j).try_as_col_major().unwrap().as_slice()[j..];
-        let xj = x[j];
-        let mut s = col[0] * xj;
-        let (yt, xt, ct) = (&mut y[j + 1..], &x[j + 1..], &col[1..]);
-        for ((yr, xr), ar) in yt.iter_mut().zip(xt).zip(ct) {
-            s += ar * xr;
-            *yr += ar * xj;
-        }
-        y[j] += s;
     }
 }

@@ -7,7 +7,7 @@
 # pgd_train_reference.py; default ../shared/reference), OUT.
 # 1. trains CNN-4 naturally and with PGD on MNIST-10k on the GPU (device = "auto") and evaluates
 #    the robust one with AutoAttack "fast";
-# 2. training throughput on CUDA, both sides alternating, ROUNDS rounds (as scripts/bench-train.sh);
+# 2. training throughput on CUDA by scripts/bench-train.sh (both sides alternating, ROUNDS rounds);
 # 3. the memory-layout probe on CUDA (contiguous vs channels-last).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,17 +38,9 @@ fi
 
 if part bench; then
 echo "== training throughput on CUDA"
-results="$out/bench-train.jsonl"
-: > "$results"
-ours() { "$bin" bench train --model "$1" --shape "$2" --batch "$3" --steps "$4" --pgd-steps 10 --threads 4 --device cuda; }
-theirs() { "$python" "$ref/pgd_train_reference.py" --model "$1" --shape "$2" --batch "$3" --steps "$4" --pgd-steps 10 --threads 4 --device cuda --json 2>/dev/null; }
-for round in $(seq 1 "$rounds"); do
-  for spec in "cnn4 1,28,28 128 100" "resnet18 3,32,32 32 40" "resnet18 3,32,32 128 20" "resnet18 3,32,32 512 10"; do
-    set -- $spec
-    if [ $((round % 2)) -eq 1 ]; then o=$(ours "$@"); t=$(theirs "$@"); else t=$(theirs "$@"); o=$(ours "$@"); fi
-    echo "{\"round\": $round, \"ours\": $o, \"reference\": $t}" | tee -a "$results"
-  done
-done
+OUT="$out" PROXYROBUST_BIN="$bin" PROXYROBUST_PYTHON="$python" PROXYROBUST_REFERENCE="$ref" \
+  BENCH_SPECS="cnn4 1,28,28 128 100;resnet18 3,32,32 32 40;resnet18 3,32,32 128 20;resnet18 3,32,32 512 10" \
+  scripts/bench-train.sh 4 cuda "$rounds"
 fi
 
 if part layout; then
