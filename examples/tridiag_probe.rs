@@ -28,7 +28,7 @@ fn main() {
         let c = s.clone();
         let blocked =
             seconds(|| drop(proxyrobust::theory::eigen::symmetric_eigenvalues(c, par).unwrap()));
-        println!("d={d}: blocked eigenvalues {blocked:.3} s");
+        println!("d={d}: blocked eigenvalues {blocked:.4} s");
         let mut t = s.clone();
         let mut h = Mat::<f64>::zeros(1, d - 1);
         let req =
@@ -65,8 +65,21 @@ fn main() {
             )
             .unwrap()
         });
+        let (dv, ev_sub): (Vec<f64>, Vec<f64>) = (
+            diag.iter().copied().collect(),
+            (0..d - 1).map(|i| sub[i]).collect(),
+        );
+        let reps = (1 << 24) / (d * d) + 1;
+        let ql = seconds(|| {
+            for _ in 0..reps {
+                drop(
+                    proxyrobust::theory::eigen::tridiagonal_eigenvalues(dv.clone(), ev_sub.clone())
+                        .unwrap(),
+                )
+            }
+        }) / reps as f64;
         println!(
-            "d={d}: faer eigenvalues {total:.3} s = tridiag {tri:.3} s + tridiagonal QR {qr:.3} s (+ copy)"
+            "d={d}: faer eigenvalues {total:.4} s = tridiag {tri:.4} s + tridiagonal QR {qr:.4} s (+ copy); root-free QL {ql:.4} s"
         );
     }
 }
