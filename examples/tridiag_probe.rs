@@ -1,5 +1,6 @@
-//! Development aid: the blocked symmetric eigenvalues of `theory::eigen` against faer's, and
-//! where faer's spend their time (tridiagonalisation, tridiagonal QR) at dimension D:
+//! Development aid: the one- and two-stage reductions of `theory::eigen` (two-stage by bandwidth,
+//! split into its stages) against faer's eigenvalues, and where faer's spend their time
+//! (tridiagonalisation, tridiagonal QR), at dimension D:
 //! `cargo run --release --example tridiag_probe -- 3072`.
 use std::time::Instant;
 
@@ -25,10 +26,36 @@ fn main() {
     faer::set_global_parallelism(par);
     for _ in 0..2 {
         let total = seconds(|| drop(s.self_adjoint_eigenvalues(Side::Lower).unwrap()));
+        use proxyrobust::theory::eigen::{one_stage, tridiagonal_eigenvalues};
         let c = s.clone();
-        let blocked =
-            seconds(|| drop(proxyrobust::theory::eigen::symmetric_eigenvalues(c, par).unwrap()));
-        println!("d={d}: blocked eigenvalues {blocked:.4} s");
+        let blocked = seconds(|| {
+            let (diag, offdiag) = one_stage::tridiagonalise(c, par);
+            drop(tridiagonal_eigenvalues(diag, offdiag).unwrap())
+        });
+        println!("d={d}: one-stage eigenvalues {blocked:.4} s");
+        for b in [16, 32, 48, 64] {
+            use proxyrobust::theory::eigen::band;
+            let mut c = s.clone();
+            let one = seconds(|| band::reduce_to_band(c.as_mut(), b, par));
+            let mut tri = (Vec::new(), Vec::new());
+            let two = seconds(|| {
+                tri = band::tridiagonalise_band(band::Band::from_lower(c.as_ref(), b), 2)
+            });
+            let one_thread = seconds(|| {
+                drop(band::tridiagonalise_band(
+                    band::Band::from_lower(c.as_ref(), b),
+                    1,
+                ))
+            });
+            let ql = seconds(|| {
+                drop(proxyrobust::theory::eigen::tridiagonal_eigenvalues(tri.0, tri.1).unwrap())
+            });
+            println!("d={d}: bulge chasing b={b} on one thread {one_thread:.4} s");
+            println!(
+                "d={d}: two-stage b={b}: band {one:.4} s + bulge chasing {two:.4} s + QL {ql:.4} s = {:.4} s",
+                one + two + ql
+            );
+        }
         let mut t = s.clone();
         let mut h = Mat::<f64>::zeros(1, d - 1);
         let req =

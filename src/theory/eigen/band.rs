@@ -1,0 +1,579 @@
+//! Two-stage reduction of a symmetric matrix to tridiagonal form (Bischof, Lang & Sun's
+//! successive band reduction; LAPACK's `dsytrd_2stage`): first to a band of half-bandwidth
+//! [`BANDWIDTH`] by block Householder transformations, whose work is matrix–matrix products that
+//! read the trailing matrix once per panel instead of once per column, then from the band to
+//! tridiagonal form by chasing bulges down the band, on a copy of the band that fits in cache.
+//! Only the tridiagonal matrix is returned: the eigenvalues are all W2 needs.
+//!
+//! **Stage 1**, panel at column k (b = bandwidth, m = n − k − b rows below the band):
+//!
+//! ```text
+//! A[k+b:, k:k+b] = Q R                    (Householder QR; Q = I − V T Vᵀ, R is the new band block)
+//! X = A22 V T,   Z = Tᵀ Vᵀ X,   W = X − ½ V Z
+//! A22 ← Qᵀ A22 Q = A22 − W Vᵀ − V Wᵀ       (A22 = A[k+b:, k+b:], lower triangle)
+//! ```
+//!
+//! **Stage 2**, sweep i removes column i's entries below the subdiagonal: a reflector on rows
+//! `i+1 .. i+b` zeroes them and is applied from both sides to its diagonal block and from the
+//! right to the b rows below, which fills a b × b bulge under the band; the next reflector, on
+//! those b rows, zeroes the bulge's first column and moves the bulge b rows down, and so on to the
+//! bottom. The rest of each bulge is zeroed by the following sweeps, so the band never grows
+//! past 2b − 1 subdiagonals.
+
+use faer::linalg::householder::make_householder_in_place;
+use faer::linalg::matmul::matmul as gemm;
+use faer::linalg::matmul::triangular::{BlockStructure, matmul as triangular_matmul};
+use faer::prelude::{Reborrow, ReborrowMut};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Half-bandwidth of the intermediate band matrix: wider panels make the stage-1 products more
+/// efficient and stage 2 (≈ 6 b n² flops on one thread) more expensive.
+pub const BANDWIDTH: usize = 32;
+
+/// Diagonal and off-diagonal of a tridiagonal matrix with the eigenvalues of the symmetric
+/// matrix whose lower triangle is stored in `a` (overwritten), by the two-stage reduction of
+/// the module documentation with half-bandwidth `b`.
+pub fn tridiagonalise(mut a: Mat<f64>, b: usize, par: Par) -> (Vec<f64>, Vec<f64>) {
+    assert!(b >= 1, "a bandwidth of at least one");
+    reduce_to_band(a.as_mut(), b, par);
+    tridiagonalise_band(Band::from_lower(a.as_ref(), b), par.degree())
+}
+
+/// Stage 1: `a` (lower triangle) becomes a band matrix with `b` subdiagonals by orthogonal
+/// similarity; entries below the band are zeroed.
+pub fn reduce_to_band(mut a: MatMut<'_, f64>, b: usize, par: Par) {
+    let n = a.nrows();
+    // [W V] and [V W] side by side, so that the rank-2r update is one product.
+    let mut pair = Mat::<f64>::zeros(n, 2 * b);
+    let mut swapped = Mat::<f64>::zeros(n, 2 * b);
+    let mut x = Mat::<f64>::zeros(n, b);
+    let mut small = [(); 3].map(|_| Mat::<f64>::zeros(b, b));
+    let mut k = 0;
+    while k + b < n {
+        let m = n - k - b;
+        let r = m.min(b);
+        let (panel, a22) = a
+            .rb_mut()
+            .submatrix_mut(k + b, k, m, m + b)
+            .split_at_col_mut(b);
+        let (mut w, mut v) = pair
+            .as_mut()
+            .submatrix_mut(0, 0, m, 2 * r)
+            .split_at_col_mut(r);
+        let [t, vtx, z] = &mut small;
+        let (mut t, mut vtx, mut z) = (
+            t.as_mut().submatrix_mut(0, 0, r, r),
+            vtx.as_mut().submatrix_mut(0, 0, r, r),
+            z.as_mut().submatrix_mut(0, 0, r, r),
+        );
+        let taus = householder_qr(panel, v.rb_mut());
+        block_reflector_factor(v.rb(), &taus, t.rb_mut(), vtx.rb_mut());
+        // X = A22 V from the lower triangle: tril(A22) V + stril(A22)ᵀ V.
+        let mut x = x.as_mut().submatrix_mut(0, 0, m, r);
+        for (lhs, structure, accum) in [
+            (a22.rb(), BlockStructure::TriangularLower, Accum::Replace),
+            (
+                a22.rb().transpose(),
+                BlockStructure::StrictTriangularUpper,
+                Accum::Add,
+            ),
+        ] {
+            triangular_matmul(
+                x.rb_mut(),
+                BlockStructure::Rectangular,
+                accum,
+                lhs,
+                structure,
+                v.rb(),
+                BlockStructure::Rectangular,
+                1.0,
+                par,
+            );
+        }
+        // W = X T − ½ V Z with Z = Tᵀ Vᵀ X T.
+        gemm(w.rb_mut(), Accum::Replace, x.rb(), t.rb(), 1.0, par);
+        gemm(
+            vtx.rb_mut(),
+            Accum::Replace,
+            v.rb().transpose(),
+            w.rb(),
+            1.0,
+            par,
+        );
+        gemm(
+            z.rb_mut(),
+            Accum::Replace,
+            t.rb().transpose(),
+            vtx.rb(),
+            1.0,
+            Par::Seq,
+        );
+        gemm(w.rb_mut(), Accum::Add, v.rb(), z.rb(), -0.5, par);
+        // A22 −= [W V] [V W]ᵀ = W Vᵀ + V Wᵀ (lower triangle).
+        let mut vw = swapped.as_mut().subrows_mut(0, m);
+        vw.rb_mut().subcols_mut(0, r).copy_from(v.rb());
+        vw.rb_mut().subcols_mut(r, r).copy_from(w.rb());
+        triangular_matmul(
+            a22,
+            BlockStructure::TriangularLower,
+            Accum::Add,
+            pair.as_ref().submatrix(0, 0, m, 2 * r),
+            BlockStructure::Rectangular,
+            vw.rb().subcols(0, 2 * r).transpose(),
+            BlockStructure::Rectangular,
+            -1.0,
+            par,
+        );
+        k += b;
+    }
+}
+
+/// Householder QR of the m × b `panel` in place: R on and above the diagonal, zeros below; the
+/// reflectors go to `v` (m × r, unit lower trapezoidal) and their factors τ (H = I − τ v vᵀ,
+/// applied H₀ first) are returned.
+fn householder_qr(mut panel: MatMut<'_, f64>, mut v: MatMut<'_, f64>) -> Vec<f64> {
+    let (m, cols) = (panel.nrows(), panel.ncols());
+    let r = v.ncols();
+    let mut taus = Vec::with_capacity(r);
+    for j in 0..r {
+        let (mut head, tail) = panel
+            .rb_mut()
+            .col_mut(j)
+            .subrows_mut(j, m - j)
+            .split_at_row_mut(1);
+        // faer's factor is 1/τ (infinite for a zero tail: τ = 0, the identity).
+        let tau = make_householder_in_place(&mut head[0], tail).tau.recip();
+        taus.push(tau);
+        let mut vj = v.rb_mut().col_mut(j);
+        vj.rb_mut().subrows_mut(0, j).fill(0.0);
+        vj[j] = 1.0;
+        for i in j + 1..m {
+            vj[i] = panel[(i, j)];
+            panel[(i, j)] = 0.0;
+        }
+        let vj = v.rb().col(j).subrows(j, m - j);
+        for c in j + 1..cols {
+            let mut column = panel.rb_mut().col_mut(c).subrows_mut(j, m - j);
+            let s = tau
+                * dot(
+                    vj.try_as_col_major().unwrap().as_slice(),
+                    column.rb().try_as_col_major().unwrap().as_slice(),
+                );
+            axpy(
+                -s,
+                vj.try_as_col_major().unwrap().as_slice(),
+                column
+                    .rb_mut()
+                    .try_as_col_major_mut()
+                    .unwrap()
+                    .as_slice_mut(),
+            );
+        }
+    }
+    taus
+}
+
+/// The upper triangular T with `H₀ H₁ ⋯ H_{r−1} = I − V T Vᵀ` (LAPACK `dlarft`, forward,
+/// columnwise): `T[j, j] = τ_j`, `T[:j, j] = −τ_j T[:j, :j] (V[:, :j]ᵀ v_j)`. `gram` is scratch.
+fn block_reflector_factor(
+    v: MatRef<'_, f64>,
+    taus: &[f64],
+    mut t: MatMut<'_, f64>,
+    mut gram: MatMut<'_, f64>,
+) {
+    let r = taus.len();
+    gemm(
+        gram.rb_mut(),
+        Accum::Replace,
+        v.transpose(),
+        v,
+        1.0,
+        Par::Seq,
+    );
+    t.fill(0.0);
+    for j in 0..r {
+        t[(j, j)] = taus[j];
+        for i in 0..j {
+            let s: f64 = (i..j).map(|l| t[(i, l)] * gram[(l, j)]).sum();
+            t[(i, j)] = -taus[j] * s;
+        }
+    }
+}
+
+/// A symmetric band matrix's lower part with room for the bulges of stage 2: column j holds
+/// rows `j .. j + 2b` (clipped at n) at `data[j·2b ..]`, so every column segment the reflectors
+/// touch is a contiguous slice.
+pub struct Band {
+    data: Vec<f64>,
+    n: usize,
+    b: usize,
+}
+
+impl Band {
+    /// Copies the lower band (b subdiagonals) of `a`.
+    pub fn from_lower(a: MatRef<'_, f64>, b: usize) -> Band {
+        let (n, width) = (a.nrows(), 2 * b);
+        let mut data = vec![0.0; n * width];
+        for j in 0..n {
+            for i in j..(j + b + 1).min(n) {
+                data[j * width + (i - j)] = a[(i, j)];
+            }
+        }
+        Band { data, n, b }
+    }
+
+    fn entry(&self, i: usize, j: usize) -> f64 {
+        self.data[j * 2 * self.b + (i - j)]
+    }
+}
+
+/// Stage 2 on `threads` threads: the diagonal and off-diagonal of a tridiagonal matrix
+/// orthogonally similar to `band` (bulge chasing, module docs).
+///
+/// Sweeps are dealt round-robin to the threads and pipelined: step s of sweep i starts once
+/// sweep i − 1 has done its steps 0 ..= s + 2. Step s of sweep i works on columns
+/// `[r − b, r + b)` and rows `[r, r + 2b)`, r = i + 1 + s·b, which meets those of sweep i − 1
+/// only up to its step s + 2; so running steps never share an entry, and the result is the
+/// sequential one, bit for bit.
+pub fn tridiagonalise_band(mut band: Band, threads: usize) -> (Vec<f64>, Vec<f64>) {
+    let (n, b) = (band.n, band.b);
+    let sweeps = n.saturating_sub(2);
+    let progress: Vec<Progress> = (0..sweeps).map(|_| Progress::default()).collect();
+    let shared = SharedBand {
+        data: band.data.as_mut_ptr(),
+        len: band.data.len(),
+        b,
+    };
+    let run = |first: usize| {
+        let mut scratch = vec![0.0; 2 * b];
+        for i in (first..sweeps).step_by(threads.max(1)) {
+            let wait = |s: usize| {
+                if i > 0 {
+                    progress[i - 1].wait_for(s + 3);
+                }
+            };
+            let done = |s: usize| progress[i].set(s + 1);
+            // SAFETY: `wait` holds each step back until the steps of sweep i − 1 that share
+            // entries with it are done (see above), and sweep i + 1 waits for this sweep the
+            // same way, so no two threads touch an entry at once.
+            unsafe { sweep(&shared, n, i, &mut scratch, wait, done) };
+            progress[i].set(usize::MAX);
+        }
+    };
+    if threads <= 1 || sweeps < 2 {
+        run(0);
+    } else {
+        std::thread::scope(|scope| {
+            for t in 1..threads.min(sweeps) {
+                let run = &run;
+                scope.spawn(move || run(t));
+            }
+            run(0);
+        });
+    }
+    let diag = (0..n).map(|j| band.entry(j, j)).collect();
+    let offdiag = (0..n.saturating_sub(1))
+        .map(|j| band.entry(j + 1, j))
+        .collect();
+    (diag, offdiag)
+}
+
+/// Steps done by one sweep of stage 2, on a cache line of its own.
+#[derive(Default)]
+#[repr(align(128))]
+struct Progress(AtomicUsize);
+
+impl Progress {
+    fn set(&self, steps: usize) {
+        self.0.store(steps, Ordering::Release);
+    }
+
+    /// Spins (yielding now and then) until at least `steps` steps are done.
+    fn wait_for(&self, steps: usize) {
+        let mut spins = 0u32;
+        while self.0.load(Ordering::Acquire) < steps {
+            spins += 1;
+            if spins.is_multiple_of(64) {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}
+
+/// The band's storage as the threads of stage 2 share it.
+struct SharedBand {
+    data: *mut f64,
+    len: usize,
+    b: usize,
+}
+
+// SAFETY: the threads only reach the storage through `column`, under its contract.
+unsafe impl Sync for SharedBand {}
+
+impl SharedBand {
+    /// Rows `rows` of column j (`j ≤ rows.start`, `rows.end ≤ j + 2b`).
+    ///
+    /// # Safety
+    /// No other live reference, on this thread or another, may cover these entries.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn column(&self, j: usize, rows: std::ops::Range<usize>) -> &mut [f64] {
+        let width = 2 * self.b;
+        assert!(j <= rows.start && rows.start <= rows.end && rows.end <= j + width);
+        let start = j * width + (rows.start - j);
+        assert!(start + rows.len() <= self.len);
+        // SAFETY: in bounds (checked); exclusive by the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.data.add(start), rows.len()) }
+    }
+}
+
+/// Sweep i of stage 2 over a band of order n, calling `wait(s)` before and `done(s)` after
+/// step s. Compiled for AVX2 where the processor has it.
+///
+/// # Safety
+/// While a step runs, no other thread may touch the entries it works on (the schedule of
+/// [`tridiagonalise_band`]).
+unsafe fn sweep(
+    band: &SharedBand,
+    n: usize,
+    i: usize,
+    scratch: &mut [f64],
+    wait: impl Fn(usize),
+    done: impl Fn(usize),
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the feature is present; the rest is the caller's contract.
+        return unsafe { sweep_avx2(band, n, i, scratch, wait, done) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { sweep_generic(band, n, i, scratch, wait, done) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sweep_avx2(
+    band: &SharedBand,
+    n: usize,
+    i: usize,
+    scratch: &mut [f64],
+    wait: impl Fn(usize),
+    done: impl Fn(usize),
+) {
+    // SAFETY: the caller's contract.
+    unsafe { sweep_generic(band, n, i, scratch, wait, done) }
+}
+
+/// Step s: the reflector from column `c`, rows `r .. r + len` (c = i, r = i + 1 for s = 0;
+/// then c = previous r, r += b), applied on the left to columns `c + 1 .. r`, on both sides to
+/// the diagonal block at r, and on the right to the b rows below it.
+#[inline(always)]
+unsafe fn sweep_generic(
+    band: &SharedBand,
+    n: usize,
+    i: usize,
+    scratch: &mut [f64],
+    wait: impl Fn(usize),
+    done: impl Fn(usize),
+) {
+    let b = band.b;
+    let (v, y) = scratch.split_at_mut(b);
+    let (mut c, mut r, mut s) = (i, i + 1, 0);
+    while r < n {
+        wait(s);
+        let len = b.min(n - r);
+        let v = &mut v[..len];
+        // SAFETY (every `column` below): one slice at a time on this thread; other threads
+        // are kept off this step's entries by the caller's contract.
+        let tau = reflector(unsafe { band.column(c, r..r + len) }, v);
+        let v = &*v;
+        if tau != 0.0 {
+            for j in c + 1..r {
+                apply_left(unsafe { band.column(j, r..r + len) }, v, tau);
+            }
+            // D ← H D H: w = τ D v, w −= ½ τ (wᵀ v) v, D −= v wᵀ + w vᵀ (lower triangle).
+            let w = &mut y[..len];
+            w.fill(0.0);
+            for j in 0..len {
+                let column = unsafe { band.column(r + j, r + j..r + len) };
+                w[j] += column[0] * v[j] + dot(&column[1..], &v[j + 1..]);
+                axpy(v[j], &column[1..], &mut w[j + 1..]);
+            }
+            w.iter_mut().for_each(|x| *x *= tau);
+            let alpha = -0.5 * tau * dot(w, v);
+            axpy(alpha, v, w);
+            for j in 0..len {
+                let column = unsafe { band.column(r + j, r + j..r + len) };
+                axpy(-w[j], &v[j..], column);
+                axpy(-v[j], &w[j..], column);
+            }
+            // B ← B H for rows r + len .. r + len + b: y = B v, B −= τ y vᵀ.
+            let below = (r + len)..(r + len + b).min(n);
+            let y = &mut y[..below.len()];
+            y.fill(0.0);
+            for (j, &vj) in v.iter().enumerate() {
+                axpy(vj, unsafe { band.column(r + j, below.clone()) }, y);
+            }
+            for (j, &vj) in v.iter().enumerate() {
+                axpy(-tau * vj, y, unsafe { band.column(r + j, below.clone()) });
+            }
+        }
+        done(s);
+        (c, r, s) = (r, r + b, s + 1);
+    }
+}
+
+/// Householder reflector `H = I − τ v vᵀ` with `H x = β e₁` for `x` = `column`; `column`
+/// becomes `β e₁`, `v` (v₀ = 1) receives the reflector, τ is returned (0 when x is already β e₁).
+#[inline(always)]
+fn reflector(column: &mut [f64], v: &mut [f64]) -> f64 {
+    let (head, tail) = column.split_first_mut().expect("a non-empty column");
+    let tau = make_householder_in_place(head, faer::ColMut::from_slice_mut(tail))
+        .tau
+        .recip();
+    v[0] = 1.0;
+    v[1..].copy_from_slice(tail);
+    tail.fill(0.0);
+    tau
+}
+
+/// `x ← H x = x − τ (vᵀ x) v`.
+#[inline(always)]
+fn apply_left(x: &mut [f64], v: &[f64], tau: f64) {
+    let s = tau * dot(v, x);
+    axpy(-s, v, x);
+}
+
+/// `xᵀ y` with eight independent partial sums, so the additions pipeline and vectorise.
+#[inline(always)]
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    const LANES: usize = 8;
+    let n = x.len().min(y.len());
+    let (x, y) = (&x[..n], &y[..n]);
+    let body = n - n % LANES;
+    let mut partial = [0.0; LANES];
+    for (xs, ys) in x[..body]
+        .chunks_exact(LANES)
+        .zip(y[..body].chunks_exact(LANES))
+    {
+        for l in 0..LANES {
+            partial[l] += xs[l] * ys[l];
+        }
+    }
+    let tail: f64 = x[body..].iter().zip(&y[body..]).map(|(a, b)| a * b).sum();
+    partial.iter().sum::<f64>() + tail
+}
+
+/// `y += α x`.
+#[inline(always)]
+fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    y.iter_mut().zip(x).for_each(|(yi, xi)| *yi += alpha * xi);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn random_symmetric(n: usize, seed: u64) -> Mat<f64> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let g = crate::theory::gaussian::standard_normal_matrix(n, n, &mut rng);
+        Mat::from_fn(n, n, |i, j| g[(i, j)] + g[(j, i)])
+    }
+
+    fn sorted_eigenvalues(a: &Mat<f64>) -> Vec<f64> {
+        a.self_adjoint_eigenvalues(faer::Side::Lower).unwrap()
+    }
+
+    fn assert_same_spectrum(mut ours: Vec<f64>, expected: &[f64], what: &str) {
+        ours.sort_by(f64::total_cmp);
+        let scale = expected.iter().fold(1.0f64, |s, l| s.max(l.abs()));
+        for (x, y) in ours.iter().zip(expected) {
+            assert!((x - y).abs() <= 1e-12 * scale, "{what}: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn stage_one_gives_a_band_matrix_with_the_same_eigenvalues() {
+        for (n, b) in [(50, 8), (64, 16), (33, 32), (40, 1), (70, 33)] {
+            let a = random_symmetric(n, n as u64);
+            let mut reduced = a.clone();
+            reduce_to_band(reduced.as_mut(), b, Par::Seq);
+            for j in 0..n {
+                for i in j + b + 1..n {
+                    assert_eq!(
+                        reduced[(i, j)],
+                        0.0,
+                        "n = {n}, b = {b}: ({i}, {j}) below the band"
+                    );
+                }
+            }
+            let full = Mat::from_fn(n, n, |i, j| reduced[(i.max(j), i.min(j))]);
+            let what = format!("stage 1, n = {n}, b = {b}");
+            assert_same_spectrum(sorted_eigenvalues(&full), &sorted_eigenvalues(&a), &what);
+        }
+    }
+
+    #[test]
+    fn two_stages_give_a_tridiagonal_matrix_with_the_same_eigenvalues() {
+        for (n, b) in [
+            (1, 4),
+            (2, 4),
+            (3, 1),
+            (5, 4),
+            (50, 8),
+            (97, 16),
+            (130, 32),
+            (200, 48),
+        ] {
+            let a = random_symmetric(n, 100 + n as u64);
+            let (d, e) = tridiagonalise(a.clone(), b, Par::rayon(2));
+            let t = Mat::from_fn(n, n, |i, j| match i.abs_diff(j) {
+                0 => d[i],
+                1 => e[i.min(j)],
+                _ => 0.0,
+            });
+            let what = format!("n = {n}, b = {b}");
+            assert_same_spectrum(sorted_eigenvalues(&t), &sorted_eigenvalues(&a), &what);
+        }
+    }
+
+    #[test]
+    fn pipelined_threads_give_the_sequential_result_bit_for_bit() {
+        for (n, b) in [(3, 2), (40, 3), (161, 8), (300, 32)] {
+            let mut a = random_symmetric(n, 7 + n as u64);
+            reduce_to_band(a.as_mut(), b, Par::Seq);
+            let sequential = tridiagonalise_band(Band::from_lower(a.as_ref(), b), 1);
+            for threads in [2, 3, 5] {
+                let parallel = tridiagonalise_band(Band::from_lower(a.as_ref(), b), threads);
+                assert_eq!(parallel, sequential, "n = {n}, b = {b}, {threads} threads");
+            }
+        }
+    }
+
+    #[test]
+    fn a_matrix_that_is_already_banded_or_diagonal_keeps_its_eigenvalues() {
+        // Zero panels give zero reflectors (τ = 0): the identity, not a division by zero.
+        let n = 90;
+        for bandwidth in [0, 3] {
+            let a = Mat::from_fn(n, n, |i, j| {
+                if i.abs_diff(j) <= bandwidth {
+                    1.0 + ((i * 7 + j * 7) % 13) as f64
+                } else {
+                    0.0
+                }
+            });
+            let (d, e) = tridiagonalise(a.clone(), 8, Par::Seq);
+            let t = Mat::from_fn(n, n, |i, j| match i.abs_diff(j) {
+                0 => d[i],
+                1 => e[i.min(j)],
+                _ => 0.0,
+            });
+            let what = format!("bandwidth {bandwidth}");
+            assert_same_spectrum(sorted_eigenvalues(&t), &sorted_eigenvalues(&a), &what);
+        }
+    }
+}

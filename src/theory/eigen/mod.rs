@@ -1,0 +1,78 @@
+//! Eigenvalues of a real symmetric matrix, for the trace term of the closed-form W2
+//! ([`crate::theory::gaussian`]): a Householder reduction to tridiagonal form, then the root-free
+//! QL iteration of Pal, Walker and Kahan on the tridiagonal matrix ([`tridiagonal_eigenvalues`]).
+//!
+//! The reduction is picked by order n, each where it was fastest on the 2-core development
+//! machine (docs/benchmarks.md):
+//! - n < [`one_stage::UNBLOCKED_BELOW`]: faer's unblocked reduction (everything sits in cache);
+//! - up to [`TWO_STAGE_FROM`]: the blocked one-stage reduction of [`one_stage`] (LAPACK `dsytrd`),
+//!   whose matrix–vector products read the trailing matrix once per column;
+//! - from [`TWO_STAGE_FROM`]: the two-stage reduction of [`band`] (LAPACK `dsytrd_2stage`), to a
+//!   band by matrix–matrix products, then to tridiagonal form by bulge chasing in cache.
+
+pub mod band;
+pub mod one_stage;
+mod tridiagonal;
+
+pub use tridiagonal::{MAX_ITERATIONS_PER_EIGENVALUE, NoConvergence, tridiagonal_eigenvalues};
+
+use faer::{Mat, Par};
+
+/// From this order on, the two-stage reduction ([`band`]) is used.
+pub const TWO_STAGE_FROM: usize = 1280;
+
+/// The eigenvalues, in nondecreasing order, of the symmetric matrix whose lower triangle is
+/// stored in `a` (the strict upper triangle is ignored and overwritten).
+pub fn symmetric_eigenvalues(a: Mat<f64>, par: Par) -> Result<Vec<f64>, NoConvergence> {
+    let n = a.nrows();
+    assert_eq!(n, a.ncols(), "a square matrix");
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let (diag, offdiag) = if n >= TWO_STAGE_FROM {
+        band::tridiagonalise(a, band::BANDWIDTH, par)
+    } else {
+        one_stage::tridiagonalise(a, par)
+    };
+    tridiagonal_eigenvalues(diag, offdiag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(a: &Mat<f64>) -> Vec<f64> {
+        a.self_adjoint_eigenvalues(faer::Side::Lower).unwrap()
+    }
+
+    #[test]
+    fn matches_faer_across_the_block_boundaries() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for n in [
+            1,
+            2,
+            3,
+            31,
+            32,
+            127,
+            383,
+            384,
+            385,
+            416,
+            417,
+            449,
+            600,
+            TWO_STAGE_FROM + 5,
+        ] {
+            let b = crate::theory::gaussian::standard_normal_matrix(n, n, &mut rng);
+            let a = Mat::from_fn(n, n, |i, j| b[(i, j)] + b[(j, i)]);
+            let ours = symmetric_eigenvalues(a.clone(), Par::rayon(2)).unwrap();
+            let theirs = reference(&a);
+            let scale = theirs.iter().fold(1.0f64, |s, l| s.max(l.abs()));
+            for (x, y) in ours.iter().zip(&theirs) {
+                assert!((x - y).abs() <= 1e-12 * scale, "n = {n}: {x} vs {y}");
+            }
+        }
+    }
+}
