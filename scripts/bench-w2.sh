@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
 # W2 benchmark, side by side with shared/reference/w2_reference.py on the same inputs, in one run.
-#   scripts/bench-w2.sh [REPS]
-# Writes runs/bench-w2/{bench.json,reference-*.json,comparison.md}; prints the comparison.
+#   scripts/bench-w2.sh [REPS] [SMALL_REPS]
+# REPS repetitions at d = 3072 (the reference times numpy and POT once there), SMALL_REPS (default
+# 200) at d = 128 on both sides, where a single call takes about a millisecond.
+# Writes runs/bench-w2/{d128,d3072,second}/bench.json, reference-*.json and comparison.md; prints
+# the comparison.
 # The reference needs numpy, scipy and POT: they go into a venv under the cache folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps="${1:-5}"
+small_reps="${2:-200}"
 . scripts/reference-env.sh
 out=runs/bench-w2
 cargo build --release --quiet
-./target/release/proxyrobust bench w2 --reps "$reps" --out "$out" > /dev/null
-"$venv/bin/python" "$ref/w2_reference.py" --a "$out/w2_d128_a.npz" --b "$out/w2_d128_b.npz" --routes chol,pot,sqrtm --reps "$reps" --json > "$out/reference-d128.json"
-"$venv/bin/python" "$ref/w2_reference.py" --a "$out/w2_d3072_a.npz" --b "$out/w2_d3072_b.npz" --routes chol,pot --reps 1 --json > "$out/reference-d3072.json"
+./target/release/proxyrobust bench w2 --dims 128 --reps "$small_reps" --out "$out/d128" > /dev/null
+./target/release/proxyrobust bench w2 --dims 3072 --reps "$reps" --out "$out/d3072" > /dev/null
+"$venv/bin/python" "$ref/w2_reference.py" --a "$out/d128/w2_d128_a.npz" --b "$out/d128/w2_d128_b.npz" --routes chol,pot,sqrtm --reps "$small_reps" --json > "$out/reference-d128.json"
+"$venv/bin/python" "$ref/w2_reference.py" --a "$out/d3072/w2_d3072_a.npz" --b "$out/d3072/w2_d3072_b.npz" --routes chol,pot --reps 1 --json > "$out/reference-d3072.json"
 # A second pass of ours after the reference, so drift in machine load shows up in the table.
 ./target/release/proxyrobust bench w2 --dims 3072 --reps "$reps" --out "$out/second" > /dev/null
 "$venv/bin/python" - "$out" <<'PY'
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])
-ours = {(t["name"], t["dim"]): t for t in json.loads((out / "bench.json").read_text())["timings"]}
+# d128 last: its cwd timing (SMALL_REPS repetitions) is the one kept.
+ours = {(t["name"], t["dim"]): t for run in ("d3072", "d128") for t in json.loads((out / run / "bench.json").read_text())["timings"]}
 second = {(t["name"], t["dim"]): t for t in json.loads((out / "second" / "bench.json").read_text())["timings"]}
 rows = ["| computation | ours (s, median) | ours, 2nd pass | numpy chol+eigvalsh | POT | scipy sqrtm | numpy/ours | POT/ours | values agree |",
         "|---|---|---|---|---|---|---|---|---|"]

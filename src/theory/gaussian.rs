@@ -10,8 +10,8 @@
 //! Every [`Gaussian`] keeps a factor `F` with `F Fᵀ = S`: the Cholesky factor when `S` is
 //! positive definite, otherwise `V diag(√λ₊)` from its eigendecomposition, so singular covariances
 //! (point masses included) are exact too. With factors `F1`, `F2`, the non-zero eigenvalues of
-//! `S2^½ S1 S2^½` are those of `Gᵀ G` with `G = F2ᵀ F1`, which is what [`wasserstein2`] takes
-//! the square roots of.
+//! `S2^½ S1 S2^½` are those of `Gᵀ G` with `G = F2ᵀ F1` (formed as `L1ᵀ S2 L1` when both
+//! factors are Cholesky factors), which is what [`wasserstein2`] takes the square roots of.
 
 use faer::linalg::matmul::triangular::{BlockStructure, matmul};
 use faer::{Accum, Mat, MatRef, Par, Side};
@@ -259,6 +259,11 @@ impl Factor {
         })
     }
 
+    /// Whether this is the (full-rank, lower triangular) Cholesky factor.
+    fn is_cholesky(&self) -> bool {
+        self.structure == BlockStructure::TriangularLower
+    }
+
     /// The non-zero columns, `d × rank`.
     fn nonzero(&self) -> MatRef<'_, f64> {
         self.matrix.subcols(self.columns.start, self.columns.len())
@@ -329,18 +334,70 @@ pub fn wasserstein2_squared(a: &Gaussian, b: &Gaussian) -> Result<f64> {
         .sum();
     let trace_a: f64 = (0..a.dim()).map(|i| a.cov[(i, i)]).sum();
     let trace_b: f64 = (0..b.dim()).map(|i| b.cov[(i, i)]).sum();
-    let cross = trace_sqrt_product(&a.factor, &b.factor)?;
+    let cross = trace_sqrt_product(a, b)?;
     Ok((mean_term + trace_a + trace_b - 2.0 * cross).max(0.0))
 }
 
-/// `tr (S2^½ S1 S2^½)^½ = Σ √λᵢ(Gᵀ G)`, `G = F2ᵀ F1`, over the non-zero columns of each factor
-/// (`G` is `r2 × r1`); the Gram matrix is taken on the smaller side so that singular covariances
-/// add no round-off eigenvalues, whose square roots would cost half the digits.
-fn trace_sqrt_product(f1: &Factor, f2: &Factor) -> Result<f64> {
+/// `tr (S2^½ S1 S2^½)^½ = Σ √λᵢ(Gᵀ G)`, `G = F2ᵀ F1`, from the factors of `a` (S1 = F1 F1ᵀ)
+/// and `b` (S2 = F2 F2ᵀ).
+fn trace_sqrt_product(a: &Gaussian, b: &Gaussian) -> Result<f64> {
+    let gram = if a.factor.is_cholesky() && b.factor.is_cholesky() {
+        congruence(a.factor.matrix.as_ref(), b.cov.as_ref())
+    } else {
+        match smaller_gram(&a.factor, &b.factor) {
+            Some(gram) => gram,
+            None => return Ok(0.0),
+        }
+    };
+    let par = parallelism(gram.nrows());
+    Ok(symmetric_eigenvalues(gram, par)?
+        .iter()
+        .map(|l| l.max(0.0).sqrt())
+        .sum())
+}
+
+/// The lower triangle of `Lᵀ S L` for a lower triangular `L` (S1 = L Lᵀ) and a symmetric `S`
+/// (= S2): the Gram matrix `Gᵀ G = L1ᵀ F2 F2ᵀ L1` of both factors positive definite, as two
+/// products, `Y = S L` then `Lᵀ Y` (4/3 d³ flops against 5/3 d³ through G).
+fn congruence(l: MatRef<'_, f64>, s: MatRef<'_, f64>) -> Mat<f64> {
+    let d = l.nrows();
+    let par = parallelism(d);
+    let mut y = Mat::<f64>::zeros(d, d);
+    matmul(
+        y.as_mut(),
+        BlockStructure::Rectangular,
+        Accum::Replace,
+        s,
+        BlockStructure::Rectangular,
+        l,
+        BlockStructure::TriangularLower,
+        1.0,
+        par,
+    );
+    let mut gram = Mat::<f64>::zeros(d, d);
+    matmul(
+        gram.as_mut(),
+        BlockStructure::TriangularLower,
+        Accum::Replace,
+        l.transpose(),
+        BlockStructure::TriangularUpper,
+        y.as_ref(),
+        BlockStructure::Rectangular,
+        1.0,
+        par,
+    );
+    gram
+}
+
+/// The lower triangle of the Gram matrix of `G = F2ᵀ F1` over the non-zero columns of each
+/// factor (`G` is `r2 × r1`), taken on the smaller side (`Gᵀ G` or `G Gᵀ`, same non-zero
+/// eigenvalues) so that singular covariances add no round-off eigenvalues, whose square roots
+/// would cost half the digits. `None` when either covariance is zero.
+fn smaller_gram(f1: &Factor, f2: &Factor) -> Option<Mat<f64>> {
     let (a, b) = (f1.nonzero(), f2.nonzero());
     let (r1, r2) = (a.ncols(), b.ncols());
     if r1 == 0 || r2 == 0 {
-        return Ok(0.0);
+        return None;
     }
     let par = parallelism(a.nrows());
     let mut g = Mat::<f64>::zeros(r2, r1);
@@ -373,10 +430,7 @@ fn trace_sqrt_product(f1: &Factor, f2: &Factor) -> Result<f64> {
         1.0,
         par,
     );
-    Ok(symmetric_eigenvalues(gram, par)?
-        .iter()
-        .map(|l| l.max(0.0).sqrt())
-        .sum())
+    Some(gram)
 }
 
 /// A labeled distribution with Gaussian class conditionals: class `y` has probability `probs[y]`
