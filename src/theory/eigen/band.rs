@@ -257,7 +257,14 @@ pub fn tridiagonalise_band(mut band: Band, threads: usize) -> (Vec<f64>, Vec<f64
             // SAFETY: `wait` holds each step back until the steps of sweep i − 1 that share
             // entries with it are done (see above), and sweep i + 1 waits for this sweep the
             // same way, so no two threads touch an entry at once.
-            unsafe { sweep(&shared, n, i, &mut scratch, wait, done) };
+            let job = Sweep {
+                band: &shared,
+                n,
+                i,
+                wait,
+                done,
+            };
+            unsafe { sweep(job, &mut scratch) };
             progress[i].set(usize::MAX);
         }
     };
@@ -331,54 +338,49 @@ impl SharedBand {
 }
 
 /// Sweep i of stage 2 over a band of order n, calling `wait(s)` before and `done(s)` after
-/// step s. Compiled for AVX2 where the processor has it.
+/// step s.
+struct Sweep<'a, W, D> {
+    band: &'a SharedBand,
+    n: usize,
+    i: usize,
+    wait: W,
+    done: D,
+}
+
+/// Runs `job`, compiled for AVX2 where the processor has it; `scratch` holds 2b values.
 ///
 /// # Safety
 /// While a step runs, no other thread may touch the entries it works on (the schedule of
 /// [`tridiagonalise_band`]).
-unsafe fn sweep(
-    band: &SharedBand,
-    n: usize,
-    i: usize,
-    scratch: &mut [f64],
-    wait: impl Fn(usize),
-    done: impl Fn(usize),
-) {
+unsafe fn sweep<W: Fn(usize), D: Fn(usize)>(job: Sweep<'_, W, D>, scratch: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the feature is present; the rest is the caller's contract.
-        return unsafe { sweep_avx2(band, n, i, scratch, wait, done) };
+        return unsafe { sweep_avx2(job, scratch) };
     }
     // SAFETY: the caller's contract.
-    unsafe { sweep_generic(band, n, i, scratch, wait, done) }
+    unsafe { sweep_generic(job, scratch) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn sweep_avx2(
-    band: &SharedBand,
-    n: usize,
-    i: usize,
-    scratch: &mut [f64],
-    wait: impl Fn(usize),
-    done: impl Fn(usize),
-) {
+unsafe fn sweep_avx2<W: Fn(usize), D: Fn(usize)>(job: Sweep<'_, W, D>, scratch: &mut [f64]) {
     // SAFETY: the caller's contract.
-    unsafe { sweep_generic(band, n, i, scratch, wait, done) }
+    unsafe { sweep_generic(job, scratch) }
 }
 
 /// Step s: the reflector from column `c`, rows `r .. r + len` (c = i, r = i + 1 for s = 0;
 /// then c = previous r, r += b), applied on the left to columns `c + 1 .. r`, on both sides to
 /// the diagonal block at r, and on the right to the b rows below it.
 #[inline(always)]
-unsafe fn sweep_generic(
-    band: &SharedBand,
-    n: usize,
-    i: usize,
-    scratch: &mut [f64],
-    wait: impl Fn(usize),
-    done: impl Fn(usize),
-) {
+unsafe fn sweep_generic<W: Fn(usize), D: Fn(usize)>(job: Sweep<'_, W, D>, scratch: &mut [f64]) {
+    let Sweep {
+        band,
+        n,
+        i,
+        wait,
+        done,
+    } = job;
     let b = band.b;
     let (v, y) = scratch.split_at_mut(b);
     let (mut c, mut r, mut s) = (i, i + 1, 0);

@@ -211,11 +211,9 @@ fn symmetric_times_vector(
             let (c0, c1) = (column(j), column(j + 1));
             let (x0, x1) = (x[j], x[j + 1]);
             let (s0, s1) = column_pair(
-                &c0[2..],
-                &c1[1..],
+                [&c0[2..], &c1[1..]],
                 &x[j + 2..],
-                x0,
-                x1,
+                [x0, x1],
                 &mut out[j + 2 - first..],
             );
             out[j - first] += c0[0] * x0 + c0[1] * x1 + s0;
@@ -225,11 +223,9 @@ fn symmetric_times_vector(
         if j < last {
             let c0 = column(j);
             let (s0, _) = column_pair(
-                &c0[1..],
-                &c0[1..],
+                [&c0[1..], &c0[1..]],
                 &x[j + 1..],
-                x[j],
-                0.0,
+                [x[j], 0.0],
                 &mut out[j + 1 - first..],
             );
             out[j - first] += c0[0] * x[j] + s0;
@@ -255,39 +251,35 @@ fn symmetric_times_vector(
     }
 }
 
-/// For two columns `a0`, `a1` over the same rows: returns `(a0·x, a1·x)` and adds
-/// `a0·x0 + a1·x1` to `out`, in one pass with independent partial sums (a single running sum
-/// would wait on the adder's latency every row). Compiled for AVX2 + FMA where the processor has
-/// them.
-fn column_pair(a0: &[f64], a1: &[f64], x: &[f64], x0: f64, x1: f64, out: &mut [f64]) -> (f64, f64) {
+/// For two columns `[a0, a1]` over the same rows: returns `(a0·x, a1·x)` and adds
+/// `a0·x0 + a1·x1` to `out` (`[x0, x1]` = `coefficients`), in one pass with independent partial
+/// sums (a single running sum would wait on the adder's latency every row). Compiled for AVX2 +
+/// FMA where the processor has them.
+fn column_pair(a: [&[f64]; 2], x: &[f64], coefficients: [f64; 2], out: &mut [f64]) -> (f64, f64) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the features this function was compiled for are present.
-        return unsafe { column_pair_avx2(a0, a1, x, x0, x1, out) };
+        return unsafe { column_pair_avx2(a, x, coefficients, out) };
     }
-    column_pair_generic(a0, a1, x, x0, x1, out)
+    column_pair_generic(a, x, coefficients, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn column_pair_avx2(
-    a0: &[f64],
-    a1: &[f64],
+    a: [&[f64]; 2],
     x: &[f64],
-    x0: f64,
-    x1: f64,
+    coefficients: [f64; 2],
     out: &mut [f64],
 ) -> (f64, f64) {
-    column_pair_generic(a0, a1, x, x0, x1, out)
+    column_pair_generic(a, x, coefficients, out)
 }
 
 #[inline(always)]
 fn column_pair_generic(
-    a0: &[f64],
-    a1: &[f64],
+    [a0, a1]: [&[f64]; 2],
     x: &[f64],
-    x0: f64,
-    x1: f64,
+    [x0, x1]: [f64; 2],
     out: &mut [f64],
 ) -> (f64, f64) {
     const LANES: usize = 8;
