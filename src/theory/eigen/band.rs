@@ -28,7 +28,8 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Half-bandwidth of the intermediate band matrix: wider panels make the stage-1 products more
-/// efficient and stage 2 (≈ 6 b n² flops on one thread) more expensive.
+/// efficient and stage 2 (≈ 6 b n² flops in vector-sized pieces) more expensive; 32 was the
+/// fastest in total at d = 3072 of 16, 32, 48 and 64 (docs/benchmarks.md).
 pub const BANDWIDTH: usize = 32;
 
 /// Diagonal and off-diagonal of a tridiagonal matrix with the eigenvalues of the symmetric
