@@ -174,6 +174,32 @@ fn construction_refuses_invalid_parameters() {
         ),
         (vec![0.0, f64::NAN], diagonal(&[1.0, 1.0]), "finite"),
         (vec![0.0, 0.0], diagonal(&[1.0, f64::INFINITY]), "finite"),
+        // NaN and −∞ off the diagonal, in columns long enough for the vectorised scan.
+        (
+            vec![0.0; 9],
+            Mat::from_fn(9, 9, |i, j| match (i, j) {
+                (5, 2) => f64::NAN,
+                _ => f64::from(u8::from(i == j)),
+            }),
+            "entry (5, 2) is NaN",
+        ),
+        (
+            vec![0.0; 9],
+            Mat::from_fn(9, 9, |i, j| match (i, j) {
+                (8, 7) => f64::NEG_INFINITY,
+                _ => f64::from(u8::from(i == j)),
+            }),
+            "entry (8, 7) is -inf",
+        ),
+        // An asymmetric pair far from the first tile; the message names it.
+        (
+            vec![0.0; 70],
+            Mat::from_fn(70, 70, |i, j| match (i, j) {
+                (66, 40) => 0.5,
+                _ => f64::from(u8::from(i == j)),
+            }),
+            "cov[66,40] = 0.5 and cov[40,66] = 0",
+        ),
         (vec![0.0, 0.0, 0.0], diagonal(&[1.0, 1.0]), "shape (3, 3)"),
         (vec![], Mat::zeros(0, 0), "at least one dimension"),
     ];
