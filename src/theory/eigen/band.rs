@@ -135,44 +135,33 @@ pub fn reduce_to_band(mut a: MatMut<'_, f64>, b: usize, par: Par) {
 /// applied H₀ first) are returned.
 fn householder_qr(mut panel: MatMut<'_, f64>, mut v: MatMut<'_, f64>) -> Vec<f64> {
     let (m, cols) = (panel.nrows(), panel.ncols());
-    let r = v.ncols();
-    let mut taus = Vec::with_capacity(r);
-    for j in 0..r {
-        let (mut head, tail) = panel
-            .rb_mut()
-            .col_mut(j)
-            .subrows_mut(j, m - j)
-            .split_at_row_mut(1);
-        // faer's factor is 1/τ (infinite for a zero tail: τ = 0, the identity).
-        let tau = make_householder_in_place(&mut head[0], tail).tau.recip();
-        taus.push(tau);
-        let mut vj = v.rb_mut().col_mut(j);
-        vj.rb_mut().subrows_mut(0, j).fill(0.0);
-        vj[j] = 1.0;
-        for i in j + 1..m {
-            vj[i] = panel[(i, j)];
-            panel[(i, j)] = 0.0;
-        }
-        let vj = v.rb().col(j).subrows(j, m - j);
-        for c in j + 1..cols {
-            let mut column = panel.rb_mut().col_mut(c).subrows_mut(j, m - j);
-            let s = tau
-                * dot(
-                    vj.try_as_col_major().unwrap().as_slice(),
-                    column.rb().try_as_col_major().unwrap().as_slice(),
-                );
-            axpy(
-                -s,
-                vj.try_as_col_major().unwrap().as_slice(),
-                column
-                    .rb_mut()
-                    .try_as_col_major_mut()
-                    .unwrap()
-                    .as_slice_mut(),
+    (0..v.ncols())
+        .map(|j| {
+            let mut vj = v.rb_mut().col_mut(j);
+            vj.rb_mut().subrows_mut(0, j).fill(0.0);
+            let vj = as_slice(vj.subrows_mut(j, m - j));
+            let tau = reflector(
+                as_slice(panel.rb_mut().col_mut(j).subrows_mut(j, m - j)),
+                vj,
             );
-        }
-    }
-    taus
+            for c in j + 1..cols {
+                apply_left(
+                    as_slice(panel.rb_mut().col_mut(c).subrows_mut(j, m - j)),
+                    vj,
+                    tau,
+                );
+            }
+            tau
+        })
+        .collect()
+}
+
+/// A column of a column-major matrix as a slice.
+fn as_slice(column: faer::ColMut<'_, f64>) -> &mut [f64] {
+    column
+        .try_as_col_major_mut()
+        .expect("column-major storage")
+        .as_slice_mut()
 }
 
 /// The upper triangular T with `H₀ H₁ ⋯ H_{r−1} = I − V T Vᵀ` (LAPACK `dlarft`, forward,
