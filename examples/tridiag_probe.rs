@@ -1,4 +1,4 @@
-//! Development aid: the one- and two-stage reductions of `theory::eigen` (two-stage by bandwidth,
+//! Development aid: the one-stage (fused unblocked) and two-stage reductions of `theory::eigen` (two-stage by bandwidth,
 //! split into its stages) against faer's eigenvalues, and where faer's spend their time
 //! (tridiagonalisation, tridiagonal QR), at dimension D:
 //! `cargo run --release --example tridiag_probe -- 3072`.
@@ -26,13 +26,16 @@ fn main() {
     faer::set_global_parallelism(par);
     for _ in 0..2 {
         let total = seconds(|| drop(s.self_adjoint_eigenvalues(Side::Lower).unwrap()));
-        use proxyrobust::theory::eigen::{one_stage, tridiagonal_eigenvalues};
-        let c = s.clone();
-        let blocked = seconds(|| {
-            let (diag, offdiag) = one_stage::tridiagonalise(c, par);
-            drop(tridiagonal_eigenvalues(diag, offdiag).unwrap())
-        });
-        println!("d={d}: one-stage eigenvalues {blocked:.4} s");
+        use proxyrobust::theory::eigen::{tridiagonal_eigenvalues, unblocked};
+        let one_stage = (0..4)
+            .map(|_| {
+                seconds(|| {
+                    let (diag, offdiag) = unblocked::tridiagonalise(s.as_ref());
+                    drop(tridiagonal_eigenvalues(diag, offdiag).unwrap())
+                })
+            })
+            .fold(f64::INFINITY, f64::min);
+        println!("d={d}: one-stage (fused unblocked) eigenvalues {one_stage:.4} s (fastest of 4)");
         for b in [16, 32, 48, 64] {
             use proxyrobust::theory::eigen::band;
             let mut c = s.clone();
@@ -105,6 +108,22 @@ fn main() {
                 )
             }
         }) / reps as f64;
+        let batch = reps / 8 + 1;
+        let fused = (0..8)
+            .map(|_| {
+                seconds(|| {
+                    for _ in 0..batch {
+                        drop(proxyrobust::theory::eigen::unblocked::tridiagonalise(
+                            s.as_ref(),
+                        ))
+                    }
+                }) / batch as f64
+            })
+            .fold(f64::INFINITY, f64::min);
+        println!(
+            "d={d}: fused unblocked tridiagonalisation {:.1} us (fastest of 8 batches)",
+            fused * 1e6
+        );
         println!(
             "d={d}: faer eigenvalues {total:.4} s = tridiag {tri:.4} s + tridiagonal QR {qr:.4} s (+ copy); root-free QL {:.1} us",
             ql * 1e6

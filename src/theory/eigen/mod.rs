@@ -4,15 +4,15 @@
 //!
 //! The reduction is picked by order n, each where it was fastest on the 2-core development
 //! machine (docs/benchmarks.md):
-//! - n < [`one_stage::UNBLOCKED_BELOW`]: faer's unblocked reduction (everything sits in cache);
-//! - up to [`TWO_STAGE_FROM`]: the blocked one-stage reduction of [`one_stage`] (LAPACK `dsytrd`),
-//!   whose matrix–vector products read the trailing matrix once per column;
+//! - below [`TWO_STAGE_FROM`]: the unblocked reduction of [`unblocked`] (LAPACK `dsytd2` with
+//!   each column's rank-2 update fused into the next matrix–vector product), which reads and
+//!   writes the packed lower triangle once per column;
 //! - from [`TWO_STAGE_FROM`]: the two-stage reduction of [`band`] (LAPACK `dsytrd_2stage`), to a
 //!   band by matrix–matrix products, then to tridiagonal form by bulge chasing in cache.
 
 pub mod band;
-pub mod one_stage;
 mod tridiagonal;
+pub mod unblocked;
 
 pub use tridiagonal::{MAX_ITERATIONS_PER_EIGENVALUE, NoConvergence, tridiagonal_eigenvalues};
 
@@ -22,7 +22,8 @@ use faer::{Mat, Par};
 pub const TWO_STAGE_FROM: usize = 1280;
 
 /// The eigenvalues, in nondecreasing order, of the symmetric matrix whose lower triangle is
-/// stored in `a` (the strict upper triangle is ignored and overwritten).
+/// stored in `a` (the strict upper triangle is ignored and may be overwritten); `par` is the
+/// parallelism of the two-stage reduction.
 pub fn symmetric_eigenvalues(a: Mat<f64>, par: Par) -> Result<Vec<f64>, NoConvergence> {
     let n = a.nrows();
     assert_eq!(n, a.ncols(), "a square matrix");
@@ -32,7 +33,7 @@ pub fn symmetric_eigenvalues(a: Mat<f64>, par: Par) -> Result<Vec<f64>, NoConver
     let (diag, offdiag) = if n >= TWO_STAGE_FROM {
         band::tridiagonalise(a, band::BANDWIDTH, par)
     } else {
-        one_stage::tridiagonalise(a, par)
+        unblocked::tridiagonalise(a.as_ref())
     };
     tridiagonal_eigenvalues(diag, offdiag)
 }
@@ -46,23 +47,21 @@ mod tests {
     }
 
     #[test]
-    fn matches_faer_across_the_block_boundaries() {
+    fn matches_faer_on_both_sides_of_the_two_stage_threshold() {
         use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         for n in [
             1,
             2,
             3,
-            31,
-            32,
+            4,
+            5,
             127,
+            128,
+            129,
             383,
-            384,
-            385,
-            416,
-            417,
-            449,
             600,
+            TWO_STAGE_FROM - 1,
             TWO_STAGE_FROM + 5,
         ] {
             let b = crate::theory::gaussian::standard_normal_matrix(n, n, &mut rng);
