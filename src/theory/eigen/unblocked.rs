@@ -125,8 +125,8 @@ impl Packed {
 
     /// Columns j..j + C.
     fn columns_mut<const C: usize>(&mut self, j: usize) -> [&mut [f64]; C] {
-        let starts: [usize; C] = std::array::from_fn(|c| self.start(j + c));
-        let mut rest = &mut self.data[starts[0]..];
+        let start = self.start(j);
+        let mut rest = &mut self.data[start..];
         std::array::from_fn(|c| {
             let (column, after) = std::mem::take(&mut rest).split_at_mut(self.n - j - c);
             rest = after;
