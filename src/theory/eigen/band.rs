@@ -27,6 +27,8 @@ use faer::prelude::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::dot;
+
 /// Half-bandwidth of the intermediate band matrix: wider panels make the stage-1 products more
 /// efficient and stage 2 (≈ 6 b n² flops in vector-sized pieces) more expensive; 32 was the
 /// fastest in total at d = 3072 of 16, 32, 48 and 64 (docs/benchmarks.md).
@@ -437,26 +439,6 @@ fn reflector(column: &mut [f64], v: &mut [f64]) -> f64 {
 fn apply_left(x: &mut [f64], v: &[f64], tau: f64) {
     let s = tau * dot(v, x);
     axpy(-s, v, x);
-}
-
-/// `xᵀ y` with eight independent partial sums, so the additions pipeline and vectorise.
-#[inline(always)]
-fn dot(x: &[f64], y: &[f64]) -> f64 {
-    const LANES: usize = 8;
-    let n = x.len().min(y.len());
-    let (x, y) = (&x[..n], &y[..n]);
-    let body = n - n % LANES;
-    let mut partial = [0.0; LANES];
-    for (xs, ys) in x[..body]
-        .chunks_exact(LANES)
-        .zip(y[..body].chunks_exact(LANES))
-    {
-        for l in 0..LANES {
-            partial[l] += xs[l] * ys[l];
-        }
-    }
-    let tail: f64 = x[body..].iter().zip(&y[body..]).map(|(a, b)| a * b).sum();
-    partial.iter().sum::<f64>() + tail
 }
 
 /// `y += α x`.

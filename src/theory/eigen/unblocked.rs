@@ -21,6 +21,8 @@
 
 use faer::MatRef;
 
+use super::dot;
+
 /// Columns of the trailing matrix updated and multiplied together in one pass.
 const BLOCK: usize = 2;
 
@@ -244,25 +246,6 @@ fn householder(x: &mut [f64], v: &mut [f64]) -> (f64, f64) {
 
 /// Sums of squares in this range carry no underflow or overflow from the squaring.
 const SAFE_SQUARES: std::ops::RangeInclusive<f64> = 1e-280..=1e280;
-
-/// `xᵀ y` with eight independent partial sums.
-#[inline(always)]
-fn dot(x: &[f64], y: &[f64]) -> f64 {
-    const LANES: usize = 8;
-    let n = x.len().min(y.len());
-    let body = n - n % LANES;
-    let mut partial = [0.0; LANES];
-    for (xs, ys) in x[..body]
-        .chunks_exact(LANES)
-        .zip(y[..body].chunks_exact(LANES))
-    {
-        for l in 0..LANES {
-            partial[l] = xs[l].mul_add(ys[l], partial[l]);
-        }
-    }
-    let tail: f64 = x[body..n].iter().zip(&y[body..n]).map(|(a, b)| a * b).sum();
-    partial.iter().sum::<f64>() + tail
-}
 
 #[cfg(test)]
 mod tests {
