@@ -72,28 +72,8 @@ pub fn reduce_to_band(mut a: MatMut<'_, f64>, b: usize, par: Par) {
         );
         let taus = householder_qr(panel, v.rb_mut());
         block_reflector_factor(v.rb(), &taus, t.rb_mut(), vtx.rb_mut());
-        // X = A22 V from the lower triangle: tril(A22) V + stril(A22)ᵀ V.
         let mut x = x.as_mut().submatrix_mut(0, 0, m, r);
-        for (lhs, structure, accum) in [
-            (a22.rb(), BlockStructure::TriangularLower, Accum::Replace),
-            (
-                a22.rb().transpose(),
-                BlockStructure::StrictTriangularUpper,
-                Accum::Add,
-            ),
-        ] {
-            triangular_matmul(
-                x.rb_mut(),
-                BlockStructure::Rectangular,
-                accum,
-                lhs,
-                structure,
-                v.rb(),
-                BlockStructure::Rectangular,
-                1.0,
-                par,
-            );
-        }
+        symmetric_times(a22.rb(), v.rb(), x.rb_mut(), par);
         // W = X T − ½ V Z with Z = Tᵀ Vᵀ X T.
         gemm(w.rb_mut(), Accum::Replace, x.rb(), t.rb(), 1.0, par);
         gemm(
@@ -129,6 +109,59 @@ pub fn reduce_to_band(mut a: MatMut<'_, f64>, b: usize, par: Par) {
             par,
         );
         k += b;
+    }
+}
+
+/// Order of the diagonal blocks of [`symmetric_times`].
+const SYMMETRIC_BLOCK: usize = 256;
+
+/// `x = A v` for the symmetric `a` whose lower triangle is stored, by blocks of
+/// [`SYMMETRIC_BLOCK`] columns: a diagonal block `D` gives `tril(D) v_J + stril(D)ᵀ v_J` (two
+/// small triangular products), the block `B` below it gives `B v_J` to the rows below and
+/// `Bᵀ v_below` to `x_J` (two plain matrix products, which run at full speed where faer's
+/// triangular products of the whole matrix ran at half).
+fn symmetric_times(a: MatRef<'_, f64>, v: MatRef<'_, f64>, mut x: MatMut<'_, f64>, par: Par) {
+    let m = a.nrows();
+    x.fill(0.0);
+    let mut start = 0;
+    while start < m {
+        let size = SYMMETRIC_BLOCK.min(m - start);
+        let rest = m - start - size;
+        let diagonal = a.submatrix(start, start, size, size);
+        let v_block = v.subrows(start, size);
+        for (lhs, structure) in [
+            (diagonal, BlockStructure::TriangularLower),
+            (diagonal.transpose(), BlockStructure::StrictTriangularUpper),
+        ] {
+            triangular_matmul(
+                x.rb_mut().subrows_mut(start, size),
+                BlockStructure::Rectangular,
+                Accum::Add,
+                lhs,
+                structure,
+                v_block,
+                BlockStructure::Rectangular,
+                1.0,
+                par,
+            );
+        }
+        if rest > 0 {
+            let below = a.submatrix(start + size, start, rest, size);
+            let (mut x_block, mut x_below) = x
+                .rb_mut()
+                .subrows_mut(start, size + rest)
+                .split_at_row_mut(size);
+            gemm(x_below.rb_mut(), Accum::Add, below, v_block, 1.0, par);
+            gemm(
+                x_block.rb_mut(),
+                Accum::Add,
+                below.transpose(),
+                v.subrows(start + size, rest),
+                1.0,
+                par,
+            );
+        }
+        start += size;
     }
 }
 
@@ -456,6 +489,34 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let g = crate::theory::gaussian::standard_normal_matrix(n, n, &mut rng);
         Mat::from_fn(n, n, |i, j| g[(i, j)] + g[(j, i)])
+    }
+
+    #[test]
+    fn symmetric_times_matches_the_dense_product_and_ignores_the_upper_triangle() {
+        for m in [
+            1,
+            SYMMETRIC_BLOCK,
+            SYMMETRIC_BLOCK + 1,
+            2 * SYMMETRIC_BLOCK + 89,
+        ] {
+            let a = random_symmetric(m, 21);
+            let lower_only = Mat::from_fn(m, m, |i, j| if i >= j { a[(i, j)] } else { f64::NAN });
+            let v = Mat::from_fn(m, 5, |i, j| ((i * 7 + j * 3) % 13) as f64 - 6.0);
+            let mut x = Mat::<f64>::from_fn(m, 5, |_, _| f64::NAN);
+            symmetric_times(lower_only.as_ref(), v.as_ref(), x.as_mut(), Par::rayon(2));
+            let expected = &a * &v;
+            for i in 0..m {
+                for j in 0..5 {
+                    let scale = 1.0 + expected[(i, j)].abs();
+                    assert!(
+                        (x[(i, j)] - expected[(i, j)]).abs() <= 1e-12 * scale * m as f64,
+                        "m = {m} ({i}, {j}): {} vs {}",
+                        x[(i, j)],
+                        expected[(i, j)]
+                    );
+                }
+            }
+        }
     }
 
     fn sorted_eigenvalues(a: &Mat<f64>) -> Vec<f64> {
