@@ -1,6 +1,6 @@
-//! Development aid: the one-stage (fused unblocked) and two-stage reductions of `theory::eigen` (two-stage by bandwidth,
-//! split into its stages) against faer's eigenvalues, and where faer's spend their time
-//! (tridiagonalisation, tridiagonal QR), at dimension D:
+//! Development aid: the one-stage (fused unblocked) and two-stage reductions of `theory::eigen`
+//! (two-stage by bandwidth, split into its stages) against faer's eigenvalues, and where faer's
+//! spend their time (tridiagonalisation, tridiagonal QR), at dimension D:
 //! `cargo run --release --example tridiag_probe -- 3072`.
 use std::time::Instant;
 

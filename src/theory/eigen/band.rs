@@ -20,14 +20,13 @@
 //! bottom. The rest of each bulge is zeroed by the following sweeps, so the band never grows
 //! past 2b − 1 subdiagonals.
 
-use faer::linalg::householder::make_householder_in_place;
 use faer::linalg::matmul::matmul as gemm;
 use faer::linalg::matmul::triangular::{BlockStructure, matmul as triangular_matmul};
 use faer::prelude::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::dot;
+use super::{dot, reflector};
 
 /// Half-bandwidth of the intermediate band matrix: wider panels make the stage-1 products more
 /// efficient and stage 2 (≈ 6 b n² flops in vector-sized pieces) more expensive; 32 was the
@@ -451,20 +450,6 @@ unsafe fn sweep_generic<W: Fn(usize), D: Fn(usize)>(job: Sweep<'_, W, D>, scratc
         done(s);
         (c, r, s) = (r, r + b, s + 1);
     }
-}
-
-/// Householder reflector `H = I − τ v vᵀ` with `H x = β e₁` for `x` = `column`; `column`
-/// becomes `β e₁`, `v` (v₀ = 1) receives the reflector, τ is returned (0 when x is already β e₁).
-#[inline(always)]
-fn reflector(column: &mut [f64], v: &mut [f64]) -> f64 {
-    let (head, tail) = column.split_first_mut().expect("a non-empty column");
-    let tau = make_householder_in_place(head, faer::ColMut::from_slice_mut(tail))
-        .tau
-        .recip();
-    v[0] = 1.0;
-    v[1..].copy_from_slice(tail);
-    tail.fill(0.0);
-    tau
 }
 
 /// `x ← H x = x − τ (vᵀ x) v`.

@@ -58,6 +58,23 @@ pub(super) fn dot(x: &[f64], y: &[f64]) -> f64 {
     partial.iter().sum::<f64>() + tail
 }
 
+/// Householder reflector `H = I − τ v vᵀ` with `H x = β e₁` for `x` = `column`; `column`
+/// becomes `β e₁`, `v` (v₀ = 1) receives the reflector, τ is returned (0 when x is already β e₁).
+#[inline(always)]
+pub(super) fn reflector(column: &mut [f64], v: &mut [f64]) -> f64 {
+    let (head, tail) = column.split_first_mut().expect("a non-empty column");
+    let tau = faer::linalg::householder::make_householder_in_place(
+        head,
+        faer::ColMut::from_slice_mut(tail),
+    )
+    .tau
+    .recip();
+    v[0] = 1.0;
+    v[1..].copy_from_slice(tail);
+    tail.fill(0.0);
+    tau
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@
 
 use faer::MatRef;
 
-use super::dot;
+use super::{dot, reflector};
 
 /// Columns of the trailing matrix updated and multiplied together in one pass.
 const BLOCK: usize = 2;
@@ -213,27 +213,18 @@ fn update_and_multiply<const C: usize>(
     }
 }
 
-/// The Householder reflector `I − τ v vᵀ` with `v₀ = 1` that maps `x` (overwritten, unchanged
-/// values of no further use) to `β e₁` (LAPACK `dlarfg`); writes `v` and returns `(β, τ)`. A
-/// zero tail gives τ = 0 and `v = 0`, so the reflector and its update vanish. Sums of squares
-/// that might have underflowed or overflowed go through faer's scaled routine.
+/// The Householder reflector `I − τ v vᵀ` with `v₀ = 1` that maps `x` (overwritten, of no
+/// further use) to `β e₁` (LAPACK `dlarfg`); writes `v` and returns `(β, τ)`. The plain sum of
+/// squares is used where it cannot have underflowed or overflowed; otherwise, and for a zero
+/// tail (τ = 0), faer's scaled routine through [`reflector`].
 #[inline(always)]
 fn householder(x: &mut [f64], v: &mut [f64]) -> (f64, f64) {
-    let (alpha, tail) = x.split_first_mut().expect("a non-empty column");
-    let tail_squared = dot(tail, tail);
-    if !(SAFE_SQUARES.contains(&tail_squared) && alpha.abs() < SAFE_SQUARES.end().sqrt()) {
-        if tail.iter().all(|t| *t == 0.0) {
-            v.fill(0.0);
-            return (*alpha, 0.0);
-        }
-        let info = faer::linalg::householder::make_householder_in_place(
-            alpha,
-            faer::ColMut::from_slice_mut(tail),
-        );
-        v[0] = 1.0;
-        v[1..].copy_from_slice(tail);
-        return (*alpha, info.tau.recip());
+    let tail_squared = dot(&x[1..], &x[1..]);
+    if !(SAFE_SQUARES.contains(&tail_squared) && x[0].abs() < SAFE_SQUARES.end().sqrt()) {
+        let tau = reflector(x, v);
+        return (x[0], tau);
     }
+    let (alpha, tail) = x.split_first_mut().expect("a non-empty column");
     let beta = -alpha.hypot(tail_squared.sqrt()).copysign(*alpha);
     let tau = (beta - *alpha) / beta;
     let scale = 1.0 / (*alpha - beta);
