@@ -4,6 +4,11 @@ use std::time::Instant;
 use faer::{Mat, Side};
 use rand::SeedableRng;
 
+/// As in the `proxyrobust` binary: large matrices on transparent huge pages.
+#[global_allocator]
+static ALLOCATOR: proxyrobust::huge_pages::HugePageAllocator =
+    proxyrobust::huge_pages::HugePageAllocator;
+
 fn median(mut f: impl FnMut()) -> f64 {
     f();
     let mut v: Vec<f64> = (0..7)

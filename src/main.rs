@@ -17,6 +17,11 @@ use proxyrobust::theory::sphere::ConcentricSpheres;
 use proxyrobust::theory::transport::{EmpiricalMeasure, wasserstein};
 use proxyrobust::{Error, Result};
 
+/// Large matrices on transparent huge pages ([`proxyrobust::huge_pages`]).
+#[global_allocator]
+static ALLOCATOR: proxyrobust::huge_pages::HugePageAllocator =
+    proxyrobust::huge_pages::HugePageAllocator;
+
 #[derive(Parser)]
 #[command(
     name = "proxyrobust",
