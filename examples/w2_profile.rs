@@ -6,8 +6,7 @@ use rand::SeedableRng;
 
 /// As in the `proxyrobust` binary: large matrices on transparent huge pages.
 #[global_allocator]
-static ALLOCATOR: proxyrobust::huge_pages::HugePageAllocator =
-    proxyrobust::huge_pages::HugePageAllocator;
+static ALLOCATOR: proxyrobust::memory::HugePageAllocator = proxyrobust::memory::HugePageAllocator;
 
 fn median(mut f: impl FnMut()) -> f64 {
     f();
@@ -23,6 +22,7 @@ fn median(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
+    proxyrobust::memory::retain_freed_memory();
     let d: usize = std::env::args()
         .nth(1)
         .map(|s| s.parse().unwrap())

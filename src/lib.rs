@@ -6,7 +6,7 @@
 //! invalid input with an [`Error`] that names what was wrong.
 
 pub mod error;
-pub mod huge_pages;
+pub mod memory;
 pub mod model;
 pub mod stats;
 pub mod theory;

@@ -17,10 +17,9 @@ use proxyrobust::theory::sphere::ConcentricSpheres;
 use proxyrobust::theory::transport::{EmpiricalMeasure, wasserstein};
 use proxyrobust::{Error, Result};
 
-/// Large matrices on transparent huge pages ([`proxyrobust::huge_pages`]).
+/// Large matrices on transparent huge pages ([`proxyrobust::memory`]).
 #[global_allocator]
-static ALLOCATOR: proxyrobust::huge_pages::HugePageAllocator =
-    proxyrobust::huge_pages::HugePageAllocator;
+static ALLOCATOR: proxyrobust::memory::HugePageAllocator = proxyrobust::memory::HugePageAllocator;
 
 #[derive(Parser)]
 #[command(
@@ -305,6 +304,7 @@ enum LayoutName {
 }
 
 fn main() -> ExitCode {
+    proxyrobust::memory::retain_freed_memory();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,15 +1,17 @@
-//! The process's global allocator: the system allocator, with large blocks advised to use
-//! transparent huge pages.
+//! How the process uses memory: large blocks on transparent huge pages, freed blocks kept for
+//! reuse instead of returned to the kernel.
 //!
 //! The theory core's dense matrices are large (a covariance at d = 3072 is 75 MB) and short-lived:
-//! each Cholesky copy, congruence product and reduction workspace is fresh memory from `mmap`.
-//! With 4 KiB pages, first touching 75 MB costs about 18,000 page faults (≈ 50 ms on the
-//! development machine, about a quarter of a second per W2 at d = 3072, see docs/benchmarks.md);
-//! with 2 MiB pages it costs 36, and the products see fewer TLB misses. numpy advises its large
-//! arrays the same way (`MADV_HUGEPAGE`), so the W2 benchmark compares like with like.
+//! each Cholesky copy, congruence product and reduction workspace is fresh memory. With 4 KiB
+//! pages, first touching 75 MB costs about 18,000 page faults (≈ 50 ms on the development
+//! machine); [`HugePageAllocator`] advises such blocks to use 2 MiB pages (36 faults, and fewer
+//! TLB misses in the products), as numpy does for its large arrays. At d = 128 the matrices are
+//! 128 KiB, just above glibc's initial `mmap` threshold, and glibc's default trimming hands freed
+//! heap memory back to the kernel between calls, so every W2 faulted its pages in again;
+//! [`retain_freed_memory`] keeps that memory in the process. Measurements: docs/benchmarks.md.
 //!
-//! Where the kernel's transparent huge pages are `never` (or off Linux), the advice is a no-op.
-//! Nothing else changes: every block comes from and returns to [`std::alloc::System`].
+//! Where the kernel's transparent huge pages are `never`, or off Linux/glibc, both are no-ops.
+//! Every block still comes from and returns to [`std::alloc::System`].
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
@@ -45,6 +47,27 @@ unsafe impl GlobalAlloc for HugePageAllocator {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: `ptr` came from `System` with this layout (see `alloc`).
         advised(unsafe { System.realloc(ptr, layout, new_size) }, new_size)
+    }
+}
+
+/// Blocks below this size come from glibc's heap, not from their own `mmap` (fixing the
+/// threshold also stops glibc from raising it as blocks are freed).
+pub const MMAP_THRESHOLD: usize = 32 << 20;
+
+/// glibc returns free memory at the top of its heap to the kernel only beyond this much.
+pub const TRIM_THRESHOLD: usize = 256 << 20;
+
+/// Sets glibc's [`MMAP_THRESHOLD`] and [`TRIM_THRESHOLD`] for the whole process (libtorch's
+/// tensors included), so that repeated computations reuse memory already mapped instead of
+/// faulting it in again; at d = 128, W2 made 2,974 page faults in 500 repetitions instead of
+/// 68,450. Call it once, first thing in `main`.
+pub fn retain_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; both values fit in a c_int. A
+    // rejected setting (return value 0) leaves glibc's defaults, which are correct, only slower.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD as libc::c_int);
     }
 }
 
@@ -145,6 +168,44 @@ mod tests {
             // SAFETY: allocated above with this layout.
             unsafe { HugePageAllocator.dealloc(block, layout) };
         }
+    }
+
+    /// Minor page faults of the calling thread so far.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    fn thread_page_faults() -> i64 {
+        // SAFETY: getrusage writes into the zeroed struct we pass.
+        unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut usage), 0);
+            usage.ru_minflt
+        }
+    }
+
+    /// Once freed memory is retained, allocating, filling and freeing an 8 MiB block again does
+    /// not fault its pages in again (glibc's defaults map and unmap it each time: 2,048 faults).
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn freed_blocks_are_reused_without_page_faults() {
+        retain_freed_memory();
+        let faults = std::thread::spawn(|| {
+            let cycle = || {
+                let mut block = vec![0u8; 8 << 20];
+                block.iter_mut().step_by(4096).for_each(|b| *b = 1);
+                std::hint::black_box(&block);
+            };
+            cycle();
+            let before = thread_page_faults();
+            for _ in 0..5 {
+                cycle();
+            }
+            thread_page_faults() - before
+        })
+        .join()
+        .unwrap();
+        assert!(
+            faults < 200,
+            "{faults} page faults in five reuses of a freed 8 MiB block"
+        );
     }
 
     #[test]
