@@ -8,10 +8,6 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::{Mat, Par, Side};
 use rand::SeedableRng;
 
-/// As in the `proxyrobust` binary: large matrices on transparent huge pages.
-#[global_allocator]
-static ALLOCATOR: proxyrobust::memory::HugePageAllocator = proxyrobust::memory::HugePageAllocator;
-
 fn seconds(f: impl FnOnce()) -> f64 {
     let t = Instant::now();
     f();

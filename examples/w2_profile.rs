@@ -4,10 +4,6 @@ use std::time::Instant;
 use faer::{Mat, Side};
 use rand::SeedableRng;
 
-/// As in the `proxyrobust` binary: large matrices on transparent huge pages.
-#[global_allocator]
-static ALLOCATOR: proxyrobust::memory::HugePageAllocator = proxyrobust::memory::HugePageAllocator;
-
 fn median(mut f: impl FnMut()) -> f64 {
     f();
     let mut v: Vec<f64> = (0..7)

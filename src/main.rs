@@ -17,10 +17,6 @@ use proxyrobust::theory::sphere::ConcentricSpheres;
 use proxyrobust::theory::transport::{EmpiricalMeasure, wasserstein};
 use proxyrobust::{Error, Result};
 
-/// Large matrices on transparent huge pages ([`proxyrobust::memory`]).
-#[global_allocator]
-static ALLOCATOR: proxyrobust::memory::HugePageAllocator = proxyrobust::memory::HugePageAllocator;
-
 #[derive(Parser)]
 #[command(
     name = "proxyrobust",
