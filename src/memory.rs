@@ -30,12 +30,11 @@ pub fn retain_freed_memory() {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests {
     use super::*;
 
     /// Minor page faults of the calling thread so far.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn thread_page_faults() -> i64 {
         // SAFETY: getrusage writes into the zeroed struct we pass.
         unsafe {
@@ -47,7 +46,6 @@ mod tests {
 
     /// Once freed memory is retained, allocating, filling and freeing an 8 MiB block again does
     /// not fault its pages in again (glibc's defaults map and unmap it each time: 2,048 faults).
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[test]
     fn freed_blocks_are_reused_without_page_faults() {
         retain_freed_memory();
