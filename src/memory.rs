@@ -18,8 +18,8 @@ pub const TRIM_THRESHOLD: usize = 256 << 20;
 
 /// Sets glibc's [`MMAP_THRESHOLD`] and [`TRIM_THRESHOLD`] for the whole process (libtorch's
 /// tensors included), so that repeated computations reuse memory already mapped instead of
-/// faulting it in again; at d = 128, W2 made 2,974 page faults in 500 repetitions instead of
-/// 68,450. Call it once, first thing in `main`.
+/// faulting it in again (the module documentation has the measurement). Call it once, first
+/// thing in `main`.
 pub fn retain_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; both values fit in a c_int. A
