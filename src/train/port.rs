@@ -1,6 +1,10 @@
 //! PORT (paper Section 2.3, Appendix D): adversarial training on real and proxy (synthetic)
 //! data with the aggregated loss
-//!   L_agg = γ · E_real[L_adv] + (1 − γ) · E_syn[L_adv],
+//!
+//! ```text
+//! L_agg = γ · E_real[L_adv] + (1 − γ) · E_syn[L_adv],
+//! ```
+//!
 //! computed on one forward pass over a batch of `batch_size` real images (an epoch walks the real
 //! set) joined by `synthetic.batch_size` synthetic images drawn uniformly at random every step,
 //! so an epoch costs the same whatever the size of the synthetic set. γ = 0.4 by default.

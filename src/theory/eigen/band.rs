@@ -118,8 +118,8 @@ const SYMMETRIC_TILE: usize = 256;
 /// below the diagonal (rows I, columns J) gives `B v_J` to `x_I` and `Bᵀ v_I` to `x_J` while it
 /// is in cache, a diagonal tile `D` gives `tril(D) v_J + stril(D)ᵀ v_J`. The columns of tiles
 /// are split into `par.degree()` ranges of equal area, one per thread, each summing into its own
-/// copy of `x`: one-thread products on tiles ran 20–25% faster than faer's threaded products on
-/// whole column blocks (docs/benchmarks.md).
+/// copy of `x`: one-thread products on tiles ran 15–25% faster than faer's threaded products on
+/// whole column blocks (docs/benchmarks.md, fifth session).
 fn symmetric_times(a: MatRef<'_, f64>, v: MatRef<'_, f64>, mut x: MatMut<'_, f64>, par: Par) {
     let m = a.nrows();
     let tiles = m.div_ceil(SYMMETRIC_TILE);
