@@ -128,17 +128,15 @@ fn symmetric_times(a: MatRef<'_, f64>, v: MatRef<'_, f64>, mut x: MatMut<'_, f64
     let Some((first, rest)) = ranges.split_first() else {
         return;
     };
+    // The calling thread takes the first range into `x`; each other range, on a thread of its
+    // own, a copy of `x`. With one range (one thread) no thread is started.
     let mut partials: Vec<Mat<f64>> = rest.iter().map(|_| Mat::zeros(m, v.ncols())).collect();
-    let mut jobs: Vec<(std::ops::Range<usize>, MatMut<'_, f64>)> =
-        vec![(first.clone(), x.rb_mut())];
-    jobs.extend(
-        rest.iter()
-            .cloned()
-            .zip(partials.iter_mut().map(|p| p.as_mut())),
-    );
-    use rayon::prelude::*;
-    jobs.into_par_iter()
-        .for_each(|(columns, x)| symmetric_times_on_tiles(a, v, x, columns));
+    rayon::in_place_scope(|scope| {
+        for (columns, partial) in rest.iter().zip(&mut partials) {
+            scope.spawn(move |_| symmetric_times_on_tiles(a, v, partial.as_mut(), columns.clone()));
+        }
+        symmetric_times_on_tiles(a, v, x.rb_mut(), first.clone());
+    });
     for partial in &partials {
         x += partial;
     }
