@@ -593,15 +593,17 @@ pub struct ConditionalWasserstein {
 ///
 /// Theorem 1 needs identical label distributions; two sets whose class counts or probabilities
 /// differ (beyond [`PROBABILITY_TOLERANCE`]) are refused. Since `W1 ≤ W2`, this upper-bounds the
-/// `cwd` of Theorem 1 for the ℓ2 metric and, because `‖·‖∞ ≤ ‖·‖2`, for ℓ∞ too.
+/// `cwd` of Theorem 1 for the ℓ2 metric and, because `‖·‖∞ ≤ ‖·‖2`, for ℓ∞ too. The per-class
+/// distances are independent and run in parallel (rayon's pool).
 pub fn conditional_wasserstein(
     real: &ClassConditionalGaussians,
     proxy: &ClassConditionalGaussians,
 ) -> Result<ConditionalWasserstein> {
+    use rayon::prelude::*;
     check_same_labels(real, proxy)?;
     let per_class = real
         .classes
-        .iter()
+        .par_iter()
         .zip(&proxy.classes)
         .map(|(a, b)| wasserstein2(a, b))
         .collect::<Result<Vec<f64>>>()?;
