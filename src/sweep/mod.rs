@@ -163,6 +163,18 @@ pub(crate) fn progress(len: usize, what: &str, visible: bool) -> indicatif::Prog
     bar
 }
 
+/// Checks that a config's `sweep` field names the sweep it was parsed as.
+pub(crate) fn expect_sweep(sweep: &str, expected: &str) -> Result<()> {
+    if sweep == expected {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "sweep",
+            format!("\"{expected}\", got \"{sweep}\""),
+        ))
+    }
+}
+
 /// Checks that `value` is finite and > 0; the error names `field`.
 pub(crate) fn positive_finite(field: &str, value: f64) -> Result<()> {
     if value > 0.0 && value.is_finite() {
@@ -196,5 +208,22 @@ pub(crate) fn at_least(field: &str, value: usize, min: usize) -> Result<()> {
             field,
             format!("at least {min}, got {value}"),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_of_another_sweep_is_refused_naming_both() {
+        assert!(expect_sweep("theorem6", "theorem6").is_ok());
+        let message = expect_sweep("theorem2", "theorem6")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("sweep") && message.contains("\"theorem6\", got \"theorem2\""),
+            "{message}"
+        );
     }
 }

@@ -19,8 +19,8 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    SweepOutcome, create_run_dir, non_negative_finite, positive_finite, progress as progress_bar,
-    write_manifest,
+    SweepOutcome, create_run_dir, expect_sweep, non_negative_finite, positive_finite,
+    progress as progress_bar, write_manifest,
 };
 use crate::error::{Error, Result};
 use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
@@ -199,12 +199,7 @@ impl Default for Evaluation {
 impl Theorem1Config {
     /// Checks every field; errors name it.
     pub fn validate(&self) -> Result<()> {
-        if self.sweep != "theorem1" {
-            return Err(Error::invalid(
-                "sweep",
-                format!("\"theorem1\", got \"{}\"", self.sweep),
-            ));
-        }
+        expect_sweep(&self.sweep, "theorem1")?;
         if self.name.is_empty() || self.name.contains(['/', '\\']) {
             return Err(Error::invalid(
                 "name",

@@ -15,7 +15,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::{SweepOutcome, at_least, create_run_dir, positive_finite, progress, write_manifest};
+use super::{
+    SweepOutcome, at_least, create_run_dir, expect_sweep, positive_finite, progress, write_manifest,
+};
 use crate::error::{Error, Result};
 use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
 use crate::theory::discrimination::gaussian_linear_arc;
@@ -107,12 +109,7 @@ impl Default for GaussianPairs {
 impl Theorem2Config {
     /// Checks every field; errors name it.
     pub fn validate(&self) -> Result<()> {
-        if self.sweep != "theorem2" {
-            return Err(Error::invalid(
-                "sweep",
-                format!("\"theorem2\", got \"{}\"", self.sweep),
-            ));
-        }
+        expect_sweep(&self.sweep, "theorem2")?;
         let s = &self.spheres;
         if s.dims.is_empty() || s.dims.contains(&0) {
             return Err(Error::invalid(

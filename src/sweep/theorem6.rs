@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::empirical::{EmpiricalData, robustness};
 use super::theorem1::{Perturbation, ProxyFamily, proxy_distribution};
 use super::{
-    SweepOutcome, at_least, create_run_dir, non_negative_finite, progress, write_manifest,
+    SweepOutcome, at_least, create_run_dir, expect_sweep, non_negative_finite, progress,
+    write_manifest,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::report::{self, Axes, BLUE, GREEN, Labels, ORANGE, Series};
 use crate::theory::mixture::mixture_bound;
 
@@ -70,12 +71,7 @@ impl Default for ProxySpec {
 impl Theorem6Config {
     /// Checks every field; errors name it.
     pub fn validate(&self) -> Result<()> {
-        if self.sweep != "theorem6" {
-            return Err(Error::invalid(
-                "sweep",
-                format!("\"theorem6\", got \"{}\"", self.sweep),
-            ));
-        }
+        expect_sweep(&self.sweep, "theorem6")?;
         self.data.validate()?;
         non_negative_finite("proxy.strength", self.proxy.strength)?;
         non_negative_finite("proxy.mean_shift", self.proxy.mean_shift)?;

@@ -10,8 +10,8 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::empirical::{EmpiricalData, robustness};
-use super::{SweepOutcome, at_least, create_run_dir, progress, write_manifest};
-use crate::error::{Error, Result};
+use super::{SweepOutcome, at_least, create_run_dir, expect_sweep, progress, write_manifest};
+use crate::error::Result;
 use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
 use crate::theory::transport::empirical_conditional_wasserstein;
 
@@ -50,12 +50,7 @@ fn default_tolerance() -> f64 {
 impl Theorem7Config {
     /// Checks every field; errors name it.
     pub fn validate(&self) -> Result<()> {
-        if self.sweep != "theorem7" {
-            return Err(Error::invalid(
-                "sweep",
-                format!("\"theorem7\", got \"{}\"", self.sweep),
-            ));
-        }
+        expect_sweep(&self.sweep, "theorem7")?;
         self.data.validate()?;
         super::positive_finite("tolerance", self.tolerance)?;
         at_least("alphas", self.alphas, 2)
