@@ -1,5 +1,6 @@
 //! Development aid: the one-stage (fused unblocked) and two-stage reductions of `theory::eigen`
-//! (two-stage by bandwidth, split into its stages) against faer's eigenvalues, and where faer's
+//! (two-stage by bandwidth, split into its stages; stage 1 by panels per trailing update)
+//! against faer's eigenvalues, and where faer's
 //! spend their time (tridiagonalisation, tridiagonal QR), at dimension D:
 //! `cargo run --release --example tridiag_probe -- 3072`.
 use std::time::Instant;
@@ -59,6 +60,18 @@ fn main() {
                 "d={d}: two-stage b={b}: band {one:.4} s + bulge chasing {two:.4} s + QL {ql:.4} s = {:.4} s",
                 one + two + ql
             );
+        }
+        for group in 1..=4 {
+            let mut c = s.clone();
+            let band = seconds(|| {
+                proxyrobust::theory::eigen::band::reduce_to_band_in_groups(
+                    c.as_mut(),
+                    32,
+                    group,
+                    par,
+                )
+            });
+            println!("d={d}: band of 32 with {group} panels per trailing update {band:.4} s");
         }
         let mut t = s.clone();
         let mut h = Mat::<f64>::zeros(1, d - 1);

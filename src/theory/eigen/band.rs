@@ -42,72 +42,132 @@ pub fn tridiagonalise(mut a: Mat<f64>, b: usize, par: Par) -> (Vec<f64>, Vec<f64
     tridiagonalise_band(Band::from_lower(a.as_ref(), b), par.degree())
 }
 
-/// Stage 1: `a` (lower triangle) becomes a band matrix with `b` subdiagonals by orthogonal
-/// similarity; entries below the band are zeroed.
-pub fn reduce_to_band(mut a: MatMut<'_, f64>, b: usize, par: Par) {
+/// Panels per update of the trailing matrix in stage 1 (see [`reduce_to_band_in_groups`]). At
+/// d = 3072 and b = 32 the band took 0.82 s with 3 against 0.96 s with 1, 0.91 s with 2 and
+/// 0.83 s with 4 (medians of 7, interleaved in one process; docs/benchmarks.md): the rank-192
+/// updates save passes over the trailing matrix, and the corrections grow with the group.
+pub const PANELS_PER_UPDATE: usize = 3;
+
+/// Stage 1: `a` (lower triangle; the strict upper triangle may be overwritten) becomes a band
+/// matrix with `b` subdiagonals by orthogonal similarity; entries below the band are zeroed.
+pub fn reduce_to_band(a: MatMut<'_, f64>, b: usize, par: Par) {
+    reduce_to_band_in_groups(a, b, PANELS_PER_UPDATE, par);
+}
+
+/// [`reduce_to_band`] with the two-sided update of `group` panels applied to the trailing
+/// matrix at once, as one rank-(2·group·b) product, instead of once per panel (LAPACK
+/// `dlatrd`'s delayed update, by panels instead of columns): one pass over the trailing matrix
+/// fewer per extra panel.
+///
+/// In the group starting at column k, with `A22 = A[k+b:, k+b:]` and panel p at column
+/// k + p·b, whose reflectors act on rows `p·b ..` of `A22`, the true trailing matrix is the
+/// stored one minus `P Sᵀ` with `P = [W₀ V₀ W₁ V₁ …]` and `S = [V₀ W₀ V₁ W₁ …]` from the
+/// group's earlier panels (each nonzero from its own first row). So panel p first takes
+/// `P Sᵀ` off its b columns, and its `A22 V` is the stored matrix's minus `P (Sᵀ V)`. After the
+/// group, the rows and columns below its last panel take `P Sᵀ` at once.
+pub fn reduce_to_band_in_groups(mut a: MatMut<'_, f64>, b: usize, group: usize, par: Par) {
+    assert!(group >= 1, "at least one panel per update");
     let n = a.nrows();
-    // [W V] and [V W] side by side, so that the rank-2r update is one product.
-    let mut pair = Mat::<f64>::zeros(n, 2 * b);
-    let mut swapped = Mat::<f64>::zeros(n, 2 * b);
+    let mut pair = Mat::<f64>::zeros(n, 2 * b * group);
+    let mut swapped = Mat::<f64>::zeros(n, 2 * b * group);
     let mut x = Mat::<f64>::zeros(n, b);
+    let mut s_v = Mat::<f64>::zeros(2 * b * group, b);
     let mut small = [(); 3].map(|_| Mat::<f64>::zeros(b, b));
     let mut k = 0;
     while k + b < n {
         let m = n - k - b;
-        let r = m.min(b);
-        let (panel, a22) = a
-            .rb_mut()
-            .submatrix_mut(k + b, k, m, m + b)
-            .split_at_col_mut(b);
-        let (mut w, mut v) = pair
-            .as_mut()
-            .submatrix_mut(0, 0, m, 2 * r)
-            .split_at_col_mut(r);
-        let [t, vtx, z] = &mut small;
-        let (mut t, mut vtx, mut z) = (
-            t.as_mut().submatrix_mut(0, 0, r, r),
-            vtx.as_mut().submatrix_mut(0, 0, r, r),
-            z.as_mut().submatrix_mut(0, 0, r, r),
-        );
-        let taus = householder_qr(panel, v.rb_mut());
-        block_reflector_factor(v.rb(), &taus, t.rb_mut(), vtx.rb_mut());
-        let mut x = x.as_mut().submatrix_mut(0, 0, m, r);
-        symmetric_times(a22.rb(), v.rb(), x.rb_mut(), par);
-        // W = X T − ½ V Z with Z = Tᵀ Vᵀ X T.
-        gemm(w.rb_mut(), Accum::Replace, x.rb(), t.rb(), 1.0, par);
-        gemm(
-            vtx.rb_mut(),
-            Accum::Replace,
-            v.rb().transpose(),
-            w.rb(),
-            1.0,
-            par,
-        );
-        gemm(
-            z.rb_mut(),
-            Accum::Replace,
-            t.rb().transpose(),
-            vtx.rb(),
-            1.0,
-            Par::Seq,
-        );
-        gemm(w.rb_mut(), Accum::Add, v.rb(), z.rb(), -0.5, par);
-        // A22 −= [W V] [V W]ᵀ = W Vᵀ + V Wᵀ (lower triangle).
-        let mut vw = swapped.as_mut().subrows_mut(0, m);
-        vw.rb_mut().subcols_mut(0, r).copy_from(v.rb());
-        vw.rb_mut().subcols_mut(r, r).copy_from(w.rb());
+        // Rows are those of A22; column j + b is A22's column j, columns 0..b the first panel.
+        let mut block = a.rb_mut().submatrix_mut(k + b, k, m, m + b);
+        let mut width = 0;
+        // First row (of A22) of the group's last panel so far.
+        let mut last = 0;
+        for p in 0..group {
+            let first = p * b;
+            if first >= m {
+                break;
+            }
+            let rows = m - first;
+            let r = rows.min(b);
+            if p > 0 {
+                gemm(
+                    block.rb_mut().submatrix_mut(first - b, first, rows + b, b),
+                    Accum::Add,
+                    pair.as_ref().submatrix(first - b, 0, rows + b, width),
+                    swapped.as_ref().submatrix(first - b, 0, b, width).transpose(),
+                    -1.0,
+                    par,
+                );
+            }
+            let (panel, trailing) = block
+                .rb_mut()
+                .submatrix_mut(first, first, rows, rows + b)
+                .split_at_col_mut(b);
+            let (earlier, current) = pair
+                .as_mut()
+                .submatrix_mut(first, 0, rows, width + 2 * r)
+                .split_at_col_mut(width);
+            let (mut w, mut v) = current.split_at_col_mut(r);
+            let [t, vtx, z] = &mut small;
+            let (mut t, mut vtx, mut z) = (
+                t.as_mut().submatrix_mut(0, 0, r, r),
+                vtx.as_mut().submatrix_mut(0, 0, r, r),
+                z.as_mut().submatrix_mut(0, 0, r, r),
+            );
+            let taus = householder_qr(panel, v.rb_mut());
+            block_reflector_factor(v.rb(), &taus, t.rb_mut(), vtx.rb_mut());
+            let mut x = x.as_mut().submatrix_mut(0, 0, rows, r);
+            symmetric_times(trailing.rb(), v.rb(), x.rb_mut(), par);
+            if width > 0 {
+                let mut s_v = s_v.as_mut().submatrix_mut(0, 0, width, r);
+                gemm(
+                    s_v.rb_mut(),
+                    Accum::Replace,
+                    swapped.as_ref().submatrix(first, 0, rows, width).transpose(),
+                    v.rb(),
+                    1.0,
+                    par,
+                );
+                gemm(x.rb_mut(), Accum::Add, earlier.rb(), s_v.rb(), -1.0, par);
+            }
+            // W = X T − ½ V Z with Z = Tᵀ Vᵀ X T.
+            gemm(w.rb_mut(), Accum::Replace, x.rb(), t.rb(), 1.0, par);
+            gemm(
+                vtx.rb_mut(),
+                Accum::Replace,
+                v.rb().transpose(),
+                w.rb(),
+                1.0,
+                par,
+            );
+            gemm(
+                z.rb_mut(),
+                Accum::Replace,
+                t.rb().transpose(),
+                vtx.rb(),
+                1.0,
+                Par::Seq,
+            );
+            gemm(w.rb_mut(), Accum::Add, v.rb(), z.rb(), -0.5, par);
+            let mut vw = swapped.as_mut().submatrix_mut(first, width, rows, 2 * r);
+            vw.rb_mut().subcols_mut(0, r).copy_from(v.rb());
+            vw.rb_mut().subcols_mut(r, r).copy_from(w.rb());
+            width += 2 * r;
+            last = first;
+        }
+        // A22 −= P Sᵀ below the last panel (lower triangle).
+        let rows = m - last;
         triangular_matmul(
-            a22,
+            block.submatrix_mut(last, last + b, rows, rows),
             BlockStructure::TriangularLower,
             Accum::Add,
-            pair.as_ref().submatrix(0, 0, m, 2 * r),
+            pair.as_ref().submatrix(last, 0, rows, width),
             BlockStructure::Rectangular,
-            vw.rb().subcols(0, 2 * r).transpose(),
+            swapped.as_ref().submatrix(last, 0, rows, width).transpose(),
             BlockStructure::Rectangular,
             -1.0,
             par,
         );
-        k += b;
+        k += last + b;
     }
 }
 
@@ -627,6 +687,32 @@ mod tests {
             let full = Mat::from_fn(n, n, |i, j| reduced[(i.max(j), i.min(j))]);
             let what = format!("stage 1, n = {n}, b = {b}");
             assert_same_spectrum(sorted_eigenvalues(&full), &sorted_eigenvalues(&a), &what);
+        }
+    }
+
+    #[test]
+    fn delayed_updates_give_the_band_of_panel_by_panel_updates() {
+        // The reflectors are the same whichever way the trailing matrix is kept up to date, so
+        // the band matrices agree entry by entry; groups end inside the matrix, at its end, and
+        // on a last panel shorter than b.
+        for (n, b) in [(50, 8), (64, 16), (70, 33), (100, 7), (41, 4)] {
+            let a = random_symmetric(n, 300 + n as u64);
+            let mut expected = a.clone();
+            reduce_to_band_in_groups(expected.as_mut(), b, 1, Par::Seq);
+            let scale = (0..n).map(|j| expected[(j, j)].abs()).fold(1.0, f64::max);
+            for group in [2, 3, 5] {
+                let mut grouped = a.clone();
+                reduce_to_band_in_groups(grouped.as_mut(), b, group, Par::rayon(2));
+                for j in 0..n {
+                    for i in j..n {
+                        let (x, y) = (grouped[(i, j)], expected[(i, j)]);
+                        assert!(
+                            (x - y).abs() <= 1e-12 * scale,
+                            "n = {n}, b = {b}, {group} panels per update: ({i}, {j}) {x} vs {y}"
+                        );
+                    }
+                }
+            }
         }
     }
 
