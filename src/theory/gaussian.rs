@@ -309,10 +309,10 @@ impl Factor {
     }
 }
 
-/// Eigenvalues of the symmetric matrix whose lower triangle is stored in `a`, computed in place
-/// ([`super::eigen::symmetric_eigenvalues`]).
-fn symmetric_eigenvalues(a: Mat<f64>, par: Par) -> Result<Vec<f64>> {
-    super::eigen::symmetric_eigenvalues(a, par).map_err(|e| {
+/// `Σ √max(λᵢ, 0)` over the eigenvalues of the symmetric matrix whose lower triangle is stored
+/// in `a`, computed in place ([`super::eigen::symmetric_trace_sqrt`]).
+fn symmetric_trace_sqrt(a: Mat<f64>, par: Par) -> Result<f64> {
+    super::eigen::symmetric_trace_sqrt(a, par).map_err(|e| {
         Error::invalid(
             "covariance product",
             format!("an eigendecomposition, which failed: {e:?}"),
@@ -389,10 +389,7 @@ fn trace_sqrt_product(a: &Gaussian, b: &Gaussian) -> Result<f64> {
         }
     };
     let par = parallelism(gram.nrows());
-    Ok(symmetric_eigenvalues(gram, par)?
-        .iter()
-        .map(|l| l.max(0.0).sqrt())
-        .sum())
+    symmetric_trace_sqrt(gram, par)
 }
 
 /// The lower triangle of `Lᵀ S L` for a lower triangular `L` (S1 = L Lᵀ) and a symmetric `S`

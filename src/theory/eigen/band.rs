@@ -93,7 +93,10 @@ pub fn reduce_to_band_in_groups(mut a: MatMut<'_, f64>, b: usize, group: usize, 
                     block.rb_mut().submatrix_mut(first - b, first, rows + b, b),
                     Accum::Add,
                     pair.as_ref().submatrix(first - b, 0, rows + b, width),
-                    swapped.as_ref().submatrix(first - b, 0, b, width).transpose(),
+                    swapped
+                        .as_ref()
+                        .submatrix(first - b, 0, b, width)
+                        .transpose(),
                     -1.0,
                     par,
                 );
@@ -122,7 +125,10 @@ pub fn reduce_to_band_in_groups(mut a: MatMut<'_, f64>, b: usize, group: usize, 
                 gemm(
                     s_v.rb_mut(),
                     Accum::Replace,
-                    swapped.as_ref().submatrix(first, 0, rows, width).transpose(),
+                    swapped
+                        .as_ref()
+                        .submatrix(first, 0, rows, width)
+                        .transpose(),
                     v.rb(),
                     1.0,
                     par,

@@ -1,6 +1,8 @@
-//! Eigenvalues of a real symmetric matrix, for the trace term of the closed-form W2
-//! ([`crate::theory::gaussian`]): a Householder reduction to tridiagonal form, then the root-free
-//! QL iteration of Pal, Walker and Kahan on the tridiagonal matrix ([`tridiagonal_eigenvalues`]).
+//! Eigenvalues of a real symmetric matrix, and the sum of their square roots that the trace
+//! term of the closed-form W2 needs ([`crate::theory::gaussian`]): a Householder reduction to
+//! tridiagonal form, then the root-free QL iteration of Pal, Walker and Kahan on the tridiagonal
+//! matrix ([`tridiagonal_eigenvalues`]), or, for `Σ √λ` of a positive definite matrix, a
+//! quadrature of its Stieltjes transform in O(n) per point ([`trace_sqrt`]).
 //!
 //! The reduction is picked by order n, each where it was fastest on the 2-core development
 //! machine (docs/benchmarks.md):
@@ -11,6 +13,7 @@
 //!   band by matrix–matrix products, then to tridiagonal form by bulge chasing in cache.
 
 pub mod band;
+pub mod trace_sqrt;
 mod tridiagonal;
 pub mod unblocked;
 
@@ -25,17 +28,36 @@ pub const TWO_STAGE_FROM: usize = 1280;
 /// stored in `a` (the strict upper triangle is ignored and may be overwritten); `par` is the
 /// parallelism of the two-stage reduction.
 pub fn symmetric_eigenvalues(a: Mat<f64>, par: Par) -> Result<Vec<f64>, NoConvergence> {
+    let (diag, offdiag) = tridiagonalise(a, par);
+    tridiagonal_eigenvalues(diag, offdiag)
+}
+
+/// `Σ √max(λᵢ, 0)` over the eigenvalues of the symmetric matrix whose lower triangle is stored
+/// in `a` (as in [`symmetric_eigenvalues`]): by quadrature on its tridiagonal form
+/// ([`trace_sqrt`]) when that is numerically positive definite, from the eigenvalues otherwise.
+pub fn symmetric_trace_sqrt(a: Mat<f64>, par: Par) -> Result<f64, NoConvergence> {
+    let (diag, offdiag) = tridiagonalise(a, par);
+    match trace_sqrt::trace_sqrt(&diag, &offdiag) {
+        Some(sum) => Ok(sum),
+        None => Ok(tridiagonal_eigenvalues(diag, offdiag)?
+            .iter()
+            .map(|l| l.max(0.0).sqrt())
+            .sum()),
+    }
+}
+
+/// Diagonal and off-diagonal of a tridiagonal matrix orthogonally similar to the symmetric
+/// matrix whose lower triangle is stored in `a`, by the reduction that is fastest at its order.
+fn tridiagonalise(a: Mat<f64>, par: Par) -> (Vec<f64>, Vec<f64>) {
     let n = a.nrows();
     assert_eq!(n, a.ncols(), "a square matrix");
     if n == 0 {
-        return Ok(Vec::new());
-    }
-    let (diag, offdiag) = if n >= TWO_STAGE_FROM {
+        (Vec::new(), Vec::new())
+    } else if n >= TWO_STAGE_FROM {
         band::tridiagonalise(a, band::BANDWIDTH, par)
     } else {
         unblocked::tridiagonalise(a.as_ref())
-    };
-    tridiagonal_eigenvalues(diag, offdiag)
+    }
 }
 
 /// `xᵀ y` with eight independent partial sums, so the additions pipeline and vectorise.
@@ -108,6 +130,47 @@ mod tests {
             let scale = theirs.iter().fold(1.0f64, |s, l| s.max(l.abs()));
             for (x, y) in ours.iter().zip(&theirs) {
                 assert!((x - y).abs() <= 1e-12 * scale, "n = {n}: {x} vs {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn trace_sqrt_takes_the_quadrature_or_the_eigenvalues_and_agrees_with_faer() {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        let expected =
+            |a: &Mat<f64>| -> f64 { reference(a).iter().map(|l| l.max(0.0).sqrt()).sum() };
+        for n in [1, 2, 128, TWO_STAGE_FROM + 5] {
+            let b = crate::theory::gaussian::standard_normal_matrix(n, n, &mut rng);
+            // Positive definite (the quadrature), then of rank n/2 with round-off below zero
+            // and indefinite (the eigenvalues).
+            let mut definite = faer::Scale(1.0 / n as f64) * (&b * b.transpose());
+            (0..n).for_each(|i| definite[(i, i)] += 0.1);
+            let half = b.subcols(0, n.div_ceil(2));
+            let singular = half * half.transpose();
+            let indefinite = Mat::from_fn(n, n, |i, j| b[(i, j)] + b[(j, i)]);
+            for (what, a) in [
+                ("definite", definite),
+                ("singular", singular),
+                ("indefinite", indefinite),
+            ] {
+                let ours = symmetric_trace_sqrt(a.clone(), Par::rayon(2)).unwrap();
+                let theirs = expected(&a);
+                let scale = reference(&a)
+                    .iter()
+                    .fold(1.0f64, |s, l| s.max(l.abs()))
+                    .sqrt();
+                // A zero eigenvalue comes out as ± round-off, c n ε λ_max, whose square root
+                // (or zero, when negative) is all any method can give for it.
+                let tolerance = if what == "singular" {
+                    n as f64 * (n as f64 * f64::EPSILON).sqrt()
+                } else {
+                    1e-12 * n as f64
+                };
+                assert!(
+                    (ours - theirs).abs() <= tolerance * scale,
+                    "n = {n}, {what}: {ours} vs {theirs}"
+                );
             }
         }
     }
