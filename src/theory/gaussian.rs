@@ -18,6 +18,7 @@ use faer::{Accum, Mat, MatRef, Par, Side};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use super::transpose::{Asymmetry, add_transpose};
 use crate::error::{Error, Result};
 
 /// Relative tolerance for the symmetry check: `|S_ij − S_ji| ≤ 1e-10 · max|S|`.
@@ -170,82 +171,64 @@ impl Transposed for BlockStructure {
 }
 
 /// Checks finiteness and symmetry within [`SYMMETRY_TOLERANCE`] and replaces `cov` by
-/// `(cov + covᵀ)/2`, in place, walking 32 × 32 tiles so that a tile and its mirror both stay in
-/// the L1 cache (64 × 64 tiles took twice as long at d = 128).
+/// `(cov + covᵀ)/2`, in place ([`super::transpose::add_transpose`]).
 fn symmetrised(mut cov: Mat<f64>) -> Result<Mat<f64>> {
-    const TILE: usize = 32;
     let d = cov.nrows();
-    let mut columns: Vec<&mut [f64]> = cov
-        .col_iter_mut()
-        .map(|c| {
-            c.try_as_col_major_mut()
-                .expect("column-major storage")
-                .as_slice_mut()
+    let scale = cov
+        .col_iter()
+        .map(|column| {
+            largest_magnitude(
+                column
+                    .try_as_col_major()
+                    .expect("column-major storage")
+                    .as_slice(),
+            )
         })
-        .collect();
-    let scale = columns
-        .iter()
-        .map(|column| largest_magnitude(column))
         .fold(0.0f64, f64::max);
     if !scale.is_finite() {
         let (j, i) = (0..d)
             .flat_map(|j| (0..d).map(move |i| (j, i)))
-            .find(|&(j, i)| !columns[j][i].is_finite())
+            .find(|&(j, i)| !cov[(i, j)].is_finite())
             .expect("a non-finite entry");
         return Err(Error::invalid(
             "cov",
-            format!("finite values, entry ({i}, {j}) is {}", columns[j][i]),
+            format!("finite values, entry ({i}, {j}) is {}", cov[(i, j)]),
         ));
     }
     let tolerance = SYMMETRY_TOLERANCE * scale;
-    for jb in (0..d).step_by(TILE) {
-        for ib in (jb..d).step_by(TILE) {
-            for j in jb..(jb + TILE).min(d) {
-                for i in ib.max(j + 1)..(ib + TILE).min(d) {
-                    // Column j holds entry (i, j); column i, entry (j, i).
-                    let (before, from_i) = columns.split_at_mut(i);
-                    let (a, b) = (before[j][i], from_i[0][j]);
-                    if (a - b).abs() > tolerance {
-                        return Err(Error::invalid(
-                            "cov",
-                            format!(
-                                "a symmetric matrix, but cov[{i},{j}] = {a} and cov[{j},{i}] = {b}"
-                            ),
-                        ));
-                    }
-                    let m = 0.5 * (a + b);
-                    before[j][i] = m;
-                    from_i[0][j] = m;
-                }
-            }
-        }
+    if let Err(Asymmetry { row: i, col: j }) = add_transpose(cov.as_mut(), 0.5, true, tolerance) {
+        return Err(Error::invalid(
+            "cov",
+            format!(
+                "a symmetric matrix, but cov[{i},{j}] = {} and cov[{j},{i}] = {}",
+                cov[(i, j)],
+                cov[(j, i)]
+            ),
+        ));
     }
     Ok(cov)
 }
 
-/// `max |x|` over `values`, infinite if any value is infinite or NaN; eight independent running
-/// maxima, so the comparisons pipeline instead of waiting on each other.
+/// `max |x|` over `values`, infinite if any value is infinite or NaN. Eight independent lanes
+/// that vectorise: `max` for the magnitude, and a running sum of `x · 0`, which is NaN as soon
+/// as one `x` is not finite.
 fn largest_magnitude(values: &[f64]) -> f64 {
     const LANES: usize = 8;
-    let mut lanes = [0.0f64; LANES];
+    let (mut largest, mut zero) = ([0.0f64; LANES], [0.0f64; LANES]);
     let chunks = values.chunks_exact(LANES);
     let tail = chunks.remainder();
     for chunk in chunks {
         for l in 0..LANES {
-            // NaN fails every comparison: `!(a <= b)` keeps it, as infinity.
-            let a = chunk[l].abs();
-            lanes[l] = if a <= lanes[l] {
-                lanes[l]
-            } else if a.is_nan() {
-                f64::INFINITY
-            } else {
-                a
-            };
+            largest[l] = largest[l].max(chunk[l].abs());
+            zero[l] += chunk[l] * 0.0;
         }
     }
+    if !tail.iter().chain(&zero).all(|v| v.is_finite()) {
+        return f64::INFINITY;
+    }
     tail.iter()
-        .map(|v| if v.is_nan() { f64::INFINITY } else { v.abs() })
-        .chain(lanes)
+        .map(|v| v.abs())
+        .chain(largest)
         .fold(0.0, f64::max)
 }
 
@@ -398,7 +381,8 @@ fn trace_sqrt_product(a: &Gaussian, b: &Gaussian) -> Result<f64> {
 /// With `Ŝ = tril(S) − ½ diag(S)`, so that `S = Ŝ + Ŝᵀ`, the congruence is `P + Pᵀ` for
 /// `P = Lᵀ (Ŝ L)`: `Ŝ L` is lower triangular (d³/3 flops) and `Lᵀ (Ŝ L)` an upper times a lower
 /// triangular matrix (2/3 d³), d³ flops in all (LAPACK's `dsygst` count) against 4/3 d³ for
-/// `Lᵀ (S L)` (docs/benchmarks.md, fifth session). The strict upper triangle is left holding `P`.
+/// `Lᵀ (S L)` (docs/benchmarks.md, fifth session). The strict upper triangle is left holding `P`
+/// (inside the 4 × 4 blocks on the diagonal, possibly `P + Pᵀ`).
 fn congruence(l: MatRef<'_, f64>, s: MatRef<'_, f64>) -> Mat<f64> {
     let d = l.nrows();
     let par = parallelism(d);
@@ -433,23 +417,9 @@ fn congruence(l: MatRef<'_, f64>, s: MatRef<'_, f64>) -> Mat<f64> {
         1.0,
         par,
     );
-    symmetric_part_lower(gram.as_mut());
+    // P + Pᵀ into the lower triangle.
+    add_transpose(gram.as_mut(), 1.0, false, f64::INFINITY).expect("no tolerance to fail");
     gram
-}
-
-/// `P + Pᵀ` into the lower triangle of `p` (the strict upper triangle is left as it was).
-fn symmetric_part_lower(mut p: faer::MatMut<'_, f64>) {
-    const TILE: usize = 64;
-    let d = p.nrows();
-    for jb in (0..d).step_by(TILE) {
-        for ib in (jb..d).step_by(TILE) {
-            for j in jb..(jb + TILE).min(d) {
-                for i in ib.max(j)..(ib + TILE).min(d) {
-                    p[(i, j)] += p[(j, i)];
-                }
-            }
-        }
-    }
 }
 
 /// The lower triangle of the Gram matrix of `G = F2ᵀ F1` over the non-zero columns of each

@@ -3,6 +3,7 @@
 //! - [`gaussian`]: Gaussian class conditionals, closed-form W2 and the conditional Wasserstein
 //!   distance of Definition 2.
 //! - [`eigen`]: eigenvalues of symmetric matrices (blocked tridiagonalisation) for W2's trace term.
+//! - [`transpose`]: a square matrix plus its transpose, in place (symmetrisation).
 //! - [`linear`]: exact average robustness (Definition 1) of linear classifiers, the LDA and
 //!   adversarially trained linear classifiers used to validate Theorem 1.
 //! - [`norm`]: the ℓ1, ℓ2, ℓ∞ metrics and their duals.
@@ -19,3 +20,4 @@ pub mod mixture;
 pub mod norm;
 pub mod sphere;
 pub mod transport;
+pub mod transpose;
