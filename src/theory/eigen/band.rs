@@ -89,6 +89,7 @@ pub fn reduce_to_band_in_groups(mut a: MatMut<'_, f64>, b: usize, group: usize, 
             let rows = m - first;
             let r = rows.min(b);
             if p > 0 {
+                // The panel's columns, from the diagonal block down, take the pending P Sᵀ.
                 gemm(
                     block.rb_mut().submatrix_mut(first - b, first, rows + b, b),
                     Accum::Add,
@@ -110,17 +111,11 @@ pub fn reduce_to_band_in_groups(mut a: MatMut<'_, f64>, b: usize, group: usize, 
                 .submatrix_mut(first, 0, rows, width + 2 * r)
                 .split_at_col_mut(width);
             let (mut w, mut v) = current.split_at_col_mut(r);
-            let [t, vtx, z] = &mut small;
-            let (mut t, mut vtx, mut z) = (
-                t.as_mut().submatrix_mut(0, 0, r, r),
-                vtx.as_mut().submatrix_mut(0, 0, r, r),
-                z.as_mut().submatrix_mut(0, 0, r, r),
-            );
             let taus = householder_qr(panel, v.rb_mut());
-            block_reflector_factor(v.rb(), &taus, t.rb_mut(), vtx.rb_mut());
             let mut x = x.as_mut().submatrix_mut(0, 0, rows, r);
             symmetric_times(trailing.rb(), v.rb(), x.rb_mut(), par);
             if width > 0 {
+                // The true trailing matrix is the stored one minus P Sᵀ.
                 let mut s_v = s_v.as_mut().submatrix_mut(0, 0, width, r);
                 gemm(
                     s_v.rb_mut(),
@@ -135,25 +130,7 @@ pub fn reduce_to_band_in_groups(mut a: MatMut<'_, f64>, b: usize, group: usize, 
                 );
                 gemm(x.rb_mut(), Accum::Add, earlier.rb(), s_v.rb(), -1.0, par);
             }
-            // W = X T − ½ V Z with Z = Tᵀ Vᵀ X T.
-            gemm(w.rb_mut(), Accum::Replace, x.rb(), t.rb(), 1.0, par);
-            gemm(
-                vtx.rb_mut(),
-                Accum::Replace,
-                v.rb().transpose(),
-                w.rb(),
-                1.0,
-                par,
-            );
-            gemm(
-                z.rb_mut(),
-                Accum::Replace,
-                t.rb().transpose(),
-                vtx.rb(),
-                1.0,
-                Par::Seq,
-            );
-            gemm(w.rb_mut(), Accum::Add, v.rb(), z.rb(), -0.5, par);
+            two_sided_factor(v.rb(), &taus, x.rb(), w.rb_mut(), &mut small, par);
             let mut vw = swapped.as_mut().submatrix_mut(first, width, rows, 2 * r);
             vw.rb_mut().subcols_mut(0, r).copy_from(v.rb());
             vw.rb_mut().subcols_mut(r, r).copy_from(w.rb());
@@ -175,6 +152,45 @@ pub fn reduce_to_band_in_groups(mut a: MatMut<'_, f64>, b: usize, group: usize, 
         );
         k += last + b;
     }
+}
+
+/// `W = X T − ½ V Z` with `Z = Tᵀ Vᵀ X T`, where `I − V T Vᵀ` is the block reflector of the
+/// reflectors `V` with factors `taus` and `X = A22 V`: then `Qᵀ A22 Q = A22 − W Vᵀ − V Wᵀ`.
+/// `small` is scratch for three b × b matrices.
+fn two_sided_factor(
+    v: MatRef<'_, f64>,
+    taus: &[f64],
+    x: MatRef<'_, f64>,
+    mut w: MatMut<'_, f64>,
+    small: &mut [Mat<f64>; 3],
+    par: Par,
+) {
+    let r = taus.len();
+    let [t, vtx, z] = small;
+    let (mut t, mut vtx, mut z) = (
+        t.as_mut().submatrix_mut(0, 0, r, r),
+        vtx.as_mut().submatrix_mut(0, 0, r, r),
+        z.as_mut().submatrix_mut(0, 0, r, r),
+    );
+    block_reflector_factor(v, taus, t.rb_mut(), vtx.rb_mut());
+    gemm(w.rb_mut(), Accum::Replace, x, t.rb(), 1.0, par);
+    gemm(
+        vtx.rb_mut(),
+        Accum::Replace,
+        v.transpose(),
+        w.rb(),
+        1.0,
+        par,
+    );
+    gemm(
+        z.rb_mut(),
+        Accum::Replace,
+        t.rb().transpose(),
+        vtx.rb(),
+        1.0,
+        Par::Seq,
+    );
+    gemm(w, Accum::Add, v, z.rb(), -0.5, par);
 }
 
 /// Order of the square tiles of [`symmetric_times`].
