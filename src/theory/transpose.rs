@@ -23,7 +23,8 @@ pub struct Asymmetry {
     pub col: usize,
 }
 
-/// For every `i ≥ j`: `M[i, j] ← c (M[i, j] + M[j, i])`, and `M[j, i] ←` the same when
+/// For every `i ≥ j`: `M[i, j] ← c M[i, j] + c M[j, i]` (scaled before the sum, so that
+/// `c = ½` cannot overflow where the entries are finite), and `M[j, i] ←` the same when
 /// `mirror` (else the strict upper triangle keeps its entries, except that inside the 4 × 4
 /// blocks on the diagonal it may take the lower triangle's new values). Stops at the first pair, in
 /// the walk's order, with `|M[i, j] − M[j, i]| > tolerance` (pass infinity for no check) and
@@ -116,7 +117,7 @@ impl Walk {
             if (below - above).abs() > self.tolerance {
                 return false;
             }
-            let value = self.c * (below + above);
+            let value = self.c * below + self.c * above;
             *self.at(i, j) = value;
             if self.mirror {
                 *self.at(j, i) = value;
@@ -185,7 +186,8 @@ impl Walk {
                 }
             }
             let c = _mm256_set1_pd(self.c);
-            let sums = [0, 1, 2, 3].map(|k| _mm256_mul_pd(c, _mm256_add_pd(below[k], above[k])));
+            let sums = [0, 1, 2, 3]
+                .map(|k| _mm256_add_pd(_mm256_mul_pd(c, below[k]), _mm256_mul_pd(c, above[k])));
             for (k, sum) in sums.iter().enumerate() {
                 _mm256_storeu_pd(self.at(ib, jb + k), *sum);
             }
@@ -273,7 +275,7 @@ mod tests {
                     run(&mut ours, c, mirror, f64::INFINITY, kernel).unwrap();
                     for j in 0..d {
                         for i in 0..d {
-                            let sum = c * (m[(i, j)] + m[(j, i)]);
+                            let sum = c * m[(i, j)] + c * m[(j, i)];
                             // Above the diagonal without `mirror`: unchanged, or the new value
                             // inside a diagonal 4 × 4 block.
                             let block = i / 4 == j / 4 && i < d - d % 4 && j < d - d % 4;
@@ -287,6 +289,15 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn halving_the_largest_finite_entries_does_not_overflow() {
+        for kernel in 0..kernels().len() {
+            let mut m = Mat::from_fn(5, 5, |_, _| f64::MAX);
+            run(&mut m, 0.5, true, f64::INFINITY, kernel).unwrap();
+            assert!(m.col_iter().all(|c| c.iter().all(|&x| x == f64::MAX)), "kernel {kernel}");
         }
     }
 
