@@ -91,9 +91,10 @@ impl Walk {
         for i in whole..d {
             for j in 0..=i {
                 // SAFETY: i, j < d.
-                if !unsafe { self.pair(i, j) } {
+                if unsafe { self.asymmetric(i, j) } {
                     return Err(Asymmetry { row: i, col: j });
                 }
+                unsafe { self.combine(i, j) };
             }
         }
         Ok(())
@@ -107,23 +108,26 @@ impl Walk {
         unsafe { self.data.add(i + j * self.stride) }
     }
 
-    /// One pair `(i, j)`, `i ≥ j`; false (nothing written) if it fails the check.
+    /// Whether the pair `(i, j)` differs by more than the tolerance.
     ///
     /// # Safety
     /// `i, j < d`.
-    unsafe fn pair(&self, i: usize, j: usize) -> bool {
+    unsafe fn asymmetric(&self, i: usize, j: usize) -> bool {
+        unsafe { (*self.at(i, j) - *self.at(j, i)).abs() > self.tolerance }
+    }
+
+    /// `M[i, j] ← c M[i, j] + c M[j, i]`, and the mirror too when `mirror`.
+    ///
+    /// # Safety
+    /// `i, j < d`.
+    unsafe fn combine(&self, i: usize, j: usize) {
         unsafe {
-            let (below, above) = (*self.at(i, j), *self.at(j, i));
-            if (below - above).abs() > self.tolerance {
-                return false;
-            }
-            let value = self.c * below + self.c * above;
+            let value = self.c * *self.at(i, j) + self.c * *self.at(j, i);
             *self.at(i, j) = value;
             if self.mirror {
                 *self.at(j, i) = value;
             }
         }
-        true
     }
 
     /// The first pair of the block's lower part, column by column, that fails the check.
@@ -137,7 +141,7 @@ impl Walk {
     ) -> Asymmetry {
         cols.flat_map(|j| rows.clone().map(move |i| (i, j)))
             .filter(|&(i, j)| i >= j)
-            .find(|&(i, j)| unsafe { (*self.at(i, j) - *self.at(j, i)).abs() > self.tolerance })
+            .find(|&(i, j)| unsafe { self.asymmetric(i, j) })
             .map(|(row, col)| Asymmetry { row, col })
             .expect("a block that failed the check holds a failing pair")
     }
@@ -149,13 +153,13 @@ impl Walk {
     unsafe fn block_scalar(&self, ib: usize, jb: usize) -> bool {
         if (jb..jb + 4)
             .flat_map(|j| (ib.max(j)..ib + 4).map(move |i| (i, j)))
-            .any(|(i, j)| unsafe { (*self.at(i, j) - *self.at(j, i)).abs() > self.tolerance })
+            .any(|(i, j)| unsafe { self.asymmetric(i, j) })
         {
             return false;
         }
         for j in jb..jb + 4 {
             for i in ib.max(j)..ib + 4 {
-                unsafe { self.pair(i, j) };
+                unsafe { self.combine(i, j) };
             }
         }
         true
@@ -297,7 +301,10 @@ mod tests {
         for kernel in 0..kernels().len() {
             let mut m = Mat::from_fn(5, 5, |_, _| f64::MAX);
             run(&mut m, 0.5, true, f64::INFINITY, kernel).unwrap();
-            assert!(m.col_iter().all(|c| c.iter().all(|&x| x == f64::MAX)), "kernel {kernel}");
+            assert!(
+                m.col_iter().all(|c| c.iter().all(|&x| x == f64::MAX)),
+                "kernel {kernel}"
+            );
         }
     }
 
