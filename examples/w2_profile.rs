@@ -18,7 +18,6 @@ fn median(mut f: impl FnMut()) -> f64 {
 }
 
 fn main() {
-    proxyrobust::memory::retain_freed_memory();
     let d: usize = std::env::args()
         .nth(1)
         .map(|s| s.parse().unwrap())

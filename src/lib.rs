@@ -5,8 +5,8 @@
 //! paper's bounds exactly where they can be computed; every numeric path is f64 and refuses
 //! invalid input with an [`Error`] that names what was wrong.
 
+pub mod config;
 pub mod error;
-pub mod memory;
 pub mod model;
 pub mod stats;
 pub mod theory;

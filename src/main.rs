@@ -300,7 +300,6 @@ enum LayoutName {
 }
 
 fn main() -> ExitCode {
-    proxyrobust::memory::retain_freed_memory();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,

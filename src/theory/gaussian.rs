@@ -18,7 +18,7 @@ use faer::{Accum, Mat, MatRef, Par, Side};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::transpose::{Asymmetry, add_transpose};
+use proxyrobust_kernels::{Asymmetry, add_transpose};
 use crate::error::{Error, Result};
 
 /// Relative tolerance for the symmetry check: `|S_ij − S_ji| ≤ 1e-10 · max|S|`.
@@ -44,7 +44,7 @@ fn parallelism(d: usize) -> Par {
 #[derive(Clone, Debug)]
 pub struct Gaussian {
     mean: Vec<f64>,
-    cov: Mat<f64>,
+    cov: Pooled,
     factor: Factor,
 }
 
@@ -52,7 +52,7 @@ pub struct Gaussian {
 /// are non-zero (for a singular covariance, the eigenvectors of its non-zero eigenvalues).
 #[derive(Clone, Debug)]
 struct Factor {
-    matrix: Mat<f64>,
+    matrix: Pooled,
     structure: BlockStructure,
     columns: std::ops::Range<usize>,
 }
@@ -85,7 +85,7 @@ impl Gaussian {
                 format!("finite values, entry {i} is {}", mean[i]),
             ));
         }
-        let cov = symmetrised(cov)?;
+        let cov = symmetrised(Pooled(cov))?;
         let factor = Factor::of(&cov)?;
         Ok(Gaussian { mean, cov, factor })
     }
@@ -171,8 +171,8 @@ impl Transposed for BlockStructure {
 }
 
 /// Checks finiteness and symmetry within [`SYMMETRY_TOLERANCE`] and replaces `cov` by
-/// `(cov + covᵀ)/2`, in place ([`super::transpose::add_transpose`]).
-fn symmetrised(mut cov: Mat<f64>) -> Result<Mat<f64>> {
+/// `(cov + covᵀ)/2`, in place ([`proxyrobust_kernels::add_transpose`]).
+fn symmetrised(mut cov: Pooled) -> Result<Pooled> {
     let d = cov.nrows();
     let scale = cov
         .col_iter()
@@ -267,13 +267,13 @@ impl Factor {
         // Eigenvalues come in non-decreasing order: the kept ones are the last columns.
         let first_kept = (0..d).find(|&i| s[i] > round_off * lmax).unwrap_or(d);
         let u = evd.U();
-        let matrix = Mat::from_fn(d, d, |i, j| {
+        let matrix = Pooled(Mat::from_fn(d, d, |i, j| {
             if j >= first_kept {
                 u[(i, j)] * s[j].sqrt()
             } else {
                 0.0
             }
-        });
+        }));
         Ok(Factor {
             matrix,
             structure: BlockStructure::Rectangular,
@@ -292,25 +292,45 @@ impl Factor {
     }
 }
 
+/// How W2's trace term `Σ √λᵢ` of the Gram matrix is computed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TraceRoute {
+    /// [`proxyrobust_kernels::trace_sqrt`]: tridiagonalisation, then a quadrature of the
+    /// Stieltjes transform (eigenvalues where the matrix is not positive definite).
+    #[default]
+    Kernels,
+    /// faer's dense symmetric eigenvalues, the reference the kernels are tested against.
+    Faer,
+}
+
 /// `Σ √max(λᵢ, 0)` over the eigenvalues of the symmetric matrix whose lower triangle is stored
-/// in `a`, computed in place ([`super::eigen::symmetric_trace_sqrt`]).
-fn symmetric_trace_sqrt(a: Mat<f64>, par: Par) -> Result<f64> {
-    super::eigen::symmetric_trace_sqrt(a, par).map_err(|e| {
+/// in `a` (overwritten), by `route`.
+fn symmetric_trace_sqrt(a: &mut Mat<f64>, par: Par, route: TraceRoute) -> Result<f64> {
+    let failed = |e: &dyn std::fmt::Debug| {
         Error::invalid(
             "covariance product",
             format!("an eigendecomposition, which failed: {e:?}"),
         )
-    })
+    };
+    match route {
+        TraceRoute::Kernels => proxyrobust_kernels::trace_sqrt(a.as_mut(), par).map_err(|e| failed(&e)),
+        TraceRoute::Faer => Ok(a
+            .self_adjoint_eigenvalues(Side::Lower)
+            .map_err(|e| failed(&e))?
+            .iter()
+            .map(|l| l.max(0.0).sqrt())
+            .sum()),
+    }
 }
 
 /// The lower Cholesky factor (strict upper triangle zeroed), or `None` if a pivot is not
 /// positive. Factorises a single copy of `cov` in place.
-fn cholesky_lower(cov: &Mat<f64>) -> Option<Mat<f64>> {
+fn cholesky_lower(cov: &Mat<f64>) -> Option<Pooled> {
     use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::linalg::cholesky::llt::factor::{cholesky_in_place, cholesky_in_place_scratch};
     let d = cov.nrows();
     let par = parallelism(d);
-    let mut l = cov.clone();
+    let mut l = Pooled::copy_of(cov.as_ref());
     let mut buffer = MemBuffer::new(cholesky_in_place_scratch::<f64>(d, par, Default::default()));
     cholesky_in_place(
         l.as_mut(),
@@ -338,6 +358,11 @@ pub fn wasserstein2(a: &Gaussian, b: &Gaussian) -> Result<f64> {
 
 /// `W2²` of [`wasserstein2`].
 pub fn wasserstein2_squared(a: &Gaussian, b: &Gaussian) -> Result<f64> {
+    wasserstein2_squared_by(a, b, TraceRoute::Kernels)
+}
+
+/// [`wasserstein2_squared`] with the trace term computed by `route`.
+pub fn wasserstein2_squared_by(a: &Gaussian, b: &Gaussian, route: TraceRoute) -> Result<f64> {
     if a.dim() != b.dim() {
         return Err(Error::invalid(
             "dimensions",
@@ -356,14 +381,14 @@ pub fn wasserstein2_squared(a: &Gaussian, b: &Gaussian) -> Result<f64> {
         .sum();
     let trace_a: f64 = (0..a.dim()).map(|i| a.cov[(i, i)]).sum();
     let trace_b: f64 = (0..b.dim()).map(|i| b.cov[(i, i)]).sum();
-    let cross = trace_sqrt_product(a, b)?;
+    let cross = trace_sqrt_product(a, b, route)?;
     Ok((mean_term + trace_a + trace_b - 2.0 * cross).max(0.0))
 }
 
 /// `tr (S2^½ S1 S2^½)^½ = Σ √λᵢ(Gᵀ G)`, `G = F2ᵀ F1`, from the factors of `a` (S1 = F1 F1ᵀ)
 /// and `b` (S2 = F2 F2ᵀ).
-fn trace_sqrt_product(a: &Gaussian, b: &Gaussian) -> Result<f64> {
-    let gram = if a.factor.is_cholesky() && b.factor.is_cholesky() {
+fn trace_sqrt_product(a: &Gaussian, b: &Gaussian, route: TraceRoute) -> Result<f64> {
+    let mut gram = if a.factor.is_cholesky() && b.factor.is_cholesky() {
         congruence(a.factor.matrix.as_ref(), b.cov.as_ref())
     } else {
         match smaller_gram(&a.factor, &b.factor) {
@@ -372,7 +397,7 @@ fn trace_sqrt_product(a: &Gaussian, b: &Gaussian) -> Result<f64> {
         }
     };
     let par = parallelism(gram.nrows());
-    symmetric_trace_sqrt(gram, par)
+    symmetric_trace_sqrt(&mut gram, par, route)
 }
 
 /// The lower triangle of `Lᵀ S L` for a lower triangular `L` (S1 = L Lᵀ) and a symmetric `S`
@@ -383,10 +408,10 @@ fn trace_sqrt_product(a: &Gaussian, b: &Gaussian) -> Result<f64> {
 /// triangular matrix (2/3 d³), d³ flops in all (LAPACK's `dsygst` count) against 4/3 d³ for
 /// `Lᵀ (S L)` (docs/benchmarks.md, fifth session). The strict upper triangle is left holding `P`
 /// (inside the 4 × 4 blocks on the diagonal, possibly `P + Pᵀ`).
-fn congruence(l: MatRef<'_, f64>, s: MatRef<'_, f64>) -> Mat<f64> {
+fn congruence(l: MatRef<'_, f64>, s: MatRef<'_, f64>) -> Pooled {
     let d = l.nrows();
     let par = parallelism(d);
-    let mut half_product = Mat::<f64>::zeros(d, d);
+    let mut half_product = Pooled::zeros(d, d);
     matmul(
         half_product.as_mut(),
         BlockStructure::TriangularLower,
@@ -405,7 +430,7 @@ fn congruence(l: MatRef<'_, f64>, s: MatRef<'_, f64>) -> Mat<f64> {
             *z -= 0.5 * s[(i, i)] * l;
         }
     }
-    let mut gram = Mat::<f64>::zeros(d, d);
+    let mut gram = Pooled::zeros(d, d);
     matmul(
         gram.as_mut(),
         BlockStructure::Rectangular,
@@ -426,14 +451,14 @@ fn congruence(l: MatRef<'_, f64>, s: MatRef<'_, f64>) -> Mat<f64> {
 /// factor (`G` is `r2 × r1`), taken on the smaller side (`Gᵀ G` or `G Gᵀ`, same non-zero
 /// eigenvalues) so that singular covariances add no round-off eigenvalues, whose square roots
 /// would cost half the digits. `None` when either covariance is zero.
-fn smaller_gram(f1: &Factor, f2: &Factor) -> Option<Mat<f64>> {
+fn smaller_gram(f1: &Factor, f2: &Factor) -> Option<Pooled> {
     let (a, b) = (f1.nonzero(), f2.nonzero());
     let (r1, r2) = (a.ncols(), b.ncols());
     if r1 == 0 || r2 == 0 {
         return None;
     }
     let par = parallelism(a.nrows());
-    let mut g = Mat::<f64>::zeros(r2, r1);
+    let mut g = Pooled::zeros(r2, r1);
     matmul(
         g.as_mut(),
         BlockStructure::Rectangular,
@@ -451,7 +476,7 @@ fn smaller_gram(f1: &Factor, f2: &Factor) -> Option<Mat<f64>> {
         (g.as_ref(), g.transpose())
     };
     let r = r1.min(r2);
-    let mut gram = Mat::<f64>::zeros(r, r);
+    let mut gram = Pooled::zeros(r, r);
     matmul(
         gram.as_mut(),
         BlockStructure::TriangularLower,
@@ -464,6 +489,90 @@ fn smaller_gram(f1: &Factor, f2: &Factor) -> Option<Mat<f64>> {
         par,
     );
     Some(gram)
+}
+
+/// A matrix of the W2 route (a covariance, a factor, a Gram matrix) whose memory is taken from,
+/// and given back to, a process-wide list of freed matrices, so that repeated distances at one
+/// dimension reuse memory the process already has. With the allocator's defaults a matrix of
+/// 128 KiB or more (d ≥ 128) is mapped fresh and unmapped when freed, and every W2 would fault
+/// its pages in again. At most [`Pooled::KEPT_BYTES`] are kept, the oldest dropped first.
+struct Pooled(Mat<f64>);
+
+static FREED: std::sync::Mutex<Vec<Mat<f64>>> = std::sync::Mutex::new(Vec::new());
+
+fn bytes(m: &Mat<f64>) -> usize {
+    m.nrows() * m.ncols() * size_of::<f64>()
+}
+
+impl Pooled {
+    /// Most bytes of freed matrices kept for reuse (a matrix larger than this is freed: there
+    /// the O(d³) work dwarfs the mapping).
+    const KEPT_BYTES: usize = 64 << 20;
+
+    /// An `nrows × ncols` zero matrix, in the memory of a freed one of that shape if one is kept.
+    fn zeros(nrows: usize, ncols: usize) -> Self {
+        let reused = FREED.lock().ok().and_then(|mut freed| {
+            let same = freed
+                .iter()
+                .rposition(|m| m.nrows() == nrows && m.ncols() == ncols)?;
+            Some(freed.remove(same))
+        });
+        match reused {
+            Some(mut m) => {
+                m.fill(0.0);
+                Pooled(m)
+            }
+            None => Pooled(Mat::zeros(nrows, ncols)),
+        }
+    }
+
+    /// A copy of `m`.
+    fn copy_of(m: MatRef<'_, f64>) -> Self {
+        let mut copy = Pooled::zeros(m.nrows(), m.ncols());
+        copy.copy_from(m);
+        copy
+    }
+}
+
+impl Clone for Pooled {
+    fn clone(&self) -> Self {
+        Pooled::copy_of(self.0.as_ref())
+    }
+}
+
+impl std::fmt::Debug for Pooled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Mat<f64>;
+    fn deref(&self) -> &Mat<f64> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Mat<f64> {
+        &mut self.0
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let m = std::mem::replace(&mut self.0, Mat::new());
+        if bytes(&m) == 0 || bytes(&m) > Self::KEPT_BYTES {
+            return;
+        }
+        if let Ok(mut freed) = FREED.lock() {
+            let mut kept: usize = freed.iter().map(bytes).sum::<usize>() + bytes(&m);
+            while kept > Self::KEPT_BYTES {
+                kept -= bytes(&freed.remove(0));
+            }
+            freed.push(m);
+        }
+    }
 }
 
 /// A labeled distribution with Gaussian class conditionals: class `y` has probability `probs[y]`

@@ -1,9 +1,7 @@
 //! The theory core (paper Section 2 and Appendix A): exact quantities, no neural networks.
 //!
 //! - [`gaussian`]: Gaussian class conditionals, closed-form W2 and the conditional Wasserstein
-//!   distance of Definition 2.
-//! - [`eigen`]: eigenvalues of symmetric matrices (blocked tridiagonalisation) for W2's trace term.
-//! - [`transpose`]: a square matrix plus its transpose, in place (symmetrisation).
+//!   distance of Definition 2 (W2's trace term from the `proxyrobust-kernels` crate).
 //! - [`linear`]: exact average robustness (Definition 1) of linear classifiers, the LDA and
 //!   adversarially trained linear classifiers used to validate Theorem 1.
 //! - [`norm`]: the ℓ1, ℓ2, ℓ∞ metrics and their duals.
@@ -13,11 +11,9 @@
 //! - [`discrimination`]: robust discrimination accuracy and the ARC metric.
 
 pub mod discrimination;
-pub mod eigen;
 pub mod gaussian;
 pub mod linear;
 pub mod mixture;
 pub mod norm;
 pub mod sphere;
 pub mod transport;
-pub mod transpose;

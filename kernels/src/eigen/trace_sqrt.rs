@@ -186,7 +186,7 @@ fn pivot_recurrence_generic(d: &[f64], squared: &[f64], s: &[f64; LANES]) -> Lan
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::theory::eigen::tridiagonal_eigenvalues;
+    use crate::eigen::tridiagonal_eigenvalues;
 
     fn assert_close(ours: f64, expected: f64, what: &str) {
         let error = (ours - expected).abs() / expected.abs();

@@ -1,14 +1,14 @@
 //! `M ← c (M + Mᵀ)` in place for a square column-major matrix: the symmetrisation of a
 //! covariance (`c = ½`, with a symmetry check) and the congruence's `P + Pᵀ` (`c = 1`, lower
-//! triangle) in [`crate::theory::gaussian`].
+//! triangle) in the W2 route.
 //!
 //! Entry `(i, j)` meets its mirror `(j, i)` a column stride away, so an element-by-element walk
 //! waits on one scattered load per pair. Instead the lower triangle is walked in 4 × 4 blocks
 //! (inside 32 × 32 tiles, so that a tile and its mirror stay in the L1 cache): a block and its
 //! mirror are four contiguous column segments each, and the mirror is transposed in registers
-//! (AVX where the CPU has it). The symmetrisation's walk took 7–8 µs at d = 128 and 14–15 ms
-//! at d = 3072, against 44–48 µs and 61 ms for the element walk it replaced (with its scan for
-//! the largest entry; docs/benchmarks.md, seventh session).
+//! (AVX where the CPU has it). The symmetrisation's walk takes 7–8 µs at d = 128 and 14–15 ms
+//! at d = 3072 on the 2-core development machine, against 44–48 µs and 61 ms for an
+//! element-by-element walk (with its scan for the largest entry).
 
 use faer::MatMut;
 use faer::prelude::ReborrowMut;

@@ -30,21 +30,21 @@ use super::{dot, reflector};
 
 /// Half-bandwidth of the intermediate band matrix: wider panels make the stage-1 products more
 /// efficient and stage 2 (≈ 6 b n² flops in vector-sized pieces) more expensive; 32 was the
-/// fastest in total at d = 3072 of 16, 32, 48 and 64 (docs/benchmarks.md).
+/// fastest in total at d = 3072 of 16, 32, 48 and 64 on the 2-core development machine.
 pub const BANDWIDTH: usize = 32;
 
 /// Diagonal and off-diagonal of a tridiagonal matrix with the eigenvalues of the symmetric
 /// matrix whose lower triangle is stored in `a` (overwritten), by the two-stage reduction of
 /// the module documentation with half-bandwidth `b`.
-pub fn tridiagonalise(mut a: Mat<f64>, b: usize, par: Par) -> (Vec<f64>, Vec<f64>) {
+pub fn tridiagonalise(mut a: MatMut<'_, f64>, b: usize, par: Par) -> (Vec<f64>, Vec<f64>) {
     assert!(b >= 1, "a bandwidth of at least one");
-    reduce_to_band(a.as_mut(), b, par);
-    tridiagonalise_band(Band::from_lower(a.as_ref(), b), par.degree())
+    reduce_to_band(a.rb_mut(), b, par);
+    tridiagonalise_band(Band::from_lower(a.rb(), b), par.degree())
 }
 
 /// Panels per update of the trailing matrix in stage 1 (see [`reduce_to_band_in_groups`]). At
 /// d = 3072 and b = 32 the band took 0.82 s with 3 against 0.96 s with 1, 0.91 s with 2 and
-/// 0.83 s with 4 (medians of 7, interleaved in one process; docs/benchmarks.md): the rank-192
+/// 0.83 s with 4 (medians of 7, interleaved in one process): the rank-192
 /// updates save passes over the trailing matrix, and the corrections grow with the group.
 pub const PANELS_PER_UPDATE: usize = 3;
 
@@ -201,7 +201,7 @@ const SYMMETRIC_TILE: usize = 256;
 /// is in cache, a diagonal tile `D` gives `tril(D) v_J + stril(D)ᵀ v_J`. The columns of tiles
 /// are split into `par.degree()` ranges of equal area, one per thread, each summing into its own
 /// copy of `x`: one-thread products on tiles ran 15–25% faster than faer's threaded products on
-/// whole column blocks (docs/benchmarks.md, fifth session).
+/// whole column blocks on the 2-core development machine.
 fn symmetric_times(a: MatRef<'_, f64>, v: MatRef<'_, f64>, mut x: MatMut<'_, f64>, par: Par) {
     let m = a.nrows();
     let tiles = m.div_ceil(SYMMETRIC_TILE);
@@ -607,7 +607,7 @@ mod tests {
 
     fn random_symmetric(n: usize, seed: u64) -> Mat<f64> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let g = crate::theory::gaussian::standard_normal_matrix(n, n, &mut rng);
+        let g = crate::test_support::standard_normal_matrix(n, n, &mut rng);
         Mat::from_fn(n, n, |i, j| g[(i, j)] + g[(j, i)])
     }
 
@@ -751,7 +751,7 @@ mod tests {
             (200, 48),
         ] {
             let a = random_symmetric(n, 100 + n as u64);
-            let (d, e) = tridiagonalise(a.clone(), b, Par::rayon(2));
+            let (d, e) = tridiagonalise(a.clone().as_mut(), b, Par::rayon(2));
             let t = Mat::from_fn(n, n, |i, j| match i.abs_diff(j) {
                 0 => d[i],
                 1 => e[i.min(j)],
@@ -787,7 +787,7 @@ mod tests {
                     0.0
                 }
             });
-            let (d, e) = tridiagonalise(a.clone(), 8, Par::Seq);
+            let (d, e) = tridiagonalise(a.clone().as_mut(), 8, Par::Seq);
             let t = Mat::from_fn(n, n, |i, j| match i.abs_diff(j) {
                 0 => d[i],
                 1 => e[i.min(j)],

@@ -1,10 +1,10 @@
 //! Unblocked Householder reduction of a symmetric matrix to tridiagonal form (LAPACK `dsytd2`,
 //! lower triangle), with the rank-2 update of each column fused into the next column's
 //! matrix–vector product, so the trailing matrix is read and written once per column instead of
-//! twice. [`super::symmetric_eigenvalues`] uses it below [`super::TWO_STAGE_FROM`]: there it was
-//! as fast as or faster than the blocked one-stage reduction (LAPACK `dsytrd`, 2 threads), which
-//! it replaced (d = 128: 0.14–0.15 ms against faer's unblocked 0.3 ms; d = 512: 7.1 ms + QL
-//! 4.4 ms against 15.1 ms; d = 1152: 90 ms + QL 21 ms against 110 ms; docs/benchmarks.md).
+//! twice. [`super::symmetric_eigenvalues`] uses it below [`super::TWO_STAGE_FROM`]: there it is
+//! as fast as or faster than the blocked one-stage reduction (LAPACK `dsytrd`, 2 threads) on the
+//! 2-core development machine (d = 128: 0.14–0.15 ms against faer's unblocked 0.3 ms; d = 512:
+//! 7.1 ms + QL 4.4 ms against 15.1 ms; d = 1152: 90 ms + QL 21 ms against 110 ms).
 //!
 //! Column k, with the trailing matrix `A = A[k+1:, k+1:]` and the update `(v', w')` of column
 //! k − 1 still pending (Golub & Van Loan §8.3.1):
@@ -268,7 +268,7 @@ mod tests {
         use rand::SeedableRng;
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         for n in (1..=20).chain([63, 64, 65, 130]) {
-            let b = crate::theory::gaussian::standard_normal_matrix(n, n, &mut rng);
+            let b = crate::test_support::standard_normal_matrix(n, n, &mut rng);
             for scale in [1.0, 1e-160, 1e160] {
                 let a = Mat::from_fn(n, n, |i, j| scale * (b[(i, j)] + b[(j, i)]));
                 assert_same_spectrum(&a, &format!("n = {n}, scale {scale}"));

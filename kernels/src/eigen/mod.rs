@@ -1,33 +1,35 @@
 //! Eigenvalues of a real symmetric matrix, and the sum of their square roots that the trace
-//! term of the closed-form W2 needs ([`crate::theory::gaussian`]): a Householder reduction to
+//! term of the closed-form W2 needs: a Householder reduction to
 //! tridiagonal form, then the root-free QL iteration of Pal, Walker and Kahan on the tridiagonal
 //! matrix ([`tridiagonal_eigenvalues`]), or, for `Σ √λ` of a positive definite matrix, a
 //! quadrature of its Stieltjes transform in O(n) per point ([`trace_sqrt`]).
 //!
 //! The reduction is picked by order n, each where it was fastest on the 2-core development
-//! machine (docs/benchmarks.md):
+//! machine:
 //! - below [`TWO_STAGE_FROM`]: the unblocked reduction of [`unblocked`] (LAPACK `dsytd2` with
 //!   each column's rank-2 update fused into the next matrix–vector product), which reads and
 //!   writes the packed lower triangle once per column;
 //! - from [`TWO_STAGE_FROM`]: the two-stage reduction of [`band`] (LAPACK `dsytrd_2stage`), to a
 //!   band by matrix–matrix products, then to tridiagonal form by bulge chasing in cache.
 
-pub mod band;
-pub mod trace_sqrt;
+mod band;
+mod trace_sqrt;
 mod tridiagonal;
-pub mod unblocked;
+mod unblocked;
 
-pub use tridiagonal::{MAX_ITERATIONS_PER_EIGENVALUE, NoConvergence, tridiagonal_eigenvalues};
+pub use tridiagonal::{NoConvergence, tridiagonal_eigenvalues};
 
-use faer::{Mat, Par};
+use faer::prelude::Reborrow;
+use faer::{MatMut, Par};
 
 /// From this order on, the two-stage reduction ([`band`]) is used.
 pub const TWO_STAGE_FROM: usize = 1280;
 
+#[cfg(test)]
 /// The eigenvalues, in nondecreasing order, of the symmetric matrix whose lower triangle is
 /// stored in `a` (the strict upper triangle is ignored and may be overwritten); `par` is the
 /// parallelism of the two-stage reduction.
-pub fn symmetric_eigenvalues(a: Mat<f64>, par: Par) -> Result<Vec<f64>, NoConvergence> {
+pub fn symmetric_eigenvalues(a: MatMut<'_, f64>, par: Par) -> Result<Vec<f64>, NoConvergence> {
     let (diag, offdiag) = tridiagonalise(a, par);
     tridiagonal_eigenvalues(diag, offdiag)
 }
@@ -35,7 +37,7 @@ pub fn symmetric_eigenvalues(a: Mat<f64>, par: Par) -> Result<Vec<f64>, NoConver
 /// `Σ √max(λᵢ, 0)` over the eigenvalues of the symmetric matrix whose lower triangle is stored
 /// in `a` (as in [`symmetric_eigenvalues`]): by quadrature on its tridiagonal form
 /// ([`trace_sqrt`]) when that is numerically positive definite, from the eigenvalues otherwise.
-pub fn symmetric_trace_sqrt(a: Mat<f64>, par: Par) -> Result<f64, NoConvergence> {
+pub fn symmetric_trace_sqrt(a: MatMut<'_, f64>, par: Par) -> Result<f64, NoConvergence> {
     let (diag, offdiag) = tridiagonalise(a, par);
     match trace_sqrt::trace_sqrt(&diag, &offdiag) {
         Some(sum) => Ok(sum),
@@ -48,7 +50,7 @@ pub fn symmetric_trace_sqrt(a: Mat<f64>, par: Par) -> Result<f64, NoConvergence>
 
 /// Diagonal and off-diagonal of a tridiagonal matrix orthogonally similar to the symmetric
 /// matrix whose lower triangle is stored in `a`, by the reduction that is fastest at its order.
-fn tridiagonalise(a: Mat<f64>, par: Par) -> (Vec<f64>, Vec<f64>) {
+fn tridiagonalise(a: MatMut<'_, f64>, par: Par) -> (Vec<f64>, Vec<f64>) {
     let n = a.nrows();
     assert_eq!(n, a.ncols(), "a square matrix");
     if n == 0 {
@@ -56,7 +58,7 @@ fn tridiagonalise(a: Mat<f64>, par: Par) -> (Vec<f64>, Vec<f64>) {
     } else if n >= TWO_STAGE_FROM {
         band::tridiagonalise(a, band::BANDWIDTH, par)
     } else {
-        unblocked::tridiagonalise(a.as_ref())
+        unblocked::tridiagonalise(a.rb())
     }
 }
 
@@ -100,6 +102,7 @@ pub(super) fn reflector(column: &mut [f64], v: &mut [f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faer::Mat;
 
     fn reference(a: &Mat<f64>) -> Vec<f64> {
         a.self_adjoint_eigenvalues(faer::Side::Lower).unwrap()
@@ -123,9 +126,9 @@ mod tests {
             TWO_STAGE_FROM - 1,
             TWO_STAGE_FROM + 5,
         ] {
-            let b = crate::theory::gaussian::standard_normal_matrix(n, n, &mut rng);
+            let b = crate::test_support::standard_normal_matrix(n, n, &mut rng);
             let a = Mat::from_fn(n, n, |i, j| b[(i, j)] + b[(j, i)]);
-            let ours = symmetric_eigenvalues(a.clone(), Par::rayon(2)).unwrap();
+            let ours = symmetric_eigenvalues(a.clone().as_mut(), Par::rayon(2)).unwrap();
             let theirs = reference(&a);
             let scale = theirs.iter().fold(1.0f64, |s, l| s.max(l.abs()));
             for (x, y) in ours.iter().zip(&theirs) {
@@ -141,7 +144,7 @@ mod tests {
         let expected =
             |a: &Mat<f64>| -> f64 { reference(a).iter().map(|l| l.max(0.0).sqrt()).sum() };
         for n in [1, 2, 128, TWO_STAGE_FROM + 5] {
-            let b = crate::theory::gaussian::standard_normal_matrix(n, n, &mut rng);
+            let b = crate::test_support::standard_normal_matrix(n, n, &mut rng);
             // Positive definite (the quadrature), then of rank n/2 with round-off below zero
             // and indefinite (the eigenvalues).
             let mut definite = faer::Scale(1.0 / n as f64) * (&b * b.transpose());
@@ -154,7 +157,7 @@ mod tests {
                 ("singular", singular),
                 ("indefinite", indefinite),
             ] {
-                let ours = symmetric_trace_sqrt(a.clone(), Par::rayon(2)).unwrap();
+                let ours = symmetric_trace_sqrt(a.clone().as_mut(), Par::rayon(2)).unwrap();
                 let theirs = expected(&a);
                 let scale = reference(&a)
                     .iter()

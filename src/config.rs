@@ -1,0 +1,167 @@
+//! Configs: TOML files read into typed structs with defaults, `deny_unknown_fields` and a
+//! [`Validate`] pass, the field checks those passes share (one function per kind of check, one
+//! wording), and the compute [`Device`].
+//!
+//! Errors name the file and the line (`FILE: line L: MESSAGE`) for parse errors, and the file
+//! and field (`FILE: epochs: at least 1, got 0`) for validation errors.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Range checks of a parsed config; errors name the field.
+pub trait Validate {
+    fn validate(&self) -> Result<()>;
+}
+
+/// Reads `path` as TOML into `T` and validates it.
+pub fn load<T: DeserializeOwned + Validate>(path: &Path) -> Result<T> {
+    let text = read_text(path)?;
+    let config: T = parse_toml(path, &text)?;
+    config.validate().map_err(|e| e.in_file(path))?;
+    Ok(config)
+}
+
+/// The text of a config file.
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read config: {e}")))
+}
+
+/// Parses TOML into `T`, turning the parser's multi-line diagnostic into one line with the line
+/// number: `FILE: line L: MESSAGE`.
+pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let message = e.message().trim().replace('\n', " ");
+        match line {
+            Some(l) => Error::file(path, format!("line {l}: {message}")),
+            None => Error::file(path, message),
+        }
+    })
+}
+
+/// Prefixes the field named by a validation error with `section.` (a config nested in another).
+pub fn in_section(section: &str, error: Error) -> Error {
+    match error {
+        Error::Invalid { what, expected } => Error::invalid(format!("{section}.{what}"), expected),
+        other => other,
+    }
+}
+
+/// `value` is finite and > 0.
+pub fn positive_finite(field: &str, value: f64) -> Result<()> {
+    check(value > 0.0 && value.is_finite(), field, || {
+        format!("a finite value > 0, got {value}")
+    })
+}
+
+/// `value` is finite and ≥ 0.
+pub fn non_negative_finite(field: &str, value: f64) -> Result<()> {
+    check(value >= 0.0 && value.is_finite(), field, || {
+        format!("a finite value ≥ 0, got {value}")
+    })
+}
+
+/// `value` lies in [0, 1) (a momentum, a decay, a smoothing).
+pub fn unit_interval_open(field: &str, value: f64) -> Result<()> {
+    check((0.0..1.0).contains(&value), field, || {
+        format!("a value in [0, 1), got {value}")
+    })
+}
+
+/// `value` lies in [0, 1] (a weight, a probability).
+pub fn unit_interval(field: &str, value: f64) -> Result<()> {
+    check((0.0..=1.0).contains(&value), field, || {
+        format!("a weight in [0, 1], got {value}")
+    })
+}
+
+/// `value` is at least `min`.
+pub fn at_least(field: &str, value: usize, min: usize) -> Result<()> {
+    check(value >= min, field, || format!("at least {min}, got {value}"))
+}
+
+fn check(ok: bool, field: &str, expected: impl FnOnce() -> String) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, expected()))
+    }
+}
+
+/// Where neural computations run: `auto` (CUDA when libtorch sees a GPU), `cpu` or `cuda`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+#[cfg(feature = "torch")]
+impl Device {
+    /// The libtorch device: the first GPU for `cuda` (refused when there is none) and for `auto`
+    /// when there is one, the CPU otherwise.
+    pub fn resolve(self) -> Result<tch::Device> {
+        match self {
+            Device::Cpu => Ok(tch::Device::Cpu),
+            Device::Cuda if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
+            Device::Cuda => Err(Error::invalid(
+                "device",
+                "cuda, but libtorch sees no CUDA device here",
+            )),
+            Device::Auto => Ok(tch::Device::cuda_if_available()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_check_names_the_field_and_the_value() {
+        let message = |r: Result<()>| r.unwrap_err().to_string();
+        assert_eq!(
+            message(non_negative_finite("a.b", -0.1)),
+            "a.b: a finite value ≥ 0, got -0.1"
+        );
+        assert_eq!(
+            message(positive_finite("x", 0.0)),
+            "x: a finite value > 0, got 0"
+        );
+        assert!(message(positive_finite("x", f64::NAN)).contains("got NaN"));
+        assert_eq!(
+            message(unit_interval_open("m", 1.0)),
+            "m: a value in [0, 1), got 1"
+        );
+        assert_eq!(message(unit_interval("g", 1.5)), "g: a weight in [0, 1], got 1.5");
+        assert_eq!(message(at_least("n", 1, 2)), "n: at least 2, got 1");
+        assert!(non_negative_finite("a", 0.0).is_ok() && unit_interval("g", 1.0).is_ok());
+        assert!(at_least("n", 2, 2).is_ok() && unit_interval_open("m", 0.0).is_ok());
+    }
+
+    #[test]
+    fn a_nested_error_gets_its_section_prefix() {
+        let e = in_section("train", Error::invalid("epochs", "at least 1"));
+        assert_eq!(e.to_string(), "train.epochs: at least 1");
+    }
+
+    #[test]
+    fn parse_errors_carry_the_line_number() {
+        #[derive(Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Small {
+            a: u32,
+        }
+        let e = parse_toml::<Small>(Path::new("c.toml"), "\n\nb = 1\n").unwrap_err();
+        assert!(e.to_string().starts_with("c.toml: line 3: "), "{e}");
+    }
+}
