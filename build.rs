@@ -1,4 +1,5 @@
-//! Records the git revision, rustc version and faer version for run manifests.
+//! Records the git revision, the rustc version and the locked faer and tch versions for run
+//! manifests; with the `torch` feature, links libtorch.
 
 use std::process::Command;
 
@@ -25,19 +26,31 @@ fn main() {
         output(&rustc, &["--version"]).unwrap_or_else(|| "unknown".into())
     );
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
-    let faer = lock
-        .split("[[package]]")
-        .find(|block| block.contains("name = \"faer\"\n"))
-        .and_then(|block| block.lines().find_map(|l| l.strip_prefix("version = \"")))
-        .map(|v| v.trim_end_matches('"').to_string())
-        .unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=PROXYROBUST_FAER_VERSION={faer}");
+    for (package, variable) in [
+        ("faer", "PROXYROBUST_FAER_VERSION"),
+        ("tch", "PROXYROBUST_TCH_VERSION"),
+    ] {
+        println!(
+            "cargo:rustc-env={variable}={}",
+            locked_version(&lock, package)
+        );
+    }
     if std::env::var_os("CARGO_FEATURE_TORCH").is_some() {
         link_libtorch();
     }
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/index");
     println!("cargo:rerun-if-changed=Cargo.lock");
+}
+
+/// The version of `package` in Cargo.lock (`unknown` when absent).
+fn locked_version(lock: &str, package: &str) -> String {
+    let name = format!("name = \"{package}\"\n");
+    lock.split("[[package]]")
+        .find(|block| block.contains(&name))
+        .and_then(|block| block.lines().find_map(|l| l.strip_prefix("version = \"")))
+        .map(|v| v.trim_end_matches('"').to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// With the `torch` feature: keep libtorch_cuda even though no symbol of it is referenced (the

@@ -8,12 +8,12 @@ n="${1:-2000}"; dim="${2:-64}"
 . scripts/reference-env.sh
 out=runs/bench-ot
 mkdir -p "$out"
-cargo build --release --quiet
+cargo build --release --locked --quiet --example bench
 for size in "$n" 500; do
   "$venv/bin/python" "$ref/ot_reference.py" --n "$size" --dim "$dim" --seed 0 --save "$out/cloud$size" --p 1 --metric l2 --json > "$out/reference-$size.json"
 done
-./target/release/proxyrobust bench ot "$out/cloud${n}_x.npy" "$out/cloud${n}_y.npy" --reps 3 > "$out/ours-$n.json"
-./target/release/proxyrobust bench ot "$out/cloud500_x.npy" "$out/cloud500_y.npy" --reps 3 --general > "$out/ours-500-general.json"
+./target/release/examples/bench ot "$out/cloud${n}_x.npy" "$out/cloud${n}_y.npy" --reps 3 > "$out/ours-$n.json"
+./target/release/examples/bench ot "$out/cloud500_x.npy" "$out/cloud500_y.npy" --reps 3 --general > "$out/ours-500-general.json"
 "$venv/bin/python" - "$out" "$n" <<'PY'
 import json, sys, pathlib
 out, n = pathlib.Path(sys.argv[1]), sys.argv[2]

@@ -7,26 +7,26 @@
 # on both; the table gives the median per-round ratio and its range per model and batch.
 # Env: BENCH_SPECS ("MODEL C,H,W BATCH STEPS" entries separated by ';'), OUT (default
 # runs/bench-train), PROXYROBUST_REFERENCE (folder of pgd_train_reference.py). On a machine with
-# PyTorch but no Rust (scripts/device-check.sh): PROXYROBUST_BIN (a built binary, then nothing is
-# built or installed) and PROXYROBUST_PYTHON (the reference's interpreter).
+# PyTorch but no Rust (scripts/device-check.sh): PROXYROBUST_BENCH (a built examples/bench binary,
+# then nothing is built or installed) and PROXYROBUST_PYTHON (the reference's interpreter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${1:-2}"; device="${2:-cpu}"; rounds="${3:-5}"
 ref="${PROXYROBUST_REFERENCE:-../shared/reference}"
 specs="${BENCH_SPECS:-cnn4 1,28,28 128 20;resnet18 3,32,32 32 5}"
-bin="${PROXYROBUST_BIN:-}"
+bin="${PROXYROBUST_BENCH:-}"
 python="${PROXYROBUST_PYTHON:-}"
 if [ -z "$bin" ]; then
   LIBTORCH="$(scripts/ensure-libtorch.sh)"
   export LIBTORCH
   python="${python:-$(dirname "$(dirname "$(dirname "$(dirname "$LIBTORCH")")")")/bin/python}"
-  cargo build --release --locked --quiet --features torch
-  bin=./target/release/proxyrobust
+  cargo build --release --locked --quiet --features torch --example bench
+  bin=./target/release/examples/bench
 fi
 out="${OUT:-runs/bench-train}"
 mkdir -p "$out"
 : > "$out/results.jsonl"
-ours() { "$bin" bench train --model "$1" --shape "$2" --batch "$3" --steps "$4" --pgd-steps 10 --threads "$threads" --device "$device"; }
+ours() { "$bin" train --model "$1" --shape "$2" --batch "$3" --steps "$4" --pgd-steps 10 --threads "$threads" --device "$device"; }
 theirs() { "$python" "$ref/pgd_train_reference.py" --model "$1" --shape "$2" --batch "$3" --steps "$4" --pgd-steps 10 --threads "$threads" --device "$device" --json 2>/dev/null; }
 IFS=';' read -ra spec_list <<< "$specs"
 for round in $(seq 1 "$rounds"); do

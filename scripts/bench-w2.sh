@@ -12,13 +12,13 @@ reps="${1:-5}"
 small_reps="${2:-200}"
 . scripts/reference-env.sh
 out=runs/bench-w2
-cargo build --release --quiet
-./target/release/proxyrobust bench w2 --dims 128 --reps "$small_reps" --out "$out/d128" > /dev/null
-./target/release/proxyrobust bench w2 --dims 3072 --reps "$reps" --out "$out/d3072" > /dev/null
+cargo build --release --locked --quiet --example bench
+./target/release/examples/bench w2 --dims 128 --reps "$small_reps" --out "$out/d128" > /dev/null
+./target/release/examples/bench w2 --dims 3072 --reps "$reps" --out "$out/d3072" > /dev/null
 "$venv/bin/python" "$ref/w2_reference.py" --a "$out/d128/w2_d128_a.npz" --b "$out/d128/w2_d128_b.npz" --routes chol,pot,sqrtm --reps "$small_reps" --json > "$out/reference-d128.json"
 "$venv/bin/python" "$ref/w2_reference.py" --a "$out/d3072/w2_d3072_a.npz" --b "$out/d3072/w2_d3072_b.npz" --routes chol,pot --reps 1 --json > "$out/reference-d3072.json"
 # A second pass of ours after the reference, so drift in machine load shows up in the table.
-./target/release/proxyrobust bench w2 --dims 3072 --reps "$reps" --out "$out/second" > /dev/null
+./target/release/examples/bench w2 --dims 3072 --reps "$reps" --out "$out/second" > /dev/null
 "$venv/bin/python" - "$out" <<'PY'
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks, run on a lent GPU machine that has PyTorch 2.11.0 (e.g. /opt/torch/.venv) but no
 # Rust toolchain: the binaries are built here (cargo build --release --features torch --examples)
-# and carried. Writes everything under OUT (default runs/device-check).
+# and carried (target/release/proxyrobust, target/release/examples/{bench,layout_probe}). Writes everything under OUT (default runs/device-check).
 #   scripts/device-check.sh [ROUNDS=2] [PARTS=train,bench,layout]
 # Env: TORCH_VENV (default /opt/torch/.venv), PROXYROBUST_REFERENCE (folder holding
 # pgd_train_reference.py; default ../shared/reference), OUT.
@@ -38,7 +38,7 @@ fi
 
 if part bench; then
 echo "== training throughput on CUDA"
-OUT="$out" PROXYROBUST_BIN="$bin" PROXYROBUST_PYTHON="$python" PROXYROBUST_REFERENCE="$ref" \
+OUT="$out" PROXYROBUST_BENCH=./target/release/examples/bench PROXYROBUST_PYTHON="$python" PROXYROBUST_REFERENCE="$ref" \
   BENCH_SPECS="cnn4 1,28,28 128 100;resnet18 3,32,32 32 40;resnet18 3,32,32 128 20;resnet18 3,32,32 512 10" \
   scripts/bench-train.sh 4 cuda "$rounds"
 fi

@@ -96,12 +96,25 @@ fn check(ok: bool, field: &str, expected: impl FnOnce() -> String) -> Result<()>
 
 /// Where neural computations run: `auto` (CUDA when libtorch sees a GPU), `cpu` or `cuda`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Device {
     #[default]
     Auto,
     Cpu,
     Cuda,
+}
+
+impl TryFrom<String> for Device {
+    type Error = String;
+
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        match name.as_str() {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda),
+            _ => Err(format!("device: auto, cpu or cuda, got \"{name}\"")),
+        }
+    }
 }
 
 #[cfg(feature = "torch")]
@@ -163,5 +176,17 @@ mod tests {
         }
         let e = parse_toml::<Small>(Path::new("c.toml"), "\n\nb = 1\n").unwrap_err();
         assert!(e.to_string().starts_with("c.toml: line 3: "), "{e}");
+    }
+
+    #[test]
+    fn a_device_is_named_once_and_a_wrong_one_names_the_field() {
+        #[derive(Deserialize, Debug)]
+        struct WithDevice {
+            device: Device,
+        }
+        let parsed: WithDevice = parse_toml(Path::new("c.toml"), "device = \"cuda\"").unwrap();
+        assert_eq!(parsed.device, Device::Cuda);
+        let e = parse_toml::<WithDevice>(Path::new("c.toml"), "device = \"tpu\"").unwrap_err();
+        assert!(e.to_string().contains("device: auto, cpu or cuda, got \"tpu\""), "{e}");
     }
 }

@@ -2,7 +2,7 @@
 //! robust accuracy after each attack, and the average minimal adversarial distance (an upper
 //! bound of Rob_d of Definition 1) with its 95% interval, overall and per class.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use tch::nn::ModuleT;
@@ -11,7 +11,176 @@ use tch::{Kind, Tensor};
 use crate::attack::threat::misclassified;
 use crate::attack::{Attack, MinimalDistance, Pgd, Threat, Version, chain};
 use crate::error::{Error, Result};
+use crate::report;
 use crate::stats::Estimate;
+use crate::theory::norm::Norm;
+use crate::train::TrainConfig;
+
+/// The attacks of the `eval` command and the points they run on.
+#[derive(Clone, Debug, Serialize, clap::Args)]
+pub struct EvalFlags {
+    #[arg(long, value_enum, default_value = "linf")]
+    pub norm: Norm,
+    /// Attack radius for PGD and AutoAttack.
+    #[arg(long)]
+    pub eps: Option<f64>,
+    /// PGD steps (0: no PGD).
+    #[arg(long, default_value_t = 0)]
+    pub pgd_steps: usize,
+    /// PGD step size (default ε/4).
+    #[arg(long)]
+    pub pgd_step_size: Option<f64>,
+    #[arg(long, default_value_t = 1)]
+    pub restarts: usize,
+    /// AutoAttack chain: standard (APGD-CE, APGD-T, FAB-T, Square) or fast (APGD-CE, APGD-T).
+    #[arg(long, value_enum)]
+    pub autoattack: Option<Version>,
+    /// Also run each attack of the AutoAttack chain alone on all clean-correct points.
+    #[arg(long)]
+    pub each_attack: bool,
+    /// Also measure the minimal adversarial distance, searching radii up to this value.
+    #[arg(long)]
+    pub min_distance: Option<f64>,
+    /// Evaluate the first N test points only (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub limit: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl EvalSettings {
+    /// The settings the flags ask for, attacking in batches of `batch_size`.
+    pub fn from_flags(flags: &EvalFlags, batch_size: usize) -> Result<Self> {
+        let needs_eps = flags.pgd_steps > 0 || flags.autoattack.is_some();
+        let epsilon = match (flags.eps, needs_eps) {
+            (Some(e), _) => e,
+            (None, true) => {
+                return Err(Error::invalid(
+                    "--eps",
+                    "an attack radius for PGD and AutoAttack",
+                ));
+            }
+            (None, false) => 0.0,
+        };
+        let threat = Threat {
+            norm: flags.norm,
+            epsilon,
+        };
+        Ok(EvalSettings {
+            pgd: (flags.pgd_steps > 0).then(|| Pgd {
+                norm: flags.norm,
+                epsilon,
+                step_size: flags.pgd_step_size.unwrap_or(epsilon / 4.0),
+                steps: flags.pgd_steps,
+                random_start: true,
+                restarts: flags.restarts,
+            }),
+            autoattack: flags.autoattack.map(|v| (v, threat)),
+            distance: flags.min_distance.map(|max_radius| MinimalDistance {
+                threat,
+                max_radius,
+                fab_iterations: 100,
+                bisection_steps: 10,
+                pgd_steps: 20,
+            }),
+            each_attack: flags.each_attack,
+            limit: flags.limit,
+            batch_size,
+            seed: flags.seed,
+        })
+    }
+}
+
+/// What the `eval` command produced.
+pub struct EvalOutcome {
+    pub summary: EvalSummary,
+    pub out: PathBuf,
+}
+
+/// The `eval` command: evaluates `weights` (default: the config's run folder's) of the model
+/// of `config` on its test split under `flags`, and writes `summary.json`, `samples.csv`,
+/// `per_class.csv` and `manifest.json` under `out` (default: `runs/<name>/eval`).
+pub fn run(
+    config: &TrainConfig,
+    weights: Option<PathBuf>,
+    flags: &EvalFlags,
+    out: Option<PathBuf>,
+    show: bool,
+) -> Result<EvalOutcome> {
+    let weights = weights.unwrap_or_else(|| crate::train::classifier::default_weights(config));
+    let settings = EvalSettings::from_flags(flags, config.batch_size)?;
+    let device = report::device_name(config.device.resolve()?);
+    let mut manifest = report::Manifest::new("eval", config, device)?
+        .seed(flags.seed)?
+        .with("weights", &weights)?
+        .with("settings", &settings)?;
+    let model = crate::train::load_classifier(config, &weights)?;
+    let (summary, samples) = evaluate(
+        &model.net,
+        &model.x,
+        &model.y,
+        model.test.num_classes(),
+        &settings,
+        show,
+    )?;
+    let out = out.unwrap_or_else(|| Path::new("runs").join(&config.name).join("eval"));
+    write_outputs(&out, &summary, &samples)?;
+    manifest.write(&out, &["summary.json", "samples.csv", "per_class.csv"])?;
+    Ok(EvalOutcome { summary, out })
+}
+
+impl std::fmt::Display for EvalSummary {
+    /// One line per figure: clean accuracy, PGD, each step of the AutoAttack chain, each attack
+    /// alone, the minimal distance.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "clean accuracy {:.4} on {} test images",
+            self.clean_accuracy, self.samples
+        )?;
+        if let (Some(r), Some(pgd)) = (self.pgd_robust_accuracy, &self.pgd) {
+            writeln!(
+                f,
+                "robust accuracy {r:.4} under PGD-{} ({}, ε = {})",
+                pgd.steps,
+                pgd.norm.name(),
+                pgd.epsilon
+            )?;
+        }
+        if let Some((_, threat)) = &self.autoattack {
+            for step in self.autoattack_chain.iter().skip(1) {
+                writeln!(
+                    f,
+                    "robust accuracy {:.4} after {} ({}, ε = {})",
+                    step.robust_accuracy,
+                    step.attack,
+                    threat.norm.name(),
+                    threat.epsilon
+                )?;
+            }
+        }
+        for step in &self.individual_attacks {
+            writeln!(
+                f,
+                "robust accuracy {:.4} under {} alone",
+                step.robust_accuracy, step.attack
+            )?;
+        }
+        if let Some(d) = &self.distance {
+            writeln!(
+                f,
+                "mean minimal {} distance {:.4} [{:.4}, {:.4}] ({} unbroken within {})",
+                d.settings.threat.norm.name(),
+                d.mean,
+                d.ci_low,
+                d.ci_high,
+                d.unbroken,
+                d.settings.max_radius
+            )?;
+        }
+        Ok(())
+    }
+}
 
 /// What to evaluate.
 #[derive(Clone, Debug, Serialize)]
@@ -126,7 +295,7 @@ fn attack_robust<M: ModuleT + ?Sized>(
         .filter(|(_, r)| **r)
         .map(|(i, _)| i as i64)
         .collect();
-    let bar = crate::sweep::progress(open.len(), &attack.name(), show);
+    let bar = report::progress(open.len(), &attack.name(), show);
     for chunk in open.chunks(batch) {
         let index = Tensor::from_slice(chunk).to_device(x.device());
         let (_, broken) = attack.perturb(
@@ -289,7 +458,7 @@ pub fn evaluate<M: ModuleT + ?Sized>(
     if let Some(distance) = &settings.distance {
         distance.threat.validate("distance")?;
         tch::manual_seed(settings.seed as i64);
-        let bar = crate::sweep::progress(n as usize, "minimal distance", show);
+        let bar = report::progress(n as usize, "minimal distance", show);
         for start in (0..n).step_by(batch as usize) {
             let len = batch.min(n - start);
             let d = distance.measure(model, &x.narrow(0, start, len), &y.narrow(0, start, len));
@@ -327,9 +496,9 @@ pub fn evaluate<M: ModuleT + ?Sized>(
 
 /// Writes `summary.json`, `samples.csv` and `per_class.csv` under `dir` (atomically).
 pub fn write_outputs(dir: &Path, summary: &EvalSummary, samples: &[SampleResult]) -> Result<()> {
-    crate::sweep::create_run_dir(dir)?;
-    crate::report::write_json(&dir.join("summary.json"), summary)?;
-    crate::report::write_csv(&dir.join("samples.csv"), samples)?;
+    report::create_run_dir(dir)?;
+    report::write_json(&dir.join("summary.json"), summary)?;
+    report::write_csv(&dir.join("samples.csv"), samples)?;
     #[derive(Serialize)]
     struct ClassRow {
         class: usize,
@@ -358,5 +527,5 @@ pub fn write_outputs(dir: &Path, summary: &EvalSummary, samples: &[SampleResult]
             }
         })
         .collect();
-    crate::report::write_csv(&dir.join("per_class.csv"), &rows)
+    report::write_csv(&dir.join("per_class.csv"), &rows)
 }

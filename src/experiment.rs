@@ -18,12 +18,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{Threat, Version};
+use crate::config::{self, Validate};
 use crate::error::{Error, Result};
 use crate::eval::{EvalSettings, evaluate};
 use crate::proxy::{ProxyKind, fit_and_sample};
-use crate::report::{Axes, Labels, Series, plot};
+use crate::report::{self, Axes, Labels, Series, plot};
 use crate::train::TrainConfig;
-use crate::train::port::SyntheticConfig;
+use crate::train::port::{SyntheticConfig, SyntheticImages};
 
 /// `experiments/mnist_port*.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -94,6 +95,25 @@ pub struct SummaryRow {
     pub collapsed_runs: usize,
 }
 
+impl std::fmt::Display for SummaryRow {
+    /// `ARM clean C% ± S  robust R% ± S (+G pp)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<40} clean {:.2}% ± {:.2}  robust {:.2}% ± {:.2}",
+            self.arm,
+            100.0 * self.clean_mean,
+            100.0 * self.clean_std,
+            100.0 * self.robust_mean,
+            100.0 * self.robust_std
+        )?;
+        match self.robust_gain_pp {
+            Some(g) => write!(f, " ({g:+.2} pp)"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One cell of the grid.
 struct Arm {
     name: String,
@@ -105,14 +125,12 @@ struct Arm {
 impl PortExperiment {
     /// Reads and validates; errors name the file and field.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
-        let config: PortExperiment = crate::sweep::parse_toml(path, &text)?;
-        config.validate().map_err(|e| e.in_file(path))?;
-        Ok(config)
+        config::load(path)
     }
+}
 
-    pub fn validate(&self) -> Result<()> {
+impl Validate for PortExperiment {
+    fn validate(&self) -> Result<()> {
         if self.real_subset < 10 {
             return Err(Error::invalid("real_subset", "at least 10 real images"));
         }
@@ -136,12 +154,13 @@ impl PortExperiment {
             return Err(Error::invalid("synthetic_counts", "sizes ≥ 1"));
         }
         self.evaluation.threat.validate("evaluation.threat")?;
-        self.train.validate().map_err(|e| match e {
-            Error::Invalid { what, expected } => Error::invalid(format!("train.{what}"), expected),
-            other => other,
-        })
+        self.train
+            .validate()
+            .map_err(|e| config::in_section("train", e))
     }
+}
 
+impl PortExperiment {
     fn arms(&self, proxy_files: &[(ProxyKind, PathBuf)]) -> Vec<Arm> {
         let mut arms = Vec::new();
         if self.baseline {
@@ -175,7 +194,8 @@ impl PortExperiment {
 fn run_settings(config: &PortExperiment, train: &TrainConfig, arm: &Arm) -> String {
     let mut train = train.clone();
     if let (Some(synthetic), Some((kind, _))) = (train.synthetic.as_mut(), arm.proxy.as_ref()) {
-        synthetic.npz = Some(PathBuf::from("proxies").join(format!("{}.npz", kind.name())));
+        synthetic.images =
+            SyntheticImages::Npz(PathBuf::from("proxies").join(format!("{}.npz", kind.name())));
     }
     let proxy = arm.proxy.as_ref().map(|(kind, _)| serde_json::json!({ "kind": kind, "real_subset": config.real_subset, "seed": config.seeds[0], "generated": config.synthetic_counts.iter().max() }));
     serde_json::json!({ "train": train, "proxy": proxy, "evaluation": &config.evaluation })
@@ -206,8 +226,13 @@ pub fn run(
     show: bool,
 ) -> Result<(Vec<RunRow>, Vec<SummaryRow>)> {
     config.validate()?;
-    let started = (crate::report::unix_seconds(), std::time::Instant::now());
-    crate::sweep::create_run_dir(dir)?;
+    let mut manifest = report::Manifest::new(
+        "experiment",
+        config,
+        report::device_name(config.train.device.resolve()?),
+    )?
+        .seed(&config.seeds)?;
+    report::create_run_dir(dir)?;
     let (train, _) = config.train.dataset.load()?;
     let real = train.take(config.real_subset);
     let largest = *config
@@ -223,7 +248,7 @@ pub fn run(
         proxy_files.push((*kind, file));
     }
     let arms = config.arms(&proxy_files);
-    let bar = crate::sweep::progress(arms.len() * config.seeds.len(), "port runs", show);
+    let bar = report::progress(arms.len() * config.seeds.len(), "port runs", show);
     let mut rows = Vec::new();
     for &seed in &config.seeds {
         for arm in &arms {
@@ -232,9 +257,7 @@ pub fn run(
             train_config.seed = seed;
             train_config.train_subset = config.real_subset;
             train_config.synthetic = arm.proxy.as_ref().map(|(_, file)| SyntheticConfig {
-                npz: Some(file.clone()),
-                bin: None,
-                labels: None,
+                images: SyntheticImages::Npz(file.clone()),
                 batch_size: 0,
                 gamma: arm.gamma.unwrap_or(0.4),
                 limit: arm.count,
@@ -245,12 +268,12 @@ pub fn run(
             let result_file = run_dir.join("result.json");
             if let Some(row) = finished_row(&result_file, &settings_key) {
                 rows.push(row);
-                crate::report::write_csv(&dir.join("runs.csv"), &rows)?;
+                report::write_csv(&dir.join("runs.csv"), &rows)?;
                 bar.inc(1);
                 continue;
             }
             let outcome = crate::train::run(&train_config, &run_dir, false, false)?;
-            let (_vs, net, test, x, y) =
+            let model =
                 crate::train::load_classifier(&train_config, &run_dir.join("weights.safetensors"))?;
             let settings = EvalSettings {
                 pgd: None,
@@ -261,7 +284,14 @@ pub fn run(
                 batch_size: 500,
                 seed,
             };
-            let (summary, _) = evaluate(&net, &x, &y, test.num_classes(), &settings, false)?;
+            let (summary, _) = evaluate(
+                &model.net,
+                &model.x,
+                &model.y,
+                model.test.num_classes(),
+                &settings,
+                false,
+            )?;
             rows.push(RunRow {
                 arm: arm.name.clone(),
                 proxy: arm
@@ -275,28 +305,31 @@ pub fn run(
                 robust_accuracy: summary.autoattack_robust_accuracy.unwrap_or(f64::NAN),
                 train_seconds: outcome.epochs.iter().map(|e| e.seconds).sum(),
             });
-            crate::report::write_json(
+            report::write_json(
                 &result_file,
                 &serde_json::json!({ "settings": settings_key, "row": rows.last() }),
             )?;
-            crate::report::write_csv(&dir.join("runs.csv"), &rows)?;
+            report::write_csv(&dir.join("runs.csv"), &rows)?;
             bar.inc(1);
         }
     }
     bar.finish_and_clear();
     let summary = summarise(&arms, &rows, train.num_classes());
-    crate::report::write_csv(&dir.join("summary.csv"), &summary)?;
+    report::write_csv(&dir.join("summary.csv"), &summary)?;
     plot_runs(dir, &arms, &rows, config)?;
     write_report(dir, config, &summary)?;
-    let manifest = serde_json::json!({
-        "command": "experiment", "config": config, "seed": config.seeds,
-        "git_revision": crate::report::GIT_REVISION,
-        "versions": { "proxyrobust": env!("CARGO_PKG_VERSION"), "tch": "0.24.0", "libtorch": "2.11.0" },
-        "device": crate::report::cpu_device(),
-        "started_unix_s": started.0, "elapsed_s": started.1.elapsed().as_secs_f64(),
-        "outputs": ["runs.csv", "summary.csv", "robust_accuracy.png", "robust_accuracy.svg", "report.md", "proxies/", "models/"],
-    });
-    crate::report::write_json(&dir.join("manifest.json"), &manifest)?;
+    manifest.write(
+        dir,
+        &[
+            "runs.csv",
+            "summary.csv",
+            "robust_accuracy.png",
+            "robust_accuracy.svg",
+            "report.md",
+            "proxies/",
+            "models/",
+        ],
+    )?;
     Ok((rows, summary))
 }
 
@@ -537,7 +570,7 @@ fn write_report(dir: &Path, config: &PortExperiment, summary: &[SummaryRow]) -> 
             row.arm, row.collapsed_runs, row.seeds
         );
     }
-    crate::report::atomic_write(&dir.join("report.md"), text.as_bytes())
+    report::atomic_write(&dir.join("report.md"), text.as_bytes())
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ pub mod theory;
 pub use error::{Error, Result};
 #[cfg(feature = "torch")]
 pub mod attack;
-pub mod bench;
 pub mod data;
 #[cfg(feature = "torch")]
 pub mod eval;

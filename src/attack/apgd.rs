@@ -15,8 +15,11 @@ use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
 use tch::{Kind, Reduction, Tensor};
 
-use super::threat::{Outcome, Threat, broadcast, dlr_loss, misclassified, ranked_class};
-use crate::error::{Error, Result};
+use super::threat::{
+    Outcome, Threat, broadcast, dlr_loss, misclassified, ranked_class, target_ranks,
+    validate_targets,
+};
+use crate::error::Result;
 
 /// Which loss APGD ascends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,20 +64,17 @@ pub fn checkpoints(iterations: usize) -> Vec<usize> {
 impl Apgd {
     /// Range checks under `field`.
     pub fn validate(&self, field: &str) -> Result<()> {
-        self.threat.validate(field)?;
-        if self.iterations == 0 || self.restarts == 0 {
-            return Err(Error::invalid(
-                format!("{field}.iterations"),
-                "at least 1 iteration and 1 restart",
-            ));
+        self.threat
+            .validate_attack(field, ("iterations", "iteration", self.iterations), self.restarts)?;
+        validate_targets(&format!("{field}.loss"), self.targets())
+    }
+
+    /// The number of target classes of the targeted loss (`None` otherwise).
+    fn targets(&self) -> Option<usize> {
+        match self.loss {
+            ApgdLoss::TargetedDlr { targets } => Some(targets),
+            _ => None,
         }
-        if let ApgdLoss::TargetedDlr { targets: 0 } = self.loss {
-            return Err(Error::invalid(
-                format!("{field}.loss"),
-                "at least 1 target class",
-            ));
-        }
-        Ok(())
     }
 
     /// Adversarial examples for `(x, y)`: for each sample the first misclassified iterate found,
@@ -87,16 +87,8 @@ impl Apgd {
     ) -> (Tensor, Tensor) {
         let x = x.detach();
         let mut outcome = Outcome::unbroken(&x);
-        let targets: Vec<Option<i64>> = match self.loss {
-            ApgdLoss::TargetedDlr { targets } => (0..targets as i64).map(|k| Some(k + 1)).collect(),
-            _ => vec![None],
-        };
         let clean_logits = tch::no_grad(|| model.forward_t(&x, false));
-        let classes = clean_logits.size()[1];
-        for rank in targets
-            .into_iter()
-            .filter(|r| r.is_none_or(|r| r < classes))
-        {
+        for rank in target_ranks(self.targets(), clean_logits.size()[1]) {
             let target = rank.map(|r| ranked_class(&clean_logits, r));
             for _ in 0..self.restarts {
                 let attacked = outcome.attack_open(|open| {

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
-use super::threat::{Threat, broadcast, norms, ranked_class};
-use crate::error::{Error, Result};
+use super::threat::{Threat, broadcast, norms, ranked_class, target_ranks, validate_targets};
+use crate::error::Result;
 use crate::theory::norm::Norm;
 
 /// Untargeted (all classes) or FAB-T.
@@ -101,20 +101,17 @@ fn scale_reaching(a: &Tensor, t: &Tensor, c: &Tensor) -> Tensor {
 impl Fab {
     /// Range checks under `field`.
     pub fn validate(&self, field: &str) -> Result<()> {
-        self.threat.validate(field)?;
-        if self.iterations == 0 || self.restarts == 0 {
-            return Err(Error::invalid(
-                format!("{field}.iterations"),
-                "at least 1 iteration and 1 restart",
-            ));
+        self.threat
+            .validate_attack(field, ("iterations", "iteration", self.iterations), self.restarts)?;
+        validate_targets(&format!("{field}.target"), self.targets())
+    }
+
+    /// The number of target classes when targeted (`None` otherwise).
+    fn targets(&self) -> Option<usize> {
+        match self.target {
+            FabTarget::Targeted { targets } => Some(targets),
+            FabTarget::Untargeted => None,
         }
-        if let FabTarget::Targeted { targets: 0 } = self.target {
-            return Err(Error::invalid(
-                format!("{field}.target"),
-                "at least 1 target class",
-            ));
-        }
-        Ok(())
     }
 
     /// The smallest misclassified points found and their distances to `x` (∞ where none was
@@ -132,14 +129,7 @@ impl Fab {
         let mut best_norm = Tensor::full([x.size()[0]], f64::INFINITY, (Kind::Float, x.device()))
             .masked_fill(&wrong, 0.0);
         let classes = clean_logits.size()[1];
-        let ranks: Vec<Option<i64>> = match self.target {
-            FabTarget::Untargeted => vec![None],
-            FabTarget::Targeted { targets } => (1..=targets as i64)
-                .filter(|&r| r < classes)
-                .map(Some)
-                .collect(),
-        };
-        for rank in ranks {
+        for rank in target_ranks(self.targets(), classes) {
             let target = rank.map(|r| ranked_class(&clean_logits, r));
             for restart in 0..self.restarts {
                 let start = if restart == 0 {

@@ -9,7 +9,7 @@ use tch::nn::ModuleT;
 use tch::{Kind, Reduction, Tensor};
 
 use super::threat::{Threat, broadcast};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::theory::norm::Norm;
 
 /// PGD settings.
@@ -58,16 +58,8 @@ impl Pgd {
     /// Range checks; errors name the field under `attack.`.
     pub fn validate(&self) -> Result<()> {
         self.threat().validate("attack")?;
-        if !(self.step_size >= 0.0 && self.step_size.is_finite()) {
-            return Err(Error::invalid(
-                "attack.step_size",
-                format!("a finite value ≥ 0, got {}", self.step_size),
-            ));
-        }
-        if self.restarts == 0 {
-            return Err(Error::invalid("attack.restarts", "at least 1"));
-        }
-        Ok(())
+        crate::config::non_negative_finite("attack.step_size", self.step_size)?;
+        crate::config::at_least("attack.restarts", self.restarts, 1)
     }
 
     /// Adversarial examples for `(x, y)` against `model` (run with `train` as its mode).

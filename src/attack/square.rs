@@ -85,13 +85,8 @@ fn random_corner(limit: i64, device: Device) -> i64 {
 impl Square {
     /// Range checks under `field`.
     pub fn validate(&self, field: &str) -> Result<()> {
-        self.threat.validate(field)?;
-        if self.queries == 0 || self.restarts == 0 {
-            return Err(Error::invalid(
-                format!("{field}.queries"),
-                "at least 1 query and 1 restart",
-            ));
-        }
+        self.threat
+            .validate_attack(field, ("queries", "query", self.queries), self.restarts)?;
         if !(self.p_init > 0.0 && self.p_init <= 1.0) {
             return Err(Error::invalid(
                 format!("{field}.p_init"),

@@ -36,16 +36,48 @@ pub fn norms(t: &Tensor, norm: Norm) -> Tensor {
     }
 }
 
+/// A targeted attack's number of target classes (`None`: untargeted) is at least 1; the error
+/// names `field`.
+pub fn validate_targets(field: &str, targets: Option<usize>) -> Result<()> {
+    if targets == Some(0) {
+        return Err(Error::invalid(field, "at least 1 target class"));
+    }
+    Ok(())
+}
+
+/// The targets an attack runs against, one after the other: `None` once when untargeted;
+/// otherwise the ranks 1, 2, … `targets` of the clean logits (the runner-up classes), only those
+/// below `classes`.
+pub fn target_ranks(targets: Option<usize>, classes: i64) -> Vec<Option<i64>> {
+    match targets {
+        None => vec![None],
+        Some(t) => (1..=t as i64).filter(|&r| r < classes).map(Some).collect(),
+    }
+}
+
 impl Threat {
     /// ℓ∞ or ℓ2 and a finite ε ≥ 0; errors name `field`.
     pub fn validate(&self, field: &str) -> Result<()> {
         if self.norm == Norm::L1 {
             return Err(Error::invalid(format!("{field}.norm"), "linf or l2"));
         }
-        if !(self.epsilon >= 0.0 && self.epsilon.is_finite()) {
+        crate::config::non_negative_finite(&format!("{field}.epsilon"), self.epsilon)
+    }
+
+    /// The checks every attack shares under `field`: this threat model, at least one step
+    /// (`steps = (field name, unit, count)`, e.g. `("iterations", "iteration", 100)`) and at
+    /// least one restart.
+    pub fn validate_attack(
+        &self,
+        field: &str,
+        (name, unit, count): (&str, &str, usize),
+        restarts: usize,
+    ) -> Result<()> {
+        self.validate(field)?;
+        if count == 0 || restarts == 0 {
             return Err(Error::invalid(
-                format!("{field}.epsilon"),
-                format!("a finite value ≥ 0, got {}", self.epsilon),
+                format!("{field}.{name}"),
+                format!("at least 1 {unit} and 1 restart"),
             ));
         }
         Ok(())

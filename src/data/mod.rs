@@ -123,6 +123,11 @@ impl ImageDataset {
             num_classes: self.num_classes,
         }
     }
+
+    /// The first `n` images, or the whole set when `n` is 0 (a config's `train_subset`).
+    pub fn subset(self, n: usize) -> ImageDataset {
+        if n == 0 { self } else { self.take(n) }
+    }
 }
 
 /// Which dataset a config names: `dataset = "mnist10k"`, or a table such as

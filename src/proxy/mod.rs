@@ -74,6 +74,94 @@ pub fn class_counts(data: &ImageDataset, count: usize) -> Vec<usize> {
     counts
 }
 
+/// How many images [`write_mnist_proxy`] wrote, of which generator, from how many real ones.
+#[derive(Debug, Serialize)]
+pub struct ProxyOutcome {
+    pub generator: &'static str,
+    pub written: usize,
+    pub real: usize,
+    pub out: std::path::PathBuf,
+}
+
+impl std::fmt::Display for ProxyOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} images from {} real ones -> {}",
+            self.written,
+            self.generator,
+            self.real,
+            self.out.display()
+        )
+    }
+}
+
+/// The generators of the `proxy` command.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ProxyName {
+    Gaussian,
+    PcaMixture,
+    Interpolation,
+}
+
+/// The `proxy` command: a generator, its settings, and how many samples to write where.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ProxyRequest {
+    #[arg(value_enum)]
+    pub kind: ProxyName,
+    #[arg(long)]
+    pub count: usize,
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use only the first N training images (0: all 8,000).
+    #[arg(long, default_value_t = 0)]
+    pub train_subset: usize,
+    /// pca-mixture: principal components kept.
+    #[arg(long, default_value_t = 30)]
+    pub dimensions: usize,
+    /// pca-mixture: mixture components per class.
+    #[arg(long, default_value_t = 10)]
+    pub components: usize,
+    /// interpolation: nearest neighbours to interpolate with.
+    #[arg(long, default_value_t = 5)]
+    pub neighbours: usize,
+}
+
+impl ProxyRequest {
+    /// The generator with its settings.
+    pub fn kind(&self) -> ProxyKind {
+        match self.kind {
+            ProxyName::Gaussian => ProxyKind::Gaussian,
+            ProxyName::PcaMixture => ProxyKind::PcaMixture {
+                dimensions: self.dimensions,
+                components: self.components,
+            },
+            ProxyName::Interpolation => ProxyKind::Interpolation {
+                neighbours: self.neighbours,
+            },
+        }
+    }
+}
+
+/// The `proxy` command: fits the requested generator on the training split of the embedded
+/// MNIST-10k (its first `train_subset` images when > 0) and writes `count` labelled samples to
+/// `out` as npz.
+pub fn write_mnist_proxy(request: &ProxyRequest) -> Result<ProxyOutcome> {
+    let (train, _) = crate::data::mnist10k()?;
+    let train = train.subset(request.train_subset);
+    let (kind, out) = (request.kind(), &request.out);
+    let samples = fit_and_sample(kind, &train, request.count, request.seed)?;
+    crate::data::write_image_npz(out, &samples)?;
+    Ok(ProxyOutcome {
+        generator: kind.name(),
+        written: samples.len(),
+        real: train.len(),
+        out: out.to_owned(),
+    })
+}
+
 /// Fits `kind` on `train` and samples `count` labelled images (pixels clipped to [0, 1] and
 /// rounded to uint8), reproducibly from `seed`.
 pub fn fit_and_sample(

@@ -5,7 +5,7 @@ use faer::Mat;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::at_least;
+use crate::config::at_least;
 use super::theorem1::{RealModel, real_distribution};
 use crate::error::Result;
 use crate::theory::gaussian::ClassConditionalGaussians;

@@ -14,8 +14,8 @@ pub mod theorem7;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
+use crate::config::{self, Validate, parse_toml};
 use crate::error::{Error, Result};
 
 /// A parsed and validated sweep config.
@@ -50,8 +50,7 @@ struct SweepKind {
 impl SweepConfig {
     /// Reads and validates a config file; errors name the file, the line and the field.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
+        let text = config::read_text(path)?;
         let kind: SweepKind = parse_toml(path, &text)?;
         let config = match kind.sweep.as_deref() {
             Some("theorem1") => SweepConfig::Theorem1(parse_toml(path, &text)?),
@@ -75,16 +74,6 @@ impl SweepConfig {
         Ok(config)
     }
 
-    /// Range checks of every field.
-    pub fn validate(&self) -> Result<()> {
-        match self {
-            SweepConfig::Theorem1(c) => c.validate(),
-            SweepConfig::Theorem2(c) => c.validate(),
-            SweepConfig::Theorem6(c) => c.validate(),
-            SweepConfig::Theorem7(c) => c.validate(),
-        }
-    }
-
     /// The config's `name`, used for the default run folder.
     pub fn name(&self) -> &str {
         match self {
@@ -106,62 +95,17 @@ impl SweepConfig {
     }
 }
 
-/// Parses TOML into `T`, turning the parser's multi-line diagnostic into one line with the line
-/// number: `FILE: line L: MESSAGE`.
-pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
-    toml::from_str(text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        let message = e.message().trim().replace('\n', " ");
-        match line {
-            Some(l) => Error::file(path, format!("line {l}: {message}")),
-            None => Error::file(path, message),
+impl Validate for SweepConfig {
+    fn validate(&self) -> Result<()> {
+        match self {
+            SweepConfig::Theorem1(c) => c.validate(),
+            SweepConfig::Theorem2(c) => c.validate(),
+            SweepConfig::Theorem6(c) => c.validate(),
+            SweepConfig::Theorem7(c) => c.validate(),
         }
-    })
-}
-
-/// Writes `manifest.json` for a finished sweep.
-pub(crate) fn write_manifest<C: serde::Serialize>(
-    run_dir: &Path,
-    config: &C,
-    seed: u64,
-    started: (u64, std::time::Instant),
-    outputs: &[&str],
-) -> Result<()> {
-    let manifest = crate::report::Manifest {
-        command: "sweep".into(),
-        config: serde_json::to_value(config)
-            .map_err(|e| Error::invalid("config", e.to_string()))?,
-        seed,
-        git_revision: crate::report::GIT_REVISION,
-        versions: crate::report::Versions::current(),
-        device: crate::report::cpu_device(),
-        started_unix_s: started.0,
-        elapsed_s: started.1.elapsed().as_secs_f64(),
-        outputs: outputs
-            .iter()
-            .map(|s| s.to_string())
-            .chain(["manifest.json".to_string()])
-            .collect(),
-    };
-    crate::report::write_json(&run_dir.join("manifest.json"), &manifest)
-}
-
-/// Creates the run folder.
-pub(crate) fn create_run_dir(run_dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(run_dir)
-        .map_err(|e| Error::file(run_dir, format!("cannot create run folder: {e}")))
-}
-
-/// A progress bar over `len` items, hidden unless `visible`.
-pub(crate) fn progress(len: usize, what: &str, visible: bool) -> indicatif::ProgressBar {
-    let bar = crate::report::progress_bar(len as u64, what);
-    if !visible {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    bar
 }
+
 
 /// Checks that a config's `sweep` field names the sweep it was parsed as.
 pub(crate) fn expect_sweep(sweep: &str, expected: &str) -> Result<()> {
@@ -171,42 +115,6 @@ pub(crate) fn expect_sweep(sweep: &str, expected: &str) -> Result<()> {
         Err(Error::invalid(
             "sweep",
             format!("\"{expected}\", got \"{sweep}\""),
-        ))
-    }
-}
-
-/// Checks that `value` is finite and > 0; the error names `field`.
-pub(crate) fn positive_finite(field: &str, value: f64) -> Result<()> {
-    if value > 0.0 && value.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            format!("a finite value > 0, got {value}"),
-        ))
-    }
-}
-
-/// Checks that `value` is finite and ≥ 0; the error names `field`.
-pub(crate) fn non_negative_finite(field: &str, value: f64) -> Result<()> {
-    if value >= 0.0 && value.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            format!("a finite value ≥ 0, got {value}"),
-        ))
-    }
-}
-
-/// Checks that `value` is at least `min`; the error names `field`.
-pub(crate) fn at_least(field: &str, value: usize, min: usize) -> Result<()> {
-    if value >= min {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            field,
-            format!("at least {min}, got {value}"),
         ))
     }
 }

@@ -11,17 +11,14 @@
 //! A violation is reported only when the whole interval of `|ΔRob|` lies above the bound.
 
 use std::path::Path;
-use std::time::Instant;
 
 use faer::Mat;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    SweepOutcome, create_run_dir, expect_sweep, non_negative_finite, positive_finite,
-    progress as progress_bar, write_manifest,
-};
+use super::{SweepOutcome, expect_sweep};
+use crate::config::{Validate, non_negative_finite, positive_finite};
 use crate::error::{Error, Result};
 use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
 use crate::stats::Estimate;
@@ -196,9 +193,9 @@ impl Default for Evaluation {
     }
 }
 
-impl Theorem1Config {
+impl Validate for Theorem1Config {
     /// Checks every field; errors name it.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         expect_sweep(&self.sweep, "theorem1")?;
         if self.name.is_empty() || self.name.contains(['/', '\\']) {
             return Err(Error::invalid(
@@ -262,7 +259,9 @@ impl Theorem1Config {
         }
         Ok(())
     }
+}
 
+impl Theorem1Config {
     /// The proxy strengths: `count` values log-spaced from `min_strength` to `max_strength`.
     pub fn strengths(&self) -> Vec<f64> {
         let p = &self.proxies;
@@ -412,7 +411,7 @@ pub fn build_classifier(
 /// `manifest.json` under `run_dir`.
 pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<SweepOutcome> {
     config.validate()?;
-    let started = (report::unix_seconds(), Instant::now());
+    let mut manifest = report::Manifest::new("sweep", config, report::cpu_device())?.seed(config.seed)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let real = real_distribution(&config.real, &mut rng)?;
     let classifier = build_classifier(&config.classifier, &real, &mut rng)?;
@@ -433,7 +432,7 @@ pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<Sw
     let factor = eval.norm.euclidean_domination_factor(real.dim());
 
     let strengths = config.strengths();
-    let bar = progress_bar(strengths.len(), "theorem 1 proxies", progress);
+    let bar = report::progress(strengths.len(), "theorem 1 proxies", progress);
     let mut rows = Vec::with_capacity(strengths.len());
     for (i, &strength) in strengths.iter().enumerate() {
         let kind = config.proxies.kinds[i % config.proxies.kinds.len()];
@@ -480,18 +479,15 @@ pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<Sw
     }
     bar.finish_and_clear();
 
-    create_run_dir(run_dir)?;
+    report::create_run_dir(run_dir)?;
     report::write_csv(&run_dir.join("theorem1.csv"), &rows)?;
     plot(run_dir, &rows, eval.norm)?;
     crate::npz::write_class_conditionals(&run_dir.join("real.npz"), &real)?;
     let violations: Vec<&ProxyRow> = rows.iter().filter(|r| !r.holds).collect();
     let markdown = report_markdown(config, &rows, &rob_real, accuracy, factor);
     report::atomic_write(&run_dir.join("report.md"), markdown.as_bytes())?;
-    write_manifest(
+    manifest.write(
         run_dir,
-        config,
-        config.seed,
-        started,
         &[
             "theorem1.csv",
             "theorem1.png",
@@ -615,37 +611,45 @@ fn report_markdown(
             "None: for every proxy, |ΔRob| minus its interval half-width is at most the bound."
         );
     } else {
-        let _ = writeln!(
-            s,
-            "| proxy | perturbation | strength | bound | abs ΔRob | half-width |\n|---|---|---|---|---|---|"
+        let table = report::markdown_table(
+            &["proxy", "perturbation", "strength", "bound", "abs ΔRob", "half-width"],
+            violations.iter().map(|r| {
+                vec![
+                    r.proxy.to_string(),
+                    r.perturbation.to_string(),
+                    format!("{:.3e}", r.strength),
+                    format!("{:.4e}", r.bound),
+                    format!("{:.4e}", r.delta_rob),
+                    format!("{:.2e}", r.delta_rob_half_width),
+                ]
+            }),
         );
-        for r in violations {
-            let _ = writeln!(
-                s,
-                "| {} | {} | {:.3e} | {:.4e} | {:.4e} | {:.2e} |",
-                r.proxy, r.perturbation, r.strength, r.bound, r.delta_rob, r.delta_rob_half_width
-            );
-        }
+        s.push_str(&table);
     }
-    let _ = writeln!(
-        s,
-        "\n## All proxies\n\n| proxy | perturbation | strength | cwd (W2) | mean lower bound | Rob(h, D~) | abs ΔRob ± hw | ratio |\n|---|---|---|---|---|---|---|---|"
+    let table = report::markdown_table(
+        &[
+            "proxy",
+            "perturbation",
+            "strength",
+            "cwd (W2)",
+            "mean lower bound",
+            "Rob(h, D~)",
+            "abs ΔRob ± hw",
+            "ratio",
+        ],
+        rows.iter().map(|r| {
+            vec![
+                r.proxy.to_string(),
+                r.perturbation.to_string(),
+                format!("{:.3e}", r.strength),
+                format!("{:.4e}", r.cwd_w2),
+                format!("{:.4e}", r.mean_distance),
+                format!("{:.4} ± {:.4}", r.rob_proxy, r.rob_proxy_half_width),
+                format!("{:.3e} ± {:.1e}", r.delta_rob, r.delta_rob_half_width),
+                format!("{:.3}", r.delta_rob / r.bound),
+            ]
+        }),
     );
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {:.3e} | {:.4e} | {:.4e} | {:.4} ± {:.4} | {:.3e} ± {:.1e} | {:.3} |",
-            r.proxy,
-            r.perturbation,
-            r.strength,
-            r.cwd_w2,
-            r.mean_distance,
-            r.rob_proxy,
-            r.rob_proxy_half_width,
-            r.delta_rob,
-            r.delta_rob_half_width,
-            r.delta_rob / r.bound
-        );
-    }
+    let _ = write!(s, "\n## All proxies\n\n{table}");
     s
 }

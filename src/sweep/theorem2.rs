@@ -8,16 +8,14 @@
 //!   ℓ2-robust linear discriminator against the closed-form W2 (≥ W1 = cwd for one class).
 
 use std::path::Path;
-use std::time::Instant;
 
 use faer::Mat;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    SweepOutcome, at_least, create_run_dir, expect_sweep, positive_finite, progress, write_manifest,
-};
+use super::{SweepOutcome, expect_sweep};
+use crate::config::{Validate, at_least, positive_finite};
 use crate::error::{Error, Result};
 use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
 use crate::theory::discrimination::gaussian_linear_arc;
@@ -106,9 +104,9 @@ impl Default for GaussianPairs {
     }
 }
 
-impl Theorem2Config {
+impl Validate for Theorem2Config {
     /// Checks every field; errors name it.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         expect_sweep(&self.sweep, "theorem2")?;
         let s = &self.spheres;
         if s.dims.is_empty() || s.dims.contains(&0) {
@@ -223,10 +221,10 @@ pub struct GaussianRow {
 /// `theorem2.png`/`.svg`, `report.md` and `manifest.json`.
 pub fn run(config: &Theorem2Config, run_dir: &Path, show_progress: bool) -> Result<SweepOutcome> {
     config.validate()?;
-    let started = (report::unix_seconds(), Instant::now());
+    let mut manifest = report::Manifest::new("sweep", config, report::cpu_device())?.seed(config.seed)?;
     let s = &config.spheres;
     let total = s.dims.len() * s.ratios.len() * s.norms.len() + config.gaussians.count;
-    let bar = progress(total, "theorem 2", show_progress);
+    let bar = report::progress(total, "theorem 2", show_progress);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut spheres = Vec::new();
     for &dim in &s.dims {
@@ -254,7 +252,7 @@ pub fn run(config: &Theorem2Config, run_dir: &Path, show_progress: bool) -> Resu
     let gaussians = gaussian_rows(&config.gaussians, &mut rng, &bar)?;
     bar.finish_and_clear();
 
-    create_run_dir(run_dir)?;
+    report::create_run_dir(run_dir)?;
     report::write_csv(&run_dir.join("theorem2_spheres.csv"), &spheres)?;
     report::write_csv(&run_dir.join("theorem2_labeled.csv"), &labeled)?;
     report::write_csv(&run_dir.join("theorem2_gaussians.csv"), &gaussians)?;
@@ -297,11 +295,8 @@ pub fn run(config: &Theorem2Config, run_dir: &Path, show_progress: bool) -> Resu
         &run_dir.join("report.md"),
         markdown(config, &spheres, &labeled, &gaussians).as_bytes(),
     )?;
-    write_manifest(
+    manifest.write(
         run_dir,
-        config,
-        config.seed,
-        started,
         &[
             "theorem2_spheres.csv",
             "theorem2_labeled.csv",
@@ -434,58 +429,53 @@ fn markdown(
         config.gaussians.grid,
         config.seed
     );
-    let _ = writeln!(
-        s,
-        "## Concentric spheres\n\n| d | norm | r | r~ | cwd | ARC closed form | ARC empirical | rel. error | ok |\n|---|---|---|---|---|---|---|---|---|"
+    let spheres_table = report::markdown_table(
+        &["d", "norm", "r", "r~", "cwd", "ARC closed form", "ARC empirical", "rel. error", "ok"],
+        spheres.iter().map(|r| {
+            vec![
+                r.dim.to_string(),
+                r.norm.to_string(),
+                format!("{:.3}", r.r),
+                format!("{:.3}", r.r_tilde),
+                format!("{:.4}", r.cwd),
+                format!("{:.5}", r.arc_closed_form),
+                format!("{:.5}", r.arc_empirical),
+                format!("{:.4}", r.relative_error),
+                r.within_tolerance.to_string(),
+            ]
+        }),
     );
-    for r in spheres {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {:.3} | {:.3} | {:.4} | {:.5} | {:.5} | {:.4} | {} |",
-            r.dim,
-            r.norm,
-            r.r,
-            r.r_tilde,
-            r.cwd,
-            r.arc_closed_form,
-            r.arc_empirical,
-            r.relative_error,
-            r.within_tolerance
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\n## Labeled spheres (a radius pair per class)\n\n| d | norm | classes | cwd | ARC closed form | ARC empirical | rel. error | ok |\n|---|---|---|---|---|---|---|---|"
+    let labeled_table = report::markdown_table(
+        &["d", "norm", "classes", "cwd", "ARC closed form", "ARC empirical", "rel. error", "ok"],
+        labeled.iter().map(|r| {
+            vec![
+                r.dim.to_string(),
+                r.norm.to_string(),
+                r.classes.to_string(),
+                format!("{:.4}", r.cwd),
+                format!("{:.5}", r.arc_closed_form),
+                format!("{:.5}", r.arc_empirical),
+                format!("{:.4}", r.relative_error),
+                r.within_tolerance.to_string(),
+            ]
+        }),
     );
-    for r in labeled {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {:.4} | {:.5} | {:.5} | {:.4} | {} |",
-            r.dim,
-            r.norm,
-            r.classes,
-            r.cwd,
-            r.arc_closed_form,
-            r.arc_empirical,
-            r.relative_error,
-            r.within_tolerance
-        );
-    }
-    let _ = writeln!(
-        s,
-        "\n## Gaussian pairs\n\n| pair | shift | W2 | 4·ARC | 4·ARC / W2 | holds |\n|---|---|---|---|---|---|"
+    let gaussians_table = report::markdown_table(
+        &["pair", "shift", "W2", "4·ARC", "4·ARC / W2", "holds"],
+        gaussians.iter().map(|r| {
+            vec![
+                r.pair.to_string(),
+                format!("{:.3}", r.shift),
+                format!("{:.4}", r.w2),
+                format!("{:.4}", r.four_arc),
+                format!("{:.3}", r.four_arc / r.w2),
+                r.holds.to_string(),
+            ]
+        }),
     );
-    for r in gaussians {
-        let _ = writeln!(
-            s,
-            "| {} | {:.3} | {:.4} | {:.4} | {:.3} | {} |",
-            r.pair,
-            r.shift,
-            r.w2,
-            r.four_arc,
-            r.four_arc / r.w2,
-            r.holds
-        );
-    }
+    let _ = write!(
+        s,
+        "## Concentric spheres\n\n{spheres_table}\n## Labeled spheres (a radius pair per class)\n\n{labeled_table}\n## Gaussian pairs\n\n{gaussians_table}"
+    );
     s
 }

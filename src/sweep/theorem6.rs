@@ -3,7 +3,6 @@
 //! OT, over a grid of mixture weights `p`.
 
 use std::path::Path;
-use std::time::Instant;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -11,10 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::empirical::{EmpiricalData, robustness};
 use super::theorem1::{Perturbation, ProxyFamily, proxy_distribution};
-use super::{
-    SweepOutcome, at_least, create_run_dir, expect_sweep, non_negative_finite, progress,
-    write_manifest,
-};
+use super::{SweepOutcome, expect_sweep};
+use crate::config::{Validate, at_least, non_negative_finite};
 use crate::error::Result;
 use crate::report::{self, Axes, BLUE, GREEN, Labels, ORANGE, Series};
 use crate::theory::mixture::mixture_bound;
@@ -68,9 +65,9 @@ impl Default for ProxySpec {
     }
 }
 
-impl Theorem6Config {
+impl Validate for Theorem6Config {
     /// Checks every field; errors name it.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         expect_sweep(&self.sweep, "theorem6")?;
         self.data.validate()?;
         non_negative_finite("proxy.strength", self.proxy.strength)?;
@@ -94,7 +91,7 @@ pub struct MixtureRow {
 /// Runs the sweep; writes `theorem6.csv`, `theorem6.png`/`.svg`, `report.md`, `manifest.json`.
 pub fn run(config: &Theorem6Config, run_dir: &Path, show_progress: bool) -> Result<SweepOutcome> {
     config.validate()?;
-    let started = (report::unix_seconds(), Instant::now());
+    let mut manifest = report::Manifest::new("sweep", config, report::cpu_device())?.seed(config.seed)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let (dist, h) = config.data.model(&mut rng)?;
     let family = ProxyFamily {
@@ -116,7 +113,7 @@ pub fn run(config: &Theorem6Config, run_dir: &Path, show_progress: bool) -> Resu
     );
     let norm = config.data.norm;
     let (rob_real, rob_proxy) = (robustness(&h, &real, norm), robustness(&h, &proxy, norm));
-    let bar = progress(config.weights, "theorem 6 mixtures", show_progress);
+    let bar = report::progress(config.weights, "theorem 6 mixtures", show_progress);
     let mut rows = Vec::with_capacity(config.weights);
     for k in 0..config.weights {
         let p = k as f64 / (config.weights - 1) as f64;
@@ -135,7 +132,7 @@ pub fn run(config: &Theorem6Config, run_dir: &Path, show_progress: bool) -> Resu
         bar.inc(1);
     }
     bar.finish_and_clear();
-    create_run_dir(run_dir)?;
+    report::create_run_dir(run_dir)?;
     report::write_csv(&run_dir.join("theorem6.csv"), &rows)?;
     let series = |f: fn(&MixtureRow) -> f64| -> Vec<(f64, f64)> {
         rows.iter().map(|r| (r.p, f(r))).collect()
@@ -202,11 +199,8 @@ pub fn run(config: &Theorem6Config, run_dir: &Path, show_progress: bool) -> Resu
         ));
     }
     report::atomic_write(&run_dir.join("report.md"), md.as_bytes())?;
-    write_manifest(
+    manifest.write(
         run_dir,
-        config,
-        config.seed,
-        started,
         &["theorem6.csv", "theorem6.png", "theorem6.svg", "report.md"],
     )?;
     Ok(SweepOutcome {

@@ -3,14 +3,14 @@
 //! exactly on empirical measures over a grid of α.
 
 use std::path::Path;
-use std::time::Instant;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::empirical::{EmpiricalData, robustness};
-use super::{SweepOutcome, at_least, create_run_dir, expect_sweep, progress, write_manifest};
+use super::{SweepOutcome, expect_sweep};
+use crate::config::{Validate, at_least};
 use crate::error::Result;
 use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
 use crate::theory::transport::empirical_conditional_wasserstein;
@@ -47,12 +47,12 @@ fn default_tolerance() -> f64 {
     1e-9
 }
 
-impl Theorem7Config {
+impl Validate for Theorem7Config {
     /// Checks every field; errors name it.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         expect_sweep(&self.sweep, "theorem7")?;
         self.data.validate()?;
-        super::positive_finite("tolerance", self.tolerance)?;
+        crate::config::positive_finite("tolerance", self.tolerance)?;
         at_least("alphas", self.alphas, 2)
     }
 }
@@ -72,13 +72,13 @@ pub struct TightnessRow {
 /// Runs the sweep; writes `theorem7.csv`, `theorem7.png`/`.svg`, `report.md`, `manifest.json`.
 pub fn run(config: &Theorem7Config, run_dir: &Path, show_progress: bool) -> Result<SweepOutcome> {
     config.validate()?;
-    let started = (report::unix_seconds(), Instant::now());
+    let mut manifest = report::Manifest::new("sweep", config, report::cpu_device())?.seed(config.seed)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let (dist, h) = config.data.model(&mut rng)?;
     let real = config.data.sample(&dist, &mut rng)?;
     let norm = config.data.norm;
     let rob = robustness(&h, &real, norm);
-    let bar = progress(config.alphas, "theorem 7 fractions", show_progress);
+    let bar = report::progress(config.alphas, "theorem 7 fractions", show_progress);
     let mut rows = Vec::with_capacity(config.alphas);
     for k in 0..config.alphas {
         let alpha = k as f64 / (config.alphas - 1) as f64;
@@ -101,7 +101,7 @@ pub fn run(config: &Theorem7Config, run_dir: &Path, show_progress: bool) -> Resu
         bar.inc(1);
     }
     bar.finish_and_clear();
-    create_run_dir(run_dir)?;
+    report::create_run_dir(run_dir)?;
     report::write_csv(&run_dir.join("theorem7.csv"), &rows)?;
     let drop: Vec<(f64, f64)> = rows.iter().map(|r| (r.alpha_rob, r.rob_drop)).collect();
     let cwd: Vec<(f64, f64)> = rows.iter().map(|r| (r.alpha_rob, r.cwd)).collect();
@@ -157,11 +157,8 @@ pub fn run(config: &Theorem7Config, run_dir: &Path, show_progress: bool) -> Resu
         ));
     }
     report::atomic_write(&run_dir.join("report.md"), md.as_bytes())?;
-    write_manifest(
+    manifest.write(
         run_dir,
-        config,
-        config.seed,
-        started,
         &["theorem7.csv", "theorem7.png", "theorem7.svg", "report.md"],
     )?;
     Ok(SweepOutcome {

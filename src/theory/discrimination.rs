@@ -148,6 +148,19 @@ pub struct ArcCurve {
     pub arc: f64,
 }
 
+impl ArcCurve {
+    /// The curve of `robust_accuracy(ε)` over `eps`, and ARC = ∫ (Racc_ε − ½) dε (Section 2.2) by the trapezoid rule.
+    pub fn over(eps: Vec<f64>, robust_accuracy: impl Fn(f64) -> f64) -> Self {
+        let robust_accuracy: Vec<f64> = eps.iter().map(|&e| robust_accuracy(e)).collect();
+        let excess: Vec<f64> = robust_accuracy.iter().map(|a| a - 0.5).collect();
+        ArcCurve {
+            arc: trapezoid(&eps, &excess),
+            eps,
+            robust_accuracy,
+        }
+    }
+}
+
 /// Empirical ARC from radial-threshold discriminators: at each ε of the grid the threshold is
 /// fitted on the training norms and its robust accuracy measured on the held-out norms. The grid
 /// runs from 0 to the spread of the training norms (no radial discriminator can be robust
@@ -178,16 +191,9 @@ pub fn radial_arc(
     let lo = real[0].min(proxy[0]);
     let hi = real[real.len() - 1].max(proxy[proxy.len() - 1]);
     let eps = epsilon_grid((hi - lo).max(f64::MIN_POSITIVE), grid);
-    let robust_accuracy: Vec<f64> = eps
-        .iter()
-        .map(|&e| RadialThreshold::fit(&real, &proxy, e).robust_accuracy(test.0, test.1, e))
-        .collect();
-    let excess: Vec<f64> = robust_accuracy.iter().map(|a| a - 0.5).collect();
-    Ok(ArcCurve {
-        arc: trapezoid(&eps, &excess),
-        eps,
-        robust_accuracy,
-    })
+    Ok(ArcCurve::over(eps, |e| {
+        RadialThreshold::fit(&real, &proxy, e).robust_accuracy(test.0, test.1, e)
+    }))
 }
 
 /// Robust accuracy at ε of the ℓ2 linear discriminator "proxy iff `w·x ≥ b`" (`‖w‖2 = 1`) on
@@ -248,21 +254,12 @@ pub fn gaussian_linear_arc(real: &Gaussian, proxy: &Gaussian, grid: usize) -> Re
         .map(|((m, s), (mt, st))| (mt - m).abs() + 8.0 * (s + st))
         .fold(0.0, f64::max);
     let eps = epsilon_grid(spread, grid.max(1));
-    let robust_accuracy: Vec<f64> = eps
-        .iter()
-        .map(|&e| {
-            projected
-                .iter()
-                .map(|&(a, b)| best_offset_accuracy(a, b, e))
-                .fold(0.5, f64::max)
-        })
-        .collect();
-    let excess: Vec<f64> = robust_accuracy.iter().map(|a| a - 0.5).collect();
-    Ok(ArcCurve {
-        arc: trapezoid(&eps, &excess),
-        eps,
-        robust_accuracy,
-    })
+    Ok(ArcCurve::over(eps, |e| {
+        projected
+            .iter()
+            .map(|&(a, b)| best_offset_accuracy(a, b, e))
+            .fold(0.5, f64::max)
+    }))
 }
 
 fn project(g: &Gaussian, w: &[f64]) -> (f64, f64) {

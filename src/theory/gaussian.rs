@@ -406,7 +406,7 @@ fn trace_sqrt_product(a: &Gaussian, b: &Gaussian, route: TraceRoute) -> Result<f
 /// With `Ŝ = tril(S) − ½ diag(S)`, so that `S = Ŝ + Ŝᵀ`, the congruence is `P + Pᵀ` for
 /// `P = Lᵀ (Ŝ L)`: `Ŝ L` is lower triangular (d³/3 flops) and `Lᵀ (Ŝ L)` an upper times a lower
 /// triangular matrix (2/3 d³), d³ flops in all (LAPACK's `dsygst` count) against 4/3 d³ for
-/// `Lᵀ (S L)` (docs/benchmarks.md, fifth session). The strict upper triangle is left holding `P`
+/// `Lᵀ (S L)`. The strict upper triangle is left holding `P`
 /// (inside the 4 × 4 blocks on the diagonal, possibly `P + Pᵀ`).
 fn congruence(l: MatRef<'_, f64>, s: MatRef<'_, f64>) -> Pooled {
     let d = l.nrows();

@@ -463,30 +463,11 @@ impl Default for AdversarialTraining {
 impl AdversarialTraining {
     /// Checks ranges; names the offending field.
     pub fn validate(&self) -> Result<()> {
-        if !(self.epsilon >= 0.0 && self.epsilon.is_finite()) {
-            return Err(Error::invalid(
-                "classifier.training.epsilon",
-                format!("a finite value ≥ 0, got {}", self.epsilon),
-            ));
-        }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(Error::invalid(
-                "classifier.training.learning_rate",
-                format!("a finite value > 0, got {}", self.learning_rate),
-            ));
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            return Err(Error::invalid(
-                "classifier.training.momentum",
-                format!("a value in [0, 1), got {}", self.momentum),
-            ));
-        }
-        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return Err(Error::invalid(
-                "classifier.training.weight_decay",
-                format!("a finite value ≥ 0, got {}", self.weight_decay),
-            ));
-        }
+        use crate::config::{non_negative_finite, positive_finite, unit_interval_open};
+        non_negative_finite("classifier.training.epsilon", self.epsilon)?;
+        positive_finite("classifier.training.learning_rate", self.learning_rate)?;
+        unit_interval_open("classifier.training.momentum", self.momentum)?;
+        non_negative_finite("classifier.training.weight_decay", self.weight_decay)?;
         if self.steps == 0 {
             return Err(Error::invalid(
                 "classifier.training.steps",

@@ -16,6 +16,58 @@ use super::discrimination::{ArcCurve, radial_arc};
 use super::norm::Norm;
 use crate::error::{Error, Result};
 
+/// The `arc-sphere` command: two concentric spheres and the empirical ARC's settings.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SphereCheck {
+    #[arg(long)]
+    pub r: f64,
+    #[arg(long = "r-tilde")]
+    pub r_tilde: f64,
+    #[arg(long)]
+    pub dim: usize,
+    #[arg(long, value_enum, default_value = "l2")]
+    pub norm: Norm,
+    /// Steps of the ε grid.
+    #[arg(long, default_value_t = 1000)]
+    pub grid: usize,
+    /// Training and held-out samples per sphere.
+    #[arg(long, default_value_t = 2000)]
+    pub samples: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl SphereCheck {
+    /// [`ConcentricSpheres::arc_check`] of these spheres, seeded by `seed`.
+    pub fn run(&self) -> Result<SphereArc> {
+        use rand::SeedableRng;
+        let spheres = ConcentricSpheres::new(self.dim, self.r, self.r_tilde, self.norm)?;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
+        spheres.arc_check(self.samples, self.grid, &mut rng)
+    }
+}
+
+/// cwd and ARC of two concentric spheres: closed forms and the empirical ARC.
+#[derive(Clone, Debug, Serialize)]
+pub struct SphereArc {
+    pub cwd: f64,
+    pub arc_closed_form: f64,
+    pub arc_empirical: f64,
+}
+
+impl std::fmt::Display for SphereArc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cwd {:.6e}  ARC closed form {:.6e}  ARC empirical {:.6e}  (4·ARC/cwd = {:.4})",
+            self.cwd,
+            self.arc_closed_form,
+            self.arc_empirical,
+            4.0 * self.arc_empirical / self.cwd
+        )
+    }
+}
+
 /// One pair of concentric spheres centred at the origin.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct ConcentricSpheres {
@@ -64,6 +116,21 @@ impl ConcentricSpheres {
     /// Closed-form `ARC = |r − r~| / 4` (Theorem 2, second part).
     pub fn arc(&self) -> f64 {
         self.conditional_wasserstein() / 4.0
+    }
+
+    /// Theorem 2's check for these spheres: closed-form cwd and ARC beside the empirical ARC of
+    /// [`Self::empirical_arc`] (the `arc-sphere` command).
+    pub fn arc_check<R: Rng + ?Sized>(
+        &self,
+        samples: usize,
+        grid: usize,
+        rng: &mut R,
+    ) -> Result<SphereArc> {
+        Ok(SphereArc {
+            cwd: self.conditional_wasserstein(),
+            arc_closed_form: self.arc(),
+            arc_empirical: self.empirical_arc(samples, grid, rng)?.arc,
+        })
     }
 
     /// The empirical route of the paper: `samples` training and `samples` held-out points from

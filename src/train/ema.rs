@@ -15,7 +15,7 @@ use tch::nn::{self, VarStore};
 use tch::{Kind, Tensor};
 
 use super::TrainConfig;
-use super::run::{classifier, load_parameters};
+use super::classifier::{classifier, load_parameters};
 use crate::error::{Error, Result};
 use crate::model::layout::contiguous_cpu;
 

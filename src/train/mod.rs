@@ -1,6 +1,11 @@
-//! Training: configs and learning-rate schedules (always built), the natural-training loop on
-//! tch (feature `torch`). Adversarial objectives and PORT build on this loop (issues 5 and 6).
+//! Training: configs, objectives, PORT's batch mixing and learning-rate schedules (always
+//! built), and on tch (feature `torch`) the loop (`run`), checkpoints (`checkpoint`), classifier
+//! construction and weight loading (`classifier`), the weight average (`ema`) and SGD (`sgd`).
 
+#[cfg(feature = "torch")]
+mod checkpoint;
+#[cfg(feature = "torch")]
+pub mod classifier;
 #[cfg(feature = "torch")]
 mod ema;
 pub mod objective;
@@ -16,10 +21,13 @@ pub use sgd::Sgd;
 pub(crate) mod run;
 
 #[cfg(feature = "torch")]
-pub use run::{TrainOutcome, load_classifier, run};
+pub use classifier::{LoadedClassifier, load_classifier};
+#[cfg(feature = "torch")]
+pub use run::{TrainOutcome, run};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{self, Device, Validate, non_negative_finite, unit_interval_open};
 use crate::data::DatasetSource;
 use crate::error::{Error, Result};
 use crate::model::Architecture;
@@ -44,8 +52,8 @@ pub struct TrainConfig {
     #[serde(default = "default_batch")]
     pub batch_size: usize,
     /// `auto` (CUDA when present), `cpu` or `cuda`.
-    #[serde(default = "default_device")]
-    pub device: String,
+    #[serde(default)]
+    pub device: Device,
     /// CPU threads for libtorch (0: libtorch's default).
     #[serde(default)]
     pub threads: usize,
@@ -91,9 +99,6 @@ fn default_dataset() -> DatasetSource {
 fn default_batch() -> usize {
     128
 }
-fn default_device() -> String {
-    "auto".into()
-}
 
 /// `[optimizer]`: SGD with momentum, Nesterov and weight decay (Appendix B: 0.9, 5e-4).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -117,46 +122,29 @@ impl Default for SgdConfig {
 impl TrainConfig {
     /// Reads and validates a config file; errors name the file, line and field.
     pub fn load(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read config: {e}")))?;
-        let config: TrainConfig = crate::sweep::parse_toml(path, &text)?;
-        config.validate().map_err(|e| e.in_file(path))?;
-        Ok(config)
+        config::load(path)
     }
 
+    /// The training split (its first `train_subset` images when set) and the test split.
+    pub fn splits(&self) -> Result<(crate::data::ImageDataset, crate::data::ImageDataset)> {
+        let (train, test) = self.dataset.load()?;
+        Ok((train.subset(self.train_subset), test))
+    }
+}
+
+impl Validate for TrainConfig {
     /// Range checks of every field.
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         if self.name.is_empty() || self.name.contains(['/', '\\']) {
             return Err(Error::invalid(
                 "name",
                 "a non-empty name without path separators",
             ));
         }
-        if self.epochs == 0 {
-            return Err(Error::invalid("epochs", "at least 1"));
-        }
-        if self.batch_size == 0 {
-            return Err(Error::invalid("batch_size", "at least 1"));
-        }
-        if !["auto", "cpu", "cuda"].contains(&self.device.as_str()) {
-            return Err(Error::invalid(
-                "device",
-                format!("auto, cpu or cuda, got \"{}\"", self.device),
-            ));
-        }
-        let o = &self.optimizer;
-        if !(0.0..1.0).contains(&o.momentum) {
-            return Err(Error::invalid(
-                "optimizer.momentum",
-                format!("a value in [0, 1), got {}", o.momentum),
-            ));
-        }
-        if !(o.weight_decay >= 0.0 && o.weight_decay.is_finite()) {
-            return Err(Error::invalid(
-                "optimizer.weight_decay",
-                format!("a finite value ≥ 0, got {}", o.weight_decay),
-            ));
-        }
+        config::at_least("epochs", self.epochs, 1)?;
+        config::at_least("batch_size", self.batch_size, 1)?;
+        unit_interval_open("optimizer.momentum", self.optimizer.momentum)?;
+        non_negative_finite("optimizer.weight_decay", self.optimizer.weight_decay)?;
         self.augment.validate()?;
         self.objective.validate()?;
         if !(self.epsilon_warmup_epochs >= 0.0 && self.epsilon_warmup_epochs <= self.epochs as f64)
@@ -169,18 +157,8 @@ impl TrainConfig {
                 ),
             ));
         }
-        if !(0.0..1.0).contains(&self.label_smoothing) {
-            return Err(Error::invalid(
-                "label_smoothing",
-                format!("a value in [0, 1), got {}", self.label_smoothing),
-            ));
-        }
-        if !(0.0..1.0).contains(&self.ema_decay) {
-            return Err(Error::invalid(
-                "ema_decay",
-                format!("a value in [0, 1), got {}", self.ema_decay),
-            ));
-        }
+        unit_interval_open("label_smoothing", self.label_smoothing)?;
+        unit_interval_open("ema_decay", self.ema_decay)?;
         if let Some(s) = &self.synthetic {
             s.validate()?;
         }

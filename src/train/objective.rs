@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{non_negative_finite, positive_finite};
 use crate::error::{Error, Result};
 use crate::theory::norm::Norm;
 
@@ -62,12 +63,7 @@ impl Objective {
         if norm == Norm::L1 {
             return Err(Error::invalid("objective.norm", "linf or l2"));
         }
-        if !(epsilon > 0.0 && epsilon.is_finite()) {
-            return Err(Error::invalid(
-                "objective.epsilon",
-                format!("a finite value > 0, got {epsilon}"),
-            ));
-        }
+        positive_finite("objective.epsilon", epsilon)?;
         match self {
             Objective::Pgd {
                 step_size, steps, ..
@@ -80,24 +76,14 @@ impl Objective {
                     "a finite step size > 0 and at least 1 step",
                 ));
             }
-            Objective::Fgsm { step_size, .. } if !(*step_size > 0.0 && step_size.is_finite()) => {
-                return Err(Error::invalid(
-                    "objective.step_size",
-                    format!("a finite value > 0, got {step_size}"),
-                ));
-            }
+            Objective::Fgsm { step_size, .. } => positive_finite("objective.step_size", *step_size)?,
             Objective::Free { replays: 0, .. } => {
                 return Err(Error::invalid("objective.replays", "at least 1"));
             }
             _ => {}
         }
-        if let Objective::Trades { beta, .. } = self
-            && !(*beta >= 0.0 && beta.is_finite())
-        {
-            return Err(Error::invalid(
-                "objective.beta",
-                format!("a finite value ≥ 0, got {beta}"),
-            ));
+        if let Objective::Trades { beta, .. } = self {
+            non_negative_finite("objective.beta", *beta)?;
         }
         Ok(())
     }

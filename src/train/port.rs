@@ -13,55 +13,94 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+
+/// Where the proxy images of `[synthetic]` are.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SyntheticImages {
+    /// An npz with `image` uint8 (N, H, W, C) and `label` (N,), held in memory (`npz = "…"`).
+    Npz(PathBuf),
+    /// The seed repository's raw `.bin` (N × 32 × 32 × 3 uint8, memory-mapped) with its labels
+    /// in a `.npy` (`bin = "…"`, `labels = "…"`).
+    Bin { images: PathBuf, labels: PathBuf },
+}
 
 /// `[synthetic]` of a training config: where the proxy images are and how to mix them.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "SyntheticFields", into = "SyntheticFields")]
 pub struct SyntheticConfig {
-    /// An npz with `image` uint8 (N, H, W, C) and `label` (N,) …
-    #[serde(default)]
-    pub npz: Option<PathBuf>,
-    /// … or the seed repository's raw `.bin` (N × 32 × 32 × 3 uint8, memory-mapped) with
-    /// `labels` in a `.npy`.
-    #[serde(default)]
-    pub bin: Option<PathBuf>,
-    #[serde(default)]
-    pub labels: Option<PathBuf>,
+    pub images: SyntheticImages,
     /// Synthetic images per step (0: the real batch size, i.e. 1:1).
-    #[serde(default)]
     pub batch_size: usize,
-    /// Weight of the real loss.
-    #[serde(default = "default_gamma")]
+    /// Weight γ of the real loss.
     pub gamma: f64,
     /// Use only the first `limit` synthetic images (0: all) — the Figure 9 sweep.
-    #[serde(default)]
     pub limit: usize,
+}
+
+/// `[synthetic]` as written in TOML.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyntheticFields {
+    #[serde(default)]
+    npz: Option<PathBuf>,
+    #[serde(default)]
+    bin: Option<PathBuf>,
+    #[serde(default)]
+    labels: Option<PathBuf>,
+    #[serde(default)]
+    batch_size: usize,
+    #[serde(default = "default_gamma")]
+    gamma: f64,
+    #[serde(default)]
+    limit: usize,
 }
 
 fn default_gamma() -> f64 {
     0.4
 }
 
-impl SyntheticConfig {
-    /// Exactly one source and γ in [0, 1].
-    pub fn validate(&self) -> Result<()> {
-        match (&self.npz, &self.bin, &self.labels) {
-            (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+impl TryFrom<SyntheticFields> for SyntheticConfig {
+    type Error = String;
+
+    fn try_from(f: SyntheticFields) -> std::result::Result<Self, String> {
+        let images = match (f.npz, f.bin, f.labels) {
+            (Some(npz), None, None) => SyntheticImages::Npz(npz),
+            (None, Some(images), Some(labels)) => SyntheticImages::Bin { images, labels },
             _ => {
-                return Err(Error::invalid(
-                    "synthetic",
-                    "either `npz = \"FILE.npz\"`, or `bin = \"FILE.bin\"` with `labels = \"FILE.npy\"`",
-                ));
+                return Err("synthetic: either `npz = \"FILE.npz\"`, or `bin = \"FILE.bin\"` with `labels = \"FILE.npy\"`".into());
             }
+        };
+        Ok(SyntheticConfig {
+            images,
+            batch_size: f.batch_size,
+            gamma: f.gamma,
+            limit: f.limit,
+        })
+    }
+}
+
+impl From<SyntheticConfig> for SyntheticFields {
+    fn from(c: SyntheticConfig) -> Self {
+        let (npz, bin, labels) = match c.images {
+            SyntheticImages::Npz(npz) => (Some(npz), None, None),
+            SyntheticImages::Bin { images, labels } => (None, Some(images), Some(labels)),
+        };
+        SyntheticFields {
+            npz,
+            bin,
+            labels,
+            batch_size: c.batch_size,
+            gamma: c.gamma,
+            limit: c.limit,
         }
-        if !(0.0..=1.0).contains(&self.gamma) {
-            return Err(Error::invalid(
-                "synthetic.gamma",
-                format!("a weight in [0, 1], got {}", self.gamma),
-            ));
-        }
-        Ok(())
+    }
+}
+
+impl SyntheticConfig {
+    /// γ in [0, 1].
+    pub fn validate(&self) -> Result<()> {
+        crate::config::unit_interval("synthetic.gamma", self.gamma)
     }
 }
 
@@ -77,16 +116,94 @@ pub fn aggregation_weights(gamma: f64, real: usize, synthetic: usize) -> Vec<f64
 }
 
 #[cfg(feature = "torch")]
-pub use with_torch::SyntheticSource;
+pub use with_torch::{PortBatches, StepBatch, SyntheticSource};
 
 #[cfg(feature = "torch")]
 mod with_torch {
+    use std::path::Path;
+
     use tch::{Device, Kind, Tensor};
 
-    use super::SyntheticConfig;
+    use super::{SyntheticConfig, SyntheticImages, aggregation_weights};
+    use crate::data::augment::Augment;
     use crate::data::formats::MappedImages;
     use crate::data::{ImageDataset, read_image_npz};
     use crate::error::{Error, Result};
+    use crate::train::classifier::tensors;
+
+    /// The inputs of one training step: the real batch, then (with PORT) the synthetic images,
+    /// and the per-sample weights of L_agg.
+    pub struct StepBatch {
+        pub inputs: Tensor,
+        pub labels: Tensor,
+        /// `None` without synthetic data: the loss is then the plain mean.
+        pub weights: Option<Tensor>,
+        /// How many of the leading rows are real (the epoch's metrics count only those).
+        pub real: i64,
+    }
+
+    impl StepBatch {
+        /// A batch of real images only.
+        pub fn real_only(inputs: Tensor, labels: Tensor) -> Self {
+            let real = inputs.size()[0];
+            StepBatch {
+                inputs,
+                labels,
+                weights: None,
+                real,
+            }
+        }
+
+        /// The step's loss from per-sample losses: the mean, or L_agg = Σ wᵢ ℓᵢ with PORT.
+        pub fn loss(&self, per_sample: &Tensor) -> Tensor {
+            match &self.weights {
+                None => per_sample.mean(Kind::Float),
+                Some(w) => (per_sample * w).sum(Kind::Float),
+            }
+        }
+    }
+
+    /// PORT's batch mixing: joins each real batch with synthetic images drawn uniformly at
+    /// random, weighted so that the summed loss is L_agg (paper Section 2.3).
+    pub struct PortBatches {
+        source: SyntheticSource,
+        batch_size: usize,
+        gamma: f64,
+        limit: usize,
+    }
+
+    impl PortBatches {
+        /// Opens the `[synthetic]` images for `classes` classes of real images of `shape`.
+        pub fn open(config: &SyntheticConfig, classes: usize, shape: [usize; 3]) -> Result<Self> {
+            Ok(PortBatches {
+                source: SyntheticSource::open(config, classes, shape)?,
+                batch_size: config.batch_size,
+                gamma: config.gamma,
+                limit: config.limit,
+            })
+        }
+
+        /// The real batch `(x, y)` (augmented already) joined by `batch_size` synthetic images
+        /// (as many as the real ones when 0), which `augment` augments in turn.
+        pub fn join(&self, x: Tensor, y: Tensor, augment: &Augment) -> Result<StepBatch> {
+            let real = x.size()[0];
+            let count = if self.batch_size == 0 {
+                real as usize
+            } else {
+                self.batch_size
+            };
+            let (xs, ys) = self.source.sample(count, self.limit, x.device())?;
+            let weights = Tensor::from_slice(&aggregation_weights(self.gamma, real as usize, count))
+                .to_kind(Kind::Float)
+                .to_device(x.device());
+            Ok(StepBatch {
+                inputs: Tensor::cat(&[x, augment.apply(&xs)], 0),
+                labels: Tensor::cat(&[&y, &ys], 0),
+                weights: Some(weights),
+                real,
+            })
+        }
+    }
 
     /// Where synthetic batches come from: an npz held in memory or a memory-mapped `.bin`.
     pub enum SyntheticSource {
@@ -94,27 +211,27 @@ mod with_torch {
         Mapped(MappedImages),
     }
 
+    /// Refuses a configured file that does not exist, naming its field.
+    fn existing(field: &str, path: &Path) -> Result<()> {
+        if path.exists() {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            field,
+            format!(
+                "{} does not exist; put the synthetic images there (npz: `image` uint8 (N, H, W, C) and `label`; bin: the seed repository's N×32×32×3 uint8 file with a .npy of labels)",
+                path.display()
+            ),
+        ))
+    }
+
     impl SyntheticSource {
         /// Opens the configured source for `classes` classes and checks its image shape.
         pub fn open(config: &SyntheticConfig, classes: usize, shape: [usize; 3]) -> Result<Self> {
             config.validate()?;
-            for (field, path) in [
-                ("synthetic.npz", &config.npz),
-                ("synthetic.bin", &config.bin),
-                ("synthetic.labels", &config.labels),
-            ] {
-                if let Some(path) = path.as_ref().filter(|p| !p.exists()) {
-                    return Err(Error::invalid(
-                        field,
-                        format!(
-                            "{} does not exist; put the synthetic images there (npz: `image` uint8 (N, H, W, C) and `label`; bin: the seed repository's N×32×32×3 uint8 file with a .npy of labels)",
-                            path.display()
-                        ),
-                    ));
-                }
-            }
-            let source = match (&config.npz, &config.bin, &config.labels) {
-                (Some(npz), _, _) => {
+            let source = match &config.images {
+                SyntheticImages::Npz(npz) => {
+                    existing("synthetic.npz", npz)?;
                     let set = read_image_npz(npz, classes)?;
                     if set.shape() != shape {
                         return Err(Error::file(
@@ -125,29 +242,25 @@ mod with_torch {
                             ),
                         ));
                     }
-                    SyntheticSource::Memory(if config.limit > 0 {
-                        set.take(config.limit)
-                    } else {
-                        set
-                    })
+                    SyntheticSource::Memory(set.subset(config.limit))
                 }
-                (None, Some(bin), Some(labels)) => {
+                SyntheticImages::Bin { images, labels } => {
+                    existing("synthetic.bin", images)?;
+                    existing("synthetic.labels", labels)?;
                     if shape != [32, 32, 3] {
                         return Err(Error::invalid(
                             "synthetic.bin",
                             format!("32×32×3 real images for a .bin source, got {shape:?}"),
                         ));
                     }
-                    SyntheticSource::Mapped(MappedImages::open(bin, labels, classes)?)
+                    SyntheticSource::Mapped(MappedImages::open(images, labels, classes)?)
                 }
-                _ => unreachable!("validated"),
             };
             if source.len() == 0 {
                 return Err(Error::invalid("synthetic", "at least one synthetic image"));
             }
             Ok(source)
         }
-
         fn len(&self) -> usize {
             match self {
                 SyntheticSource::Memory(set) => set.len(),
@@ -192,7 +305,7 @@ mod with_torch {
                 }
                 SyntheticSource::Mapped(m) => m.gather(&indices)?,
             };
-            Ok(crate::train::run::tensors(&batch, device))
+            Ok(tensors(&batch, device))
         }
     }
 }

@@ -1,45 +1,198 @@
-//! Benchmarks run from the CLI (`proxyrobust bench …`), never as timed tests.
+//! Benchmarks, never timed tests: `cargo run --release [--features torch] --example bench --
+//! w2|ot|train …`, driven side by side with the Python reference by `scripts/bench-*.sh`.
 //!
-//! `bench w2` draws Gaussians with the recipe of `shared/reference/w2_reference.py`
+//! `w2` draws Gaussians with the recipe of `shared/reference/w2_reference.py`
 //! (`A/√d · (A/√d)ᵀ + 0.1 I`, standard normal mean), writes them as npz so the reference can time
 //! the very same inputs, and times construction (validation + factorisation) plus the distance.
+//! `ot` times exact W_p between two `.npy` clouds; `train` (feature `torch`) measures training
+//! throughput like `shared/reference/pgd_train_reference.py`. Each prints its result as JSON.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::{Parser, Subcommand};
 use faer::Mat;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
 
-use crate::error::Result;
-use crate::npz::{write_class_conditionals, write_gaussian};
-use crate::report;
-use crate::theory::gaussian::{
+use proxyrobust::Result;
+use proxyrobust::npz::{write_class_conditionals, write_gaussian};
+use proxyrobust::report;
+use proxyrobust::theory::gaussian::{
     ClassConditionalGaussians, Gaussian, conditional_wasserstein, standard_normal_matrix,
     wasserstein2,
 };
-use crate::theory::norm::Norm;
-use crate::theory::transport::{EmpiricalMeasure, wasserstein};
+use proxyrobust::theory::norm::Norm;
+use proxyrobust::theory::transport::{EmpiricalMeasure, wasserstein};
+
+#[derive(Parser)]
+#[command(name = "bench", about = "proxyrobust benchmarks (see scripts/bench-*.sh)")]
+struct Cli {
+    #[command(subcommand)]
+    which: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// W2 at the given dimensions and a 10-class cwd at d = 128 (see scripts/bench-w2.sh).
+    W2 {
+        /// Dimensions to time.
+        #[arg(long, value_delimiter = ',', default_value = "128,3072")]
+        dims: Vec<usize>,
+        /// Repetitions per dimension (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Folder for the generated npz inputs and bench.json.
+        #[arg(long, default_value = "runs/bench-w2")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Exact W_p between two .npy clouds (see scripts/bench-ot.sh).
+    Ot {
+        x: PathBuf,
+        y: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        p: u32,
+        #[arg(long, value_enum, default_value = "l2")]
+        metric: Norm,
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Time the general-weights network simplex instead of the assignment solver.
+        #[arg(long)]
+        general: bool,
+    },
+    /// Training throughput, natural and PGD-k, like shared/reference/pgd_train_reference.py
+    /// (see scripts/bench-train.sh); needs the `torch` feature.
+    #[cfg(feature = "torch")]
+    Train {
+        #[arg(long, default_value = "cnn4")]
+        model: String,
+        /// C,H,W
+        #[arg(long, default_value = "1,28,28", value_delimiter = ',')]
+        shape: Vec<i64>,
+        #[arg(long, default_value_t = 128)]
+        batch: i64,
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        #[arg(long, default_value_t = 10)]
+        pgd_steps: usize,
+        #[arg(long, default_value_t = 0.3)]
+        eps: f64,
+        #[arg(long, default_value_t = 0.01)]
+        alpha: f64,
+        /// libtorch CPU threads (0 keeps its default).
+        #[arg(long, default_value_t = 0)]
+        threads: i32,
+        #[arg(long, value_enum, default_value = "cpu")]
+        device: proxyrobust::config::Device,
+        /// Memory layout of the model (the models use channels-last).
+        #[arg(long, value_enum, default_value_t = LayoutName::ChannelsLast)]
+        layout: LayoutName,
+    },
+}
+
+/// `model::layout::Layout` on the command line.
+#[cfg(feature = "torch")]
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LayoutName {
+    ChannelsLast,
+    Contiguous,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().which) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `value` as one line of JSON.
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("benchmark results serialise")
+}
+
+fn run(which: Bench) -> Result<String> {
+    match which {
+        Bench::W2 {
+            dims,
+            reps,
+            out,
+            seed,
+        } => Ok(json(&w2(&dims, reps, seed, &out)?)),
+        Bench::Ot {
+            x,
+            y,
+            p,
+            metric,
+            reps,
+            general,
+        } => Ok(json(&ot(&x, &y, p, metric, reps, general)?)),
+        #[cfg(feature = "torch")]
+        Bench::Train {
+            model,
+            shape,
+            batch,
+            steps,
+            pgd_steps,
+            eps,
+            alpha,
+            threads,
+            device,
+            layout,
+        } => {
+            use proxyrobust::model::layout::Layout;
+            let shape: [i64; 3] = shape.try_into().map_err(|_| {
+                proxyrobust::Error::invalid("--shape", "three numbers C,H,W")
+            })?;
+            if threads > 0 {
+                tch::set_num_threads(threads);
+            }
+            let layout = match layout {
+                LayoutName::ChannelsLast => Layout::ChannelsLast,
+                LayoutName::Contiguous => Layout::Contiguous,
+            };
+            Ok(json(&train_throughput(
+                model.parse()?,
+                shape,
+                batch,
+                steps,
+                pgd_steps,
+                eps,
+                alpha,
+                device.resolve()?,
+                layout,
+            )?))
+        }
+    }
+}
 
 /// Timing of one computation over repetitions.
 #[derive(Debug, Serialize)]
-pub struct Timing {
-    pub name: String,
-    pub dim: usize,
-    pub value: f64,
-    pub seconds_median: f64,
-    pub seconds_min: f64,
-    pub reps: usize,
-    pub inputs: Vec<PathBuf>,
+struct Timing {
+    name: String,
+    dim: usize,
+    value: f64,
+    seconds_median: f64,
+    seconds_min: f64,
+    reps: usize,
+    inputs: Vec<PathBuf>,
 }
 
 /// Everything `bench w2` measured, also written to `bench.json`.
 #[derive(Debug, Serialize)]
-pub struct W2Bench {
-    pub device: String,
-    pub faer_threads: usize,
-    pub timings: Vec<Timing>,
+struct W2Bench {
+    device: String,
+    faer_threads: usize,
+    timings: Vec<Timing>,
 }
 
 /// A random Gaussian as drawn by the reference script: raw mean and covariance.
@@ -81,7 +234,7 @@ fn time_reps<I>(
 }
 
 /// Times W2 at each dimension in `dims` and a 10-class cwd at d = 128.
-pub fn w2(dims: &[usize], reps: usize, seed: u64, out: &Path) -> Result<W2Bench> {
+fn w2(dims: &[usize], reps: usize, seed: u64, out: &Path) -> Result<W2Bench> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut timings = Vec::new();
     for &d in dims {
@@ -157,8 +310,8 @@ pub fn w2(dims: &[usize], reps: usize, seed: u64, out: &Path) -> Result<W2Bench>
 /// Times exact `W_p` between the clouds in two `.npy` files (cost matrix plus solver, as the
 /// reference's timing covers `cost_matrix` plus `ot.emd2`), uniform weights, or the general
 /// network simplex when `general` is set (weights perturbed off uniform by 1e-9 relative).
-pub fn ot(x: &Path, y: &Path, p: u32, metric: Norm, reps: usize, general: bool) -> Result<Timing> {
-    let (px, py) = (crate::npz::read_points(x)?, crate::npz::read_points(y)?);
+fn ot(x: &Path, y: &Path, p: u32, metric: Norm, reps: usize, general: bool) -> Result<Timing> {
+    let (px, py) = (proxyrobust::npz::read_points(x)?, proxyrobust::npz::read_points(y)?);
     let weights = |n: usize| -> Vec<f64> {
         if !general {
             return vec![1.0 / n as f64; n];
@@ -195,23 +348,23 @@ pub fn ot(x: &Path, y: &Path, p: u32, metric: Norm, reps: usize, general: bool) 
 /// one warm-up step, then `steps` timed steps.
 #[cfg(feature = "torch")]
 #[derive(Debug, Serialize)]
-pub struct TrainThroughput {
-    pub model: String,
-    pub shape: [i64; 3],
-    pub batch: i64,
-    pub threads: i32,
-    pub device: String,
-    pub layout: String,
-    pub natural_img_per_s: f64,
-    pub pgd_steps: usize,
-    pub pgd_img_per_s: f64,
+struct TrainThroughput {
+    model: String,
+    shape: [i64; 3],
+    batch: i64,
+    threads: i32,
+    device: String,
+    layout: String,
+    natural_img_per_s: f64,
+    pgd_steps: usize,
+    pgd_img_per_s: f64,
 }
 
 /// Measures [`TrainThroughput`] for `arch` on `device`, the model in `layout`.
 #[cfg(feature = "torch")]
 #[allow(clippy::too_many_arguments)]
-pub fn train_throughput(
-    arch: crate::model::Architecture,
+fn train_throughput(
+    arch: proxyrobust::model::Architecture,
     shape: [i64; 3],
     batch: i64,
     steps: usize,
@@ -219,7 +372,7 @@ pub fn train_throughput(
     epsilon: f64,
     step_size: f64,
     device: tch::Device,
-    layout: crate::model::layout::Layout,
+    layout: proxyrobust::model::layout::Layout,
 ) -> Result<TrainThroughput> {
     use std::collections::BTreeMap;
     use tch::nn::ModuleT;
@@ -227,14 +380,14 @@ pub fn train_throughput(
 
     tch::manual_seed(0);
     let vs = tch::nn::VarStore::new(device);
-    let net = crate::model::build_in_layout(&vs, arch, shape, 10, layout)?;
+    let net = proxyrobust::model::build_in_layout(&vs, arch, shape, 10, layout)?;
     let parameters: BTreeMap<String, Tensor> = vs
         .trainable_variables()
         .into_iter()
         .enumerate()
         .map(|(i, t)| (i.to_string(), t))
         .collect();
-    let mut sgd = crate::train::Sgd::new(crate::train::SgdConfig {
+    let mut sgd = proxyrobust::train::Sgd::new(proxyrobust::train::SgdConfig {
         momentum: 0.9,
         nesterov: false,
         weight_decay: 5e-4,
@@ -247,7 +400,7 @@ pub fn train_throughput(
             tch::Cuda::synchronize(i as i64);
         }
     };
-    let mut measure = |pgd: Option<&crate::attack::Pgd>| -> f64 {
+    let mut measure = |pgd: Option<&proxyrobust::attack::Pgd>| -> f64 {
         let mut start = Instant::now();
         for i in 0..=steps {
             if i == 1 {
@@ -267,7 +420,7 @@ pub fn train_throughput(
         (steps as i64 * batch) as f64 / start.elapsed().as_secs_f64()
     };
     let natural = measure(None);
-    let attack = crate::attack::Pgd {
+    let attack = proxyrobust::attack::Pgd {
         norm: Norm::Linf,
         epsilon,
         step_size,

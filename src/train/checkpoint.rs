@@ -1,0 +1,164 @@
+//! Checkpoints of a training run: `checkpoint.safetensors` (written atomically) holds the
+//! weights (`model/<name>`), the SGD momentum buffers (`momentum/<name>`), the weight average
+//! when there is one (`ema/<name>`), the position (`state/epoch`, `state/step`), the running sums
+//! of the current epoch and the metrics of finished epochs (`state/metrics`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use tch::{Device, Tensor};
+
+use super::EpochMetrics;
+use super::Sgd;
+use super::classifier::{load_parameters, read_safetensors};
+use super::ema::WeightAverage;
+use crate::error::{Error, Result};
+use crate::model::layout::{Layout, contiguous_cpu};
+use crate::report;
+
+/// Where training stands: the next step to run and the sums of the current epoch.
+pub(super) struct Position {
+    pub epoch: usize,
+    pub step: i64,
+    pub loss_sum: f64,
+    pub correct: f64,
+    pub finished: Vec<EpochMetrics>,
+}
+
+impl Position {
+    /// The start of a run.
+    pub(super) fn start() -> Self {
+        Position {
+            epoch: 0,
+            step: 0,
+            loss_sum: 0.0,
+            correct: 0.0,
+            finished: Vec::new(),
+        }
+    }
+
+    /// The start of the next epoch, with `metrics` of the one just finished recorded.
+    pub(super) fn next_epoch(mut self, metrics: EpochMetrics) -> Self {
+        self.finished.push(metrics);
+        Position {
+            epoch: self.epoch + 1,
+            finished: self.finished,
+            ..Position::start()
+        }
+    }
+}
+
+const METRIC_COLUMNS: i64 = 7;
+
+/// Writes the checkpoint of position `at` to `path`.
+pub(super) fn save(
+    path: &Path,
+    parameters: &BTreeMap<String, Tensor>,
+    sgd: &Sgd,
+    average: Option<&WeightAverage>,
+    at: &Position,
+) -> Result<()> {
+    let mut named: Vec<(String, Tensor)> = Vec::new();
+    for (name, p) in parameters {
+        named.push((format!("model/{name}"), contiguous_cpu(p)));
+    }
+    for (name, b) in sgd.buffers() {
+        named.push((format!("momentum/{name}"), contiguous_cpu(b)));
+    }
+    named.extend(
+        average
+            .map(WeightAverage::checkpoint_entries)
+            .unwrap_or_default(),
+    );
+    let scalar = |v: f64| Tensor::from_slice(&[v]);
+    named.push(("state/epoch".into(), scalar(at.epoch as f64)));
+    named.push(("state/step".into(), scalar(at.step as f64)));
+    named.push(("state/loss_sum".into(), scalar(at.loss_sum)));
+    named.push(("state/correct".into(), scalar(at.correct)));
+    let rows: Vec<f64> = at
+        .finished
+        .iter()
+        .flat_map(|m| {
+            [
+                m.epoch as f64,
+                m.lr,
+                m.train_loss,
+                m.train_accuracy,
+                m.test_loss,
+                m.test_accuracy,
+                m.seconds,
+            ]
+        })
+        .collect();
+    named.push((
+        "state/metrics".into(),
+        Tensor::from_slice(&rows).view([at.finished.len() as i64, METRIC_COLUMNS]),
+    ));
+    report::atomic_write_path(path, |tmp| {
+        Tensor::write_safetensors(&named, tmp).map_err(|e| e.to_string())
+    })
+}
+
+/// Reads a checkpoint written by [`save`] into the model, the optimiser and the average; returns
+/// the position to continue from.
+pub(super) fn load(
+    path: &Path,
+    parameters: &BTreeMap<String, Tensor>,
+    sgd: &mut Sgd,
+    average: Option<&mut WeightAverage>,
+) -> Result<Position> {
+    let bad = |what: String| Error::file(path, what);
+    let tensors = read_safetensors(path)?;
+    let scalar = |key: &str| -> Result<f64> {
+        tensors
+            .get(key)
+            .map(|t| t.double_value(&[0]))
+            .ok_or_else(|| bad(format!("missing `{key}`: not a checkpoint of this trainer")))
+    };
+    load_parameters(path, &tensors, parameters, "model/")?;
+    if let Some(average) = average {
+        average.restore(path, &tensors)?;
+    }
+    let device = parameters
+        .values()
+        .next()
+        .map(|p| p.device())
+        .unwrap_or(Device::Cpu);
+    sgd.restore(
+        tensors
+            .iter()
+            .filter_map(|(k, t)| {
+                k.strip_prefix("momentum/").map(|name| {
+                    (
+                        name.to_string(),
+                        Layout::default().apply(&t.to_device(device)),
+                    )
+                })
+            })
+            .collect(),
+    );
+    let metrics = tensors
+        .get("state/metrics")
+        .ok_or_else(|| bad("missing `state/metrics`".into()))?;
+    let rows = metrics.size()[0];
+    let value = |r: i64, c: i64| metrics.double_value(&[r, c]);
+    let finished = (0..rows)
+        .map(|r| EpochMetrics {
+            epoch: value(r, 0) as usize,
+            lr: value(r, 1),
+            train_loss: value(r, 2),
+            train_accuracy: value(r, 3),
+            test_loss: value(r, 4),
+            test_accuracy: value(r, 5),
+            seconds: value(r, 6),
+        })
+        .collect();
+    Ok(Position {
+        epoch: scalar("state/epoch")? as usize,
+        step: scalar("state/step")? as i64,
+        loss_sum: scalar("state/loss_sum")?,
+        correct: scalar("state/correct")?,
+        finished,
+    })
+}
+
