@@ -21,7 +21,7 @@ use crate::attack::{Threat, Version};
 use crate::config::{self, Validate};
 use crate::error::{Error, Result};
 use crate::eval::{EvalSettings, evaluate};
-use crate::proxy::{ProxyKind, fit_and_sample};
+use crate::proxy::{ProxyKind, proxy_set};
 use crate::report::{self, Axes, Labels, Series, plot};
 use crate::train::TrainConfig;
 use crate::train::port::{SyntheticConfig, SyntheticImages};
@@ -231,10 +231,9 @@ pub fn run(
         config,
         report::device_name(config.train.device.resolve()?),
     )?
-        .seed(&config.seeds)?;
+    .seed(&config.seeds)?;
     report::create_run_dir(dir)?;
     let (train, _) = config.train.dataset.load()?;
-    let real = train.take(config.real_subset);
     let largest = *config
         .synthetic_counts
         .iter()
@@ -243,7 +242,7 @@ pub fn run(
     let mut proxy_files = Vec::new();
     for kind in &config.proxies {
         let file = dir.join("proxies").join(format!("{}.npz", kind.name()));
-        let samples = fit_and_sample(*kind, &real, largest, config.seeds[0])?;
+        let samples = proxy_set(*kind, &train, config.real_subset, largest, config.seeds[0])?;
         crate::data::write_image_npz(&file, &samples)?;
         proxy_files.push((*kind, file));
     }

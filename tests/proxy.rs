@@ -2,7 +2,7 @@
 //! refusals, the `proxy` command; and (feature `torch`) the pseudo-labelling rule.
 
 use proxyrobust::data::ImageDataset;
-use proxyrobust::proxy::{ProxyKind, class_counts, fit_and_sample};
+use proxyrobust::proxy::{ProxyKind, class_counts, fit_and_sample, proxy_set};
 
 /// Two classes of 3×3 grey images: class 0 dark around 60, class 1 bright around 180, with a
 /// deterministic spread.
@@ -116,6 +116,34 @@ fn bad_settings_are_refused_with_the_field() {
     }
 }
 
+/// The oracle is the real images after the classifier's split, unchanged and in order; it
+/// refuses a split that leaves none, and a fitted generator is fitted on the split alone.
+#[test]
+fn the_oracle_is_the_real_images_beyond_the_split() {
+    let data = toy();
+    let oracle = proxy_set(ProxyKind::Oracle, &data, 100, 50, 0).unwrap();
+    assert_eq!(oracle.len(), 50);
+    assert_eq!(oracle.labels(), &data.labels()[100..150]);
+    assert_eq!(oracle.pixels(), &data.pixels()[100 * 9..150 * 9]);
+    // Fewer remain than asked for: all that remain.
+    assert_eq!(
+        proxy_set(ProxyKind::Oracle, &data, 280, 50, 0)
+            .unwrap()
+            .len(),
+        20
+    );
+    for split in [0, 300] {
+        let message = proxy_set(ProxyKind::Oracle, &data, split, 10, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("train_subset"), "{message}");
+    }
+    assert!(fit_and_sample(ProxyKind::Oracle, &data, 10, 0).is_err());
+    // A generator sees only the split: fitted on the first 30 images (class 1 is every third).
+    let fitted = proxy_set(ProxyKind::Gaussian, &data, 30, 300, 0).unwrap();
+    assert_eq!(fitted.labels().iter().filter(|&&l| l == 1).count(), 100);
+}
+
 #[test]
 fn proxy_command_writes_a_labelled_npz() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,6 +164,30 @@ fn proxy_command_writes_a_labelled_npz() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let set = proxyrobust::data::read_image_npz(&out, 10).unwrap();
     assert_eq!((set.len(), set.shape()), (40, [28, 28, 1]));
+    // The oracle: the 40 real digits after the first 200 of the embedded split.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
+        .args(["proxy", "oracle", "--count", "40", "--train-subset", "200"])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (train, _) = proxyrobust::data::mnist10k().unwrap();
+    let oracle = proxyrobust::data::read_image_npz(&out, 10).unwrap();
+    assert_eq!(oracle.labels(), &train.labels()[200..240]);
+    // Without a split there is nothing the classifier does not see: one line, exit 2.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
+        .args([
+            "proxy",
+            "oracle",
+            "--count",
+            "40",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("train_subset"));
 }
 
 #[cfg(feature = "torch")]

@@ -114,11 +114,17 @@ impl ImageDataset {
 
     /// The first `n` images (all if fewer).
     pub fn take(&self, n: usize) -> ImageDataset {
-        let n = n.min(self.len());
+        self.range(0, n)
+    }
+
+    /// Images `start..end` (clamped to the set).
+    pub fn range(&self, start: usize, end: usize) -> ImageDataset {
+        let end = end.min(self.len());
+        let start = start.min(end);
         let per_image: usize = self.shape.iter().product();
         ImageDataset {
-            pixels: self.pixels[..n * per_image].to_vec(),
-            labels: self.labels[..n].to_vec(),
+            pixels: self.pixels[start * per_image..end * per_image].to_vec(),
+            labels: self.labels[start..end].to_vec(),
             shape: self.shape,
             num_classes: self.num_classes,
         }

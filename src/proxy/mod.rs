@@ -34,6 +34,9 @@ pub enum ProxyKind {
     /// λ·x_i + (1 − λ)·x_j, x_j one of the `neighbours` nearest same-class images of x_i,
     /// λ ~ U(0, 1).
     Interpolation { neighbours: usize },
+    /// Real images the classifier's split does not contain (extra real data, as in Carmon et
+    /// al. 2019): the ceiling any proxy can reach, and the check that PORT itself works.
+    Oracle,
 }
 
 impl ProxyKind {
@@ -43,6 +46,7 @@ impl ProxyKind {
             ProxyKind::Gaussian => "gaussian",
             ProxyKind::PcaMixture { .. } => "pca-mixture",
             ProxyKind::Interpolation { .. } => "interpolation",
+            ProxyKind::Oracle => "oracle",
         }
     }
 }
@@ -102,6 +106,7 @@ pub enum ProxyName {
     Gaussian,
     PcaMixture,
     Interpolation,
+    Oracle,
 }
 
 /// The `proxy` command: a generator, its settings, and how many samples to write where.
@@ -115,7 +120,8 @@ pub struct ProxyRequest {
     pub out: std::path::PathBuf,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Use only the first N training images (0: all 8,000).
+    /// The classifier's split: the first N training images (0: all 8,000). Generators are
+    /// fitted on it; `oracle` writes the images after it.
     #[arg(long, default_value_t = 0)]
     pub train_subset: usize,
     /// pca-mixture: principal components kept.
@@ -141,25 +147,64 @@ impl ProxyRequest {
             ProxyName::Interpolation => ProxyKind::Interpolation {
                 neighbours: self.neighbours,
             },
+            ProxyName::Oracle => ProxyKind::Oracle,
         }
     }
 }
 
-/// The `proxy` command: fits the requested generator on the training split of the embedded
-/// MNIST-10k (its first `train_subset` images when > 0) and writes `count` labelled samples to
-/// `out` as npz.
+/// The `proxy` command: the requested proxy set for a classifier trained on the first
+/// `train_subset` images (0: all) of the embedded MNIST-10k's training split, `count` labelled
+/// images written to `out` as npz.
 pub fn write_mnist_proxy(request: &ProxyRequest) -> Result<ProxyOutcome> {
     let (train, _) = crate::data::mnist10k()?;
-    let train = train.subset(request.train_subset);
     let (kind, out) = (request.kind(), &request.out);
-    let samples = fit_and_sample(kind, &train, request.count, request.seed)?;
+    let samples = proxy_set(
+        kind,
+        &train,
+        request.train_subset,
+        request.count,
+        request.seed,
+    )?;
     crate::data::write_image_npz(out, &samples)?;
     Ok(ProxyOutcome {
         generator: kind.name(),
         written: samples.len(),
-        real: train.len(),
+        real: train.subset(request.train_subset).len(),
         out: out.to_owned(),
     })
+}
+
+/// `count` proxy images for a classifier trained on the first `real_subset` images of `train`
+/// (0: all of them): a generator fitted on those images, or for [`ProxyKind::Oracle`] the real
+/// images that follow them in `train` (all that remain when fewer than `count`).
+pub fn proxy_set(
+    kind: ProxyKind,
+    train: &ImageDataset,
+    real_subset: usize,
+    count: usize,
+    seed: u64,
+) -> Result<ImageDataset> {
+    if kind != ProxyKind::Oracle {
+        let split = if real_subset == 0 {
+            train.len()
+        } else {
+            real_subset
+        };
+        return fit_and_sample(kind, &train.take(split), count, seed);
+    }
+    if count == 0 {
+        return Err(Error::invalid("count", "at least 1 image"));
+    }
+    if real_subset == 0 || real_subset >= train.len() {
+        return Err(Error::invalid(
+            "train_subset",
+            format!(
+                "a classifier split smaller than the {} training images, so that the oracle has real images it does not contain; got {real_subset}",
+                train.len()
+            ),
+        ));
+    }
+    Ok(train.range(real_subset, (real_subset + count).min(train.len())))
 }
 
 /// Fits `kind` on `train` and samples `count` labelled images (pixels clipped to [0, 1] and
@@ -202,6 +247,12 @@ pub fn fit_and_sample(
             )?,
             ProxyKind::Interpolation { neighbours } => {
                 interpolation::sample(&real, neighbours, n, &mut rng)?
+            }
+            ProxyKind::Oracle => {
+                return Err(Error::invalid(
+                    "kind",
+                    "a fitted generator; the oracle's images come from `proxy_set`",
+                ));
             }
         };
         rows_per_class.push(sampled);
