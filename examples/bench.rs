@@ -28,7 +28,10 @@ use proxyrobust::theory::norm::Norm;
 use proxyrobust::theory::transport::{EmpiricalMeasure, wasserstein};
 
 #[derive(Parser)]
-#[command(name = "bench", about = "proxyrobust benchmarks (see scripts/bench-*.sh)")]
+#[command(
+    name = "bench",
+    about = "proxyrobust benchmarks (see scripts/bench-*.sh)"
+)]
 struct Cli {
     #[command(subcommand)]
     which: Bench,
@@ -150,9 +153,9 @@ fn run(which: Bench) -> Result<String> {
             layout,
         } => {
             use proxyrobust::model::layout::Layout;
-            let shape: [i64; 3] = shape.try_into().map_err(|_| {
-                proxyrobust::Error::invalid("--shape", "three numbers C,H,W")
-            })?;
+            let shape: [i64; 3] = shape
+                .try_into()
+                .map_err(|_| proxyrobust::Error::invalid("--shape", "three numbers C,H,W"))?;
             if threads > 0 {
                 tch::set_num_threads(threads);
             }
@@ -311,7 +314,10 @@ fn w2(dims: &[usize], reps: usize, seed: u64, out: &Path) -> Result<W2Bench> {
 /// reference's timing covers `cost_matrix` plus `ot.emd2`), uniform weights, or the general
 /// network simplex when `general` is set (weights perturbed off uniform by 1e-9 relative).
 fn ot(x: &Path, y: &Path, p: u32, metric: Norm, reps: usize, general: bool) -> Result<Timing> {
-    let (px, py) = (proxyrobust::npz::read_points(x)?, proxyrobust::npz::read_points(y)?);
+    let (px, py) = (
+        proxyrobust::npz::read_points(x)?,
+        proxyrobust::npz::read_points(y)?,
+    );
     let weights = |n: usize| -> Vec<f64> {
         if !general {
             return vec![1.0 / n as f64; n];

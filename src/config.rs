@@ -83,7 +83,9 @@ pub fn unit_interval(field: &str, value: f64) -> Result<()> {
 
 /// `value` is at least `min`.
 pub fn at_least(field: &str, value: usize, min: usize) -> Result<()> {
-    check(value >= min, field, || format!("at least {min}, got {value}"))
+    check(value >= min, field, || {
+        format!("at least {min}, got {value}")
+    })
 }
 
 fn check(ok: bool, field: &str, expected: impl FnOnce() -> String) -> Result<()> {
@@ -154,7 +156,10 @@ mod tests {
             message(unit_interval_open("m", 1.0)),
             "m: a value in [0, 1), got 1"
         );
-        assert_eq!(message(unit_interval("g", 1.5)), "g: a weight in [0, 1], got 1.5");
+        assert_eq!(
+            message(unit_interval("g", 1.5)),
+            "g: a weight in [0, 1], got 1.5"
+        );
         assert_eq!(message(at_least("n", 1, 2)), "n: at least 2, got 1");
         assert!(non_negative_finite("a", 0.0).is_ok() && unit_interval("g", 1.0).is_ok());
         assert!(at_least("n", 2, 2).is_ok() && unit_interval_open("m", 0.0).is_ok());
@@ -187,6 +192,10 @@ mod tests {
         let parsed: WithDevice = parse_toml(Path::new("c.toml"), "device = \"cuda\"").unwrap();
         assert_eq!(parsed.device, Device::Cuda);
         let e = parse_toml::<WithDevice>(Path::new("c.toml"), "device = \"tpu\"").unwrap_err();
-        assert!(e.to_string().contains("device: auto, cpu or cuda, got \"tpu\""), "{e}");
+        assert!(
+            e.to_string()
+                .contains("device: auto, cpu or cuda, got \"tpu\""),
+            "{e}"
+        );
     }
 }

@@ -172,7 +172,11 @@ fn run(command: Command) -> Result<()> {
             let config = SweepConfig::load(&config)?;
             let run_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(config.name()));
             let outcome = config.run(&run_dir, !quiet)?;
-            println!("{}\noutputs: {}", outcome.summary, outcome.run_dir.display());
+            println!(
+                "{}\noutputs: {}",
+                outcome.summary,
+                outcome.run_dir.display()
+            );
         }
         Command::W2 { a, b, json } => {
             let w2 = wasserstein2(&read_gaussian(&a)?, &read_gaussian(&b)?)?;
@@ -205,7 +209,10 @@ fn run(command: Command) -> Result<()> {
         } => {
             let config = proxyrobust::train::TrainConfig::load(&config)?;
             let run_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
-            println!("{}", proxyrobust::train::run(&config, &run_dir, !quiet, resume)?);
+            println!(
+                "{}",
+                proxyrobust::train::run(&config, &run_dir, !quiet, resume)?
+            );
         }
         #[cfg(feature = "torch")]
         Command::Eval {
@@ -261,7 +268,8 @@ fn run(command: Command) -> Result<()> {
 /// Prints `value` as one line of JSON with `--json`, `text` otherwise.
 fn print(json: bool, value: &impl serde::Serialize, text: impl std::fmt::Display) -> Result<()> {
     if json {
-        let line = serde_json::to_string(value).map_err(|e| Error::invalid("output", e.to_string()))?;
+        let line =
+            serde_json::to_string(value).map_err(|e| Error::invalid("output", e.to_string()))?;
         println!("{line}");
     } else {
         println!("{text}");

@@ -8,8 +8,8 @@ use faer::Mat;
 use proptest::prelude::*;
 use proxyrobust::npz::read_gaussian;
 use proxyrobust::theory::gaussian::{
-    ClassConditionalGaussians, Gaussian, conditional_mean_distance, conditional_wasserstein,
-    wasserstein2,
+    ClassConditionalGaussians, Gaussian, TraceRoute, conditional_mean_distance,
+    conditional_wasserstein, wasserstein2, wasserstein2_squared_by,
 };
 
 fn data(name: &str) -> std::path::PathBuf {
@@ -44,6 +44,28 @@ fn matches_reference_script_on_random_full_rank_gaussians() {
             relative_error(w, expected) < 1e-12,
             "{stem}: {w} vs {expected}"
         );
+    }
+}
+
+/// The kernels' route and the faer-only reference route (dense symmetric eigenvalues) both give
+/// the reference script's values, on full-rank pairs and on the singular pair.
+#[test]
+fn both_trace_routes_match_the_reference_values() {
+    for (stem, expected) in [
+        ("w2_d4_s1", 2.3825017894119576),
+        ("w2_d16_s2", 6.821749964044801),
+        ("w2_d64_s3", 12.841686137332559),
+        ("w2_singular", 4.238975369115934),
+    ] {
+        let a = read_gaussian(&data(&format!("{stem}_a.npz"))).unwrap();
+        let b = read_gaussian(&data(&format!("{stem}_b.npz"))).unwrap();
+        for route in [TraceRoute::Kernels, TraceRoute::Faer] {
+            let w = wasserstein2_squared_by(&a, &b, route).unwrap().sqrt();
+            assert!(
+                relative_error(w, expected) < 1e-10,
+                "{stem} by {route:?}: {w} vs {expected}"
+            );
+        }
     }
 }
 

@@ -63,8 +63,9 @@ fn cnn4_reaches_97_percent_on_mnist10k() {
         batch_size: 256,
         seed: 0,
     };
-    let proxyrobust::train::LoadedClassifier { net, test, x, y, .. } =
-        proxyrobust::train::load_classifier(&config, &weights).unwrap();
+    let proxyrobust::train::LoadedClassifier {
+        net, test, x, y, ..
+    } = proxyrobust::train::load_classifier(&config, &weights).unwrap();
     let (report, _) =
         proxyrobust::eval::evaluate(&net, &x, &y, test.num_classes(), &settings, false).unwrap();
     assert!(

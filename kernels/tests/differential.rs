@@ -45,10 +45,22 @@ fn families(n: usize, rng: &mut StdRng) -> Vec<(&'static str, Mat<f64>, bool)> {
         .map(|i| 10f64.powf(-12.0 * i as f64 / n.max(2) as f64))
         .collect();
     let clustered: Vec<f64> = (0..n)
-        .map(|i| if i % 3 == 0 { 2.0 } else { 2.0 + 1e-13 * i as f64 })
+        .map(|i| {
+            if i % 3 == 0 {
+                2.0
+            } else {
+                2.0 + 1e-13 * i as f64
+            }
+        })
         .collect();
     let rank_deficient: Vec<f64> = (0..n)
-        .map(|i| if i < n.div_ceil(2) { 1.0 + i as f64 } else { 0.0 })
+        .map(|i| {
+            if i < n.div_ceil(2) {
+                1.0 + i as f64
+            } else {
+                0.0
+            }
+        })
         .collect();
     let tiny_off_diagonal = Mat::from_fn(n, n, |i, j| {
         if i == j {
@@ -57,9 +69,7 @@ fn families(n: usize, rng: &mut StdRng) -> Vec<(&'static str, Mat<f64>, bool)> {
             1e-14 * (((i * 31 + j * 17) % 7) as f64 - 3.0) * if i > j { 1.0 } else { 0.0 }
         }
     });
-    let tiny_off_diagonal = Mat::from_fn(n, n, |i, j| {
-        tiny_off_diagonal[(i.max(j), i.min(j))]
-    });
+    let tiny_off_diagonal = Mat::from_fn(n, n, |i, j| tiny_off_diagonal[(i.max(j), i.min(j))]);
     vec![
         ("random", random, false),
         ("graded", with_spectrum(&graded, rng), false),
@@ -72,7 +82,17 @@ fn families(n: usize, rng: &mut StdRng) -> Vec<(&'static str, Mat<f64>, bool)> {
 #[test]
 fn trace_sqrt_agrees_with_faer_on_every_family_and_size() {
     let mut rng = StdRng::seed_from_u64(11);
-    for n in [1, 2, 3, 7, 64, 128, 257, TWO_STAGE_FROM - 1, TWO_STAGE_FROM + 3] {
+    for n in [
+        1,
+        2,
+        3,
+        7,
+        64,
+        128,
+        257,
+        TWO_STAGE_FROM - 1,
+        TWO_STAGE_FROM + 3,
+    ] {
         for (name, a, singular) in families(n, &mut rng) {
             let (expected, largest) = faer_reference(&a);
             let mut work = a.clone();

@@ -64,8 +64,11 @@ pub fn checkpoints(iterations: usize) -> Vec<usize> {
 impl Apgd {
     /// Range checks under `field`.
     pub fn validate(&self, field: &str) -> Result<()> {
-        self.threat
-            .validate_attack(field, ("iterations", "iteration", self.iterations), self.restarts)?;
+        self.threat.validate_attack(
+            field,
+            ("iterations", "iteration", self.iterations),
+            self.restarts,
+        )?;
         validate_targets(&format!("{field}.loss"), self.targets())
     }
 

@@ -101,8 +101,11 @@ fn scale_reaching(a: &Tensor, t: &Tensor, c: &Tensor) -> Tensor {
 impl Fab {
     /// Range checks under `field`.
     pub fn validate(&self, field: &str) -> Result<()> {
-        self.threat
-            .validate_attack(field, ("iterations", "iteration", self.iterations), self.restarts)?;
+        self.threat.validate_attack(
+            field,
+            ("iterations", "iteration", self.iterations),
+            self.restarts,
+        )?;
         validate_targets(&format!("{field}.target"), self.targets())
     }
 

@@ -318,7 +318,10 @@ mod tests {
         assert_eq!(value["seed"], 7);
         assert_eq!(value["resumed"], false);
         assert_eq!(value["config"]["k"], 1);
-        assert_eq!(value["outputs"], serde_json::json!(["a.csv", "manifest.json"]));
+        assert_eq!(
+            value["outputs"],
+            serde_json::json!(["a.csv", "manifest.json"])
+        );
         assert_eq!(value["versions"]["tch"], "0.24.0");
         std::fs::remove_dir_all(dir).unwrap();
     }

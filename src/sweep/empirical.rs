@@ -5,8 +5,8 @@ use faer::Mat;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::config::at_least;
 use super::theorem1::{RealModel, real_distribution};
+use crate::config::at_least;
 use crate::error::Result;
 use crate::theory::gaussian::ClassConditionalGaussians;
 use crate::theory::linear::{LinearClassifier, lda_classifier};

@@ -106,7 +106,6 @@ impl Validate for SweepConfig {
     }
 }
 
-
 /// Checks that a config's `sweep` field names the sweep it was parsed as.
 pub(crate) fn expect_sweep(sweep: &str, expected: &str) -> Result<()> {
     if sweep == expected {

@@ -411,7 +411,8 @@ pub fn build_classifier(
 /// `manifest.json` under `run_dir`.
 pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<SweepOutcome> {
     config.validate()?;
-    let mut manifest = report::Manifest::new("sweep", config, report::cpu_device())?.seed(config.seed)?;
+    let mut manifest =
+        report::Manifest::new("sweep", config, report::cpu_device())?.seed(config.seed)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let real = real_distribution(&config.real, &mut rng)?;
     let classifier = build_classifier(&config.classifier, &real, &mut rng)?;
@@ -612,7 +613,14 @@ fn report_markdown(
         );
     } else {
         let table = report::markdown_table(
-            &["proxy", "perturbation", "strength", "bound", "abs ΔRob", "half-width"],
+            &[
+                "proxy",
+                "perturbation",
+                "strength",
+                "bound",
+                "abs ΔRob",
+                "half-width",
+            ],
             violations.iter().map(|r| {
                 vec![
                     r.proxy.to_string(),

@@ -221,7 +221,8 @@ pub struct GaussianRow {
 /// `theorem2.png`/`.svg`, `report.md` and `manifest.json`.
 pub fn run(config: &Theorem2Config, run_dir: &Path, show_progress: bool) -> Result<SweepOutcome> {
     config.validate()?;
-    let mut manifest = report::Manifest::new("sweep", config, report::cpu_device())?.seed(config.seed)?;
+    let mut manifest =
+        report::Manifest::new("sweep", config, report::cpu_device())?.seed(config.seed)?;
     let s = &config.spheres;
     let total = s.dims.len() * s.ratios.len() * s.norms.len() + config.gaussians.count;
     let bar = report::progress(total, "theorem 2", show_progress);
@@ -430,7 +431,17 @@ fn markdown(
         config.seed
     );
     let spheres_table = report::markdown_table(
-        &["d", "norm", "r", "r~", "cwd", "ARC closed form", "ARC empirical", "rel. error", "ok"],
+        &[
+            "d",
+            "norm",
+            "r",
+            "r~",
+            "cwd",
+            "ARC closed form",
+            "ARC empirical",
+            "rel. error",
+            "ok",
+        ],
         spheres.iter().map(|r| {
             vec![
                 r.dim.to_string(),
@@ -446,7 +457,16 @@ fn markdown(
         }),
     );
     let labeled_table = report::markdown_table(
-        &["d", "norm", "classes", "cwd", "ARC closed form", "ARC empirical", "rel. error", "ok"],
+        &[
+            "d",
+            "norm",
+            "classes",
+            "cwd",
+            "ARC closed form",
+            "ARC empirical",
+            "rel. error",
+            "ok",
+        ],
         labeled.iter().map(|r| {
             vec![
                 r.dim.to_string(),

@@ -18,8 +18,8 @@ use faer::{Accum, Mat, MatRef, Par, Side};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use proxyrobust_kernels::{Asymmetry, add_transpose};
 use crate::error::{Error, Result};
+use proxyrobust_kernels::{Asymmetry, add_transpose};
 
 /// Relative tolerance for the symmetry check: `|S_ij − S_ji| ≤ 1e-10 · max|S|`.
 pub const SYMMETRY_TOLERANCE: f64 = 1e-10;
@@ -313,7 +313,9 @@ fn symmetric_trace_sqrt(a: &mut Mat<f64>, par: Par, route: TraceRoute) -> Result
         )
     };
     match route {
-        TraceRoute::Kernels => proxyrobust_kernels::trace_sqrt(a.as_mut(), par).map_err(|e| failed(&e)),
+        TraceRoute::Kernels => {
+            proxyrobust_kernels::trace_sqrt(a.as_mut(), par).map_err(|e| failed(&e))
+        }
         TraceRoute::Faer => Ok(a
             .self_adjoint_eigenvalues(Side::Lower)
             .map_err(|e| failed(&e))?

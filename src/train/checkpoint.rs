@@ -161,4 +161,3 @@ pub(super) fn load(
         finished,
     })
 }
-

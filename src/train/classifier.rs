@@ -128,12 +128,7 @@ pub fn load_classifier(config: &TrainConfig, weights: &Path) -> Result<LoadedCla
     let device = config.device.resolve()?;
     let (train, test) = config.dataset.load()?;
     let vs = VarStore::new(device);
-    let net = classifier(
-        config,
-        &vs,
-        input_shape(&train),
-        train.num_classes() as i64,
-    )?;
+    let net = classifier(config, &vs, input_shape(&train), train.num_classes() as i64)?;
     let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
     load_parameters(weights, &read_safetensors(weights)?, &parameters, "")?;
     let (x, y) = tensors(&test, device);

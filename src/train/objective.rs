@@ -76,7 +76,9 @@ impl Objective {
                     "a finite step size > 0 and at least 1 step",
                 ));
             }
-            Objective::Fgsm { step_size, .. } => positive_finite("objective.step_size", *step_size)?,
+            Objective::Fgsm { step_size, .. } => {
+                positive_finite("objective.step_size", *step_size)?
+            }
             Objective::Free { replays: 0, .. } => {
                 return Err(Error::invalid("objective.replays", "at least 1"));
             }

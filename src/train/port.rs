@@ -193,9 +193,10 @@ mod with_torch {
                 self.batch_size
             };
             let (xs, ys) = self.source.sample(count, self.limit, x.device())?;
-            let weights = Tensor::from_slice(&aggregation_weights(self.gamma, real as usize, count))
-                .to_kind(Kind::Float)
-                .to_device(x.device());
+            let weights =
+                Tensor::from_slice(&aggregation_weights(self.gamma, real as usize, count))
+                    .to_kind(Kind::Float)
+                    .to_device(x.device());
             Ok(StepBatch {
                 inputs: Tensor::cat(&[x, augment.apply(&xs)], 0),
                 labels: Tensor::cat(&[&y, &ys], 0),

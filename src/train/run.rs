@@ -167,7 +167,11 @@ pub fn run(
     manifest = manifest.with("interrupted", was_interrupted)?;
     manifest.write(
         run_dir,
-        &["metrics.csv", "checkpoint.safetensors", "weights.safetensors"],
+        &[
+            "metrics.csv",
+            "checkpoint.safetensors",
+            "weights.safetensors",
+        ],
     )?;
     Ok(TrainOutcome {
         run_dir: run_dir.to_owned(),
