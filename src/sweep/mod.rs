@@ -106,6 +106,14 @@ impl Validate for SweepConfig {
     }
 }
 
+/// The manifest of a sweep run with `config` and `seed` on the CPU; the clock starts now.
+pub(crate) fn manifest(
+    config: &impl serde::Serialize,
+    seed: u64,
+) -> Result<crate::report::Manifest> {
+    crate::report::Manifest::new("sweep", config, crate::report::cpu_device())?.seed(seed)
+}
+
 /// Checks that a config's `sweep` field names the sweep it was parsed as.
 pub(crate) fn expect_sweep(sweep: &str, expected: &str) -> Result<()> {
     if sweep == expected {

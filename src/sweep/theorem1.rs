@@ -411,8 +411,7 @@ pub fn build_classifier(
 /// `manifest.json` under `run_dir`.
 pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<SweepOutcome> {
     config.validate()?;
-    let mut manifest =
-        report::Manifest::new("sweep", config, report::cpu_device())?.seed(config.seed)?;
+    let mut manifest = super::manifest(config, config.seed)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let real = real_distribution(&config.real, &mut rng)?;
     let classifier = build_classifier(&config.classifier, &real, &mut rng)?;

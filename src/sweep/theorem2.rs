@@ -221,8 +221,7 @@ pub struct GaussianRow {
 /// `theorem2.png`/`.svg`, `report.md` and `manifest.json`.
 pub fn run(config: &Theorem2Config, run_dir: &Path, show_progress: bool) -> Result<SweepOutcome> {
     config.validate()?;
-    let mut manifest =
-        report::Manifest::new("sweep", config, report::cpu_device())?.seed(config.seed)?;
+    let mut manifest = super::manifest(config, config.seed)?;
     let s = &config.spheres;
     let total = s.dims.len() * s.ratios.len() * s.norms.len() + config.gaussians.count;
     let bar = report::progress(total, "theorem 2", show_progress);

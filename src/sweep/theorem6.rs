@@ -91,8 +91,7 @@ pub struct MixtureRow {
 /// Runs the sweep; writes `theorem6.csv`, `theorem6.png`/`.svg`, `report.md`, `manifest.json`.
 pub fn run(config: &Theorem6Config, run_dir: &Path, show_progress: bool) -> Result<SweepOutcome> {
     config.validate()?;
-    let mut manifest =
-        report::Manifest::new("sweep", config, report::cpu_device())?.seed(config.seed)?;
+    let mut manifest = super::manifest(config, config.seed)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let (dist, h) = config.data.model(&mut rng)?;
     let family = ProxyFamily {

@@ -72,8 +72,7 @@ pub struct TightnessRow {
 /// Runs the sweep; writes `theorem7.csv`, `theorem7.png`/`.svg`, `report.md`, `manifest.json`.
 pub fn run(config: &Theorem7Config, run_dir: &Path, show_progress: bool) -> Result<SweepOutcome> {
     config.validate()?;
-    let mut manifest =
-        report::Manifest::new("sweep", config, report::cpu_device())?.seed(config.seed)?;
+    let mut manifest = super::manifest(config, config.seed)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let (dist, h) = config.data.model(&mut rng)?;
     let real = config.data.sample(&dist, &mut rng)?;
