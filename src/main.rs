@@ -121,6 +121,14 @@ enum Command {
     /// Fits a proxy generator on the training split of the embedded MNIST-10k (or its first
     /// `--train-subset` images) and writes `--count` labelled samples as npz.
     Proxy(proxyrobust::proxy::ProxyRequest),
+    /// The diffusion proxy (class-conditional DDPM with classifier-free guidance): `train` a
+    /// model from a TOML config (e.g. experiments/mnist_ddpm.toml), `sample` a proxy set from
+    /// it; needs the `torch` feature.
+    #[cfg(feature = "torch")]
+    Diffusion {
+        #[command(subcommand)]
+        action: DiffusionAction,
+    },
     /// Labels an unconditional generator's images (npz `image`) with one or two trained
     /// classifiers (Appendix D.2) and writes the kept images with their labels as npz.
     #[cfg(feature = "torch")]
@@ -150,6 +158,32 @@ enum Command {
         /// Output folder (default runs/<name>).
         #[arg(long)]
         out: Option<PathBuf>,
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+#[cfg(feature = "torch")]
+#[derive(Subcommand)]
+enum DiffusionAction {
+    /// Train (or `--resume`) into runs/<name> (or `--out`).
+    Train {
+        config: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        quiet: bool,
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Write `--count` labelled samples to `--out` (npz), batch by batch.
+    Sample {
+        config: PathBuf,
+        /// safetensors weights (default: runs/<name>/weights.safetensors).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        #[command(flatten)]
+        settings: proxyrobust::proxy::diffusion::SampleSettings,
         #[arg(long)]
         quiet: bool,
     },
@@ -227,6 +261,39 @@ fn run(command: Command) -> Result<()> {
             let outcome = proxyrobust::eval::run(&config, weights, &flags, out, !quiet)?;
             let text = format!("{}outputs in {}", outcome.summary, outcome.out.display());
             print(json, &outcome.summary, text)?;
+        }
+        #[cfg(feature = "torch")]
+        Command::Diffusion { action } => {
+            use proxyrobust::proxy::diffusion;
+            match action {
+                DiffusionAction::Train {
+                    config,
+                    out,
+                    quiet,
+                    resume,
+                } => {
+                    let config: diffusion::DiffusionConfig = proxyrobust::config::load(&config)?;
+                    let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
+                    println!("{}", diffusion::train(&config, &dir, !quiet, resume)?);
+                }
+                DiffusionAction::Sample {
+                    config,
+                    weights,
+                    settings,
+                    quiet,
+                } => {
+                    let config: diffusion::DiffusionConfig = proxyrobust::config::load(&config)?;
+                    let weights = weights.unwrap_or_else(|| {
+                        PathBuf::from("runs")
+                            .join(&config.name)
+                            .join("weights.safetensors")
+                    });
+                    println!(
+                        "{}",
+                        diffusion::sample(&config, &weights, &settings, !quiet)?
+                    );
+                }
+            }
         }
         #[cfg(feature = "torch")]
         Command::PseudoLabel {

@@ -9,7 +9,7 @@ pub mod augment;
 pub mod folders;
 pub mod formats;
 
-use std::io::{Read, Seek};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array4};
@@ -472,6 +472,138 @@ pub fn write_image_npz(path: &Path, data: &ImageDataset) -> Result<()> {
         npz.add_array("label", &labels).map_err(|e| e.to_string())?;
         npz.finish().map(|_| ()).map_err(|e| e.to_string())
     })
+}
+
+/// Writes the npz layout of synthetic sets (`image` uint8 (N, H, W, C), `label` int64 (N,))
+/// batch by batch, so that a set far larger than memory can be written: the archive's `image`
+/// member is streamed as batches arrive, `label` follows at [`ImageNpzWriter::finish`]. The
+/// archive is written to a temporary sibling and renamed into place when complete.
+pub struct ImageNpzWriter {
+    /// `None` once finished; dropping an unfinished writer removes its temporary file.
+    zip: Option<zip::ZipWriter<std::fs::File>>,
+    tmp: std::path::PathBuf,
+    path: std::path::PathBuf,
+    bytes_per_image: usize,
+    count: usize,
+    written: usize,
+}
+
+/// The header of a version-1.0 `.npy` file for a C-order array of `descr` and `shape`, padded
+/// so that the data starts at a multiple of 64 bytes.
+fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut header = b"\x93NUMPY\x01\x00".to_vec();
+    header.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    header.extend_from_slice(dict.as_bytes());
+    header
+}
+
+impl ImageNpzWriter {
+    /// Starts an archive of `count` images of `shape` (H, W, C) at `path`.
+    pub fn create(path: &Path, count: usize, shape: [usize; 3]) -> Result<Self> {
+        let io = |e: &dyn std::fmt::Display| Error::file(path, format!("cannot write: {e}"));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
+        }
+        let tmp = path.with_file_name(format!(
+            ".{}.tmp-{}",
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&tmp).map_err(|e| io(&e))?;
+        let mut zip = zip::ZipWriter::new(file);
+        let bytes_per_image = shape.iter().product::<usize>();
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(count * bytes_per_image >= u32::MAX as usize / 2);
+        zip.start_file("image.npy", options).map_err(|e| io(&e))?;
+        let [h, w, c] = shape;
+        zip.write_all(&npy_header("|u1", &[count, h, w, c]))
+            .map_err(|e| io(&e))?;
+        Ok(ImageNpzWriter {
+            zip: Some(zip),
+            tmp,
+            path: path.to_owned(),
+            bytes_per_image,
+            count,
+            written: 0,
+        })
+    }
+
+    /// Appends whole images (`pixels` holds a multiple of H·W·C bytes).
+    pub fn append(&mut self, pixels: &[u8]) -> Result<()> {
+        let images = pixels.len() / self.bytes_per_image;
+        if !pixels.len().is_multiple_of(self.bytes_per_image) || self.written + images > self.count
+        {
+            return Err(Error::invalid(
+                "images",
+                format!(
+                    "whole images, {} in all; got {} bytes after {} images",
+                    self.count,
+                    pixels.len(),
+                    self.written
+                ),
+            ));
+        }
+        let zip = self.zip.as_mut().expect("an unfinished writer");
+        zip.write_all(pixels)
+            .map_err(|e| Error::file(&self.path, format!("cannot write: {e}")))?;
+        self.written += images;
+        Ok(())
+    }
+
+    /// Writes the labels (one per image) and renames the finished archive onto its path.
+    pub fn finish(mut self, labels: &[i64]) -> Result<()> {
+        let path = self.path.clone();
+        let io = |e: &dyn std::fmt::Display| Error::file(&path, format!("cannot write: {e}"));
+        if self.written != self.count || labels.len() != self.count {
+            return Err(Error::invalid(
+                "images",
+                format!(
+                    "{} images and labels, got {} images and {} labels",
+                    self.count,
+                    self.written,
+                    labels.len()
+                ),
+            ));
+        }
+        let mut zip = self.zip.take().expect("an unfinished writer");
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        let outcome = (|| {
+            zip.start_file("label.npy", options).map_err(|e| io(&e))?;
+            zip.write_all(&npy_header("<i8", &[labels.len()]))
+                .map_err(|e| io(&e))?;
+            let bytes: Vec<u8> = labels.iter().flat_map(|l| l.to_le_bytes()).collect();
+            zip.write_all(&bytes).map_err(|e| io(&e))?;
+            zip.finish().map_err(|e| io(&e))
+        })();
+        let file = outcome.inspect_err(|_| {
+            let _ = std::fs::remove_file(&self.tmp);
+        })?;
+        file.sync_all().map_err(|e| io(&e))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| io(&e))
+    }
+}
+
+impl Drop for ImageNpzWriter {
+    fn drop(&mut self) {
+        if self.zip.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Reads the npz layout of synthetic sets: `image` uint8 (N, H, W, C) and `label` (N,) of

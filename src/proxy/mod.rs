@@ -7,6 +7,7 @@
 //! distribution (Theorem 1 compares distributions with the same class probabilities), so class
 //! y receives round(count · p_y) samples.
 
+pub mod diffusion;
 pub mod gaussian;
 pub mod interpolation;
 pub mod pca_mixture;

@@ -2,6 +2,7 @@
 //! built), and on tch (feature `torch`) the loop (`run`), checkpoints (`checkpoint`), classifier
 //! construction and weight loading (`classifier`), the weight average (`ema`) and SGD (`sgd`).
 
+pub mod adam;
 #[cfg(feature = "torch")]
 mod checkpoint;
 #[cfg(feature = "torch")]

@@ -306,7 +306,7 @@ fn correct_count(logits: &Tensor, labels: &Tensor) -> f64 {
 }
 
 /// A seed derived from the run seed and a position, so every position draws its own numbers.
-fn derived_seed(seed: u64, epoch: usize, step: i64) -> i64 {
+pub(crate) fn derived_seed(seed: u64, epoch: usize, step: i64) -> i64 {
     let mut x = seed
         ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
         ^ (step as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
