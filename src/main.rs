@@ -121,13 +121,12 @@ enum Command {
     /// Fits a proxy generator on the training split of the embedded MNIST-10k (or its first
     /// `--train-subset` images) and writes `--count` labelled samples as npz.
     Proxy(proxyrobust::proxy::ProxyRequest),
-    /// The diffusion proxy (class-conditional DDPM with classifier-free guidance): `train` a
-    /// model from a TOML config (e.g. experiments/mnist_ddpm.toml), `sample` a proxy set from
-    /// it; needs the `torch` feature.
+    /// Generative proxies (class-conditional DDPM or GAN): `train` one from a TOML config (e.g.
+    /// experiments/mnist_ddpm.toml), `sample` a labelled proxy set from it; needs `torch`.
     #[cfg(feature = "torch")]
-    Diffusion {
+    Generator {
         #[command(subcommand)]
-        action: DiffusionAction,
+        action: GeneratorAction,
     },
     /// Labels an unconditional generator's images (npz `image`) with one or two trained
     /// classifiers (Appendix D.2) and writes the kept images with their labels as npz.
@@ -165,7 +164,7 @@ enum Command {
 
 #[cfg(feature = "torch")]
 #[derive(Subcommand)]
-enum DiffusionAction {
+enum GeneratorAction {
     /// Train (or `--resume`) into runs/<name> (or `--out`).
     Train {
         config: PathBuf,
@@ -183,7 +182,7 @@ enum DiffusionAction {
         #[arg(long)]
         weights: Option<PathBuf>,
         #[command(flatten)]
-        settings: proxyrobust::proxy::diffusion::SampleSettings,
+        settings: proxyrobust::proxy::generator::SampleSettings,
         #[arg(long)]
         quiet: bool,
     },
@@ -263,26 +262,26 @@ fn run(command: Command) -> Result<()> {
             print(json, &outcome.summary, text)?;
         }
         #[cfg(feature = "torch")]
-        Command::Diffusion { action } => {
-            use proxyrobust::proxy::diffusion;
+        Command::Generator { action } => {
+            use proxyrobust::proxy::generator;
             match action {
-                DiffusionAction::Train {
+                GeneratorAction::Train {
                     config,
                     out,
                     quiet,
                     resume,
                 } => {
-                    let config: diffusion::DiffusionConfig = proxyrobust::config::load(&config)?;
+                    let config: generator::GeneratorConfig = proxyrobust::config::load(&config)?;
                     let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
-                    println!("{}", diffusion::train(&config, &dir, !quiet, resume)?);
+                    println!("{}", generator::train(&config, &dir, !quiet, resume)?);
                 }
-                DiffusionAction::Sample {
+                GeneratorAction::Sample {
                     config,
                     weights,
                     settings,
                     quiet,
                 } => {
-                    let config: diffusion::DiffusionConfig = proxyrobust::config::load(&config)?;
+                    let config: generator::GeneratorConfig = proxyrobust::config::load(&config)?;
                     let weights = weights.unwrap_or_else(|| {
                         PathBuf::from("runs")
                             .join(&config.name)
@@ -290,7 +289,7 @@ fn run(command: Command) -> Result<()> {
                     });
                     println!(
                         "{}",
-                        diffusion::sample(&config, &weights, &settings, !quiet)?
+                        generator::sample(&config, &weights, &settings, !quiet)?
                     );
                 }
             }

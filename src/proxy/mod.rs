@@ -7,8 +7,8 @@
 //! distribution (Theorem 1 compares distributions with the same class probabilities), so class
 //! y receives round(count · p_y) samples.
 
-pub mod diffusion;
 pub mod gaussian;
+pub mod generator;
 pub mod interpolation;
 pub mod pca_mixture;
 

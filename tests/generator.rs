@@ -1,14 +1,18 @@
-//! The diffusion proxy (feature `torch`): sampling is deterministic for a seed with DDIM η = 0
-//! and independent of the batch size; a tiny model trained for 2,500 steps (about 30 s) on two
-//! well-separated clusters samples each class from its own cluster by DDIM and by DDPM; resume
-//! continues a run; bad settings get one line.
+//! Generative proxies (feature `torch`): sampling is deterministic for a seed (DDIM with η = 0,
+//! the GAN) and independent of the batch size; a tiny diffusion model trained for 2,500 steps
+//! (about 30 s) on two well-separated clusters samples each class from its own cluster by DDIM
+//! and by DDPM; the GAN's losses on hand-made logits; resume continues a run; bad settings get
+//! one line.
 #![cfg(feature = "torch")]
 
 use std::path::Path;
 
 use proxyrobust::config::Validate;
 use proxyrobust::data::{ImageDataset, read_image_npz, write_image_npz};
-use proxyrobust::proxy::diffusion::{DiffusionConfig, SampleSettings, Sampler, sample, train};
+use proxyrobust::proxy::generator::{
+    GanLoss, GeneratorConfig, GeneratorModel, SampleSettings, Sampler, discriminator_loss,
+    generator_loss, sample, train,
+};
 
 /// Two classes of 8×8 grey images: class 0 dark (near 40), class 1 bright (near 215), one in
 /// four of class 1.
@@ -27,16 +31,25 @@ fn two_clusters(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (train, test)
 }
 
-fn config(dir: &Path, steps: usize) -> DiffusionConfig {
+const DDPM: &str = "kind = \"ddpm\"\nlr = 2e-3\nwidth = 8\ntimesteps = 100\nema_decay = 0.9\n";
+const GAN: &str = "kind = \"gan\"\nwidth = 8\nlatent = 8\n";
+
+/// A generator config on the two-cluster set (28×28 would be slow; the GAN needs sides that are
+/// multiples of 4, the U-Net of 4 as well).
+fn config_of(dir: &Path, steps: usize, model: &str) -> GeneratorConfig {
     let (train, test) = two_clusters(dir);
     let text = format!(
-        "name = \"toy\"\nsteps = {steps}\nbatch_size = 32\nlr = 2e-3\nwidth = 8\ntimesteps = 100\nema_decay = 0.9\ncheckpoint_every_steps = 100\ndevice = \"cpu\"\ndataset = {{ npz = {{ train = \"{}\", test = \"{}\", classes = 2 }} }}\n",
+        "name = \"toy\"\nsteps = {steps}\nbatch_size = 32\ncheckpoint_every_steps = 100\ndevice = \"cpu\"\ndataset = {{ npz = {{ train = \"{}\", test = \"{}\", classes = 2 }} }}\n[model]\n{model}",
         train.display(),
         test.display()
     );
     let path = dir.join("toy.toml");
     std::fs::write(&path, text).unwrap();
     proxyrobust::config::load(&path).unwrap()
+}
+
+fn config(dir: &Path, steps: usize) -> GeneratorConfig {
+    config_of(dir, steps, DDPM)
 }
 
 fn settings(out: &Path, count: usize, batch: usize) -> SampleSettings {
@@ -53,9 +66,15 @@ fn settings(out: &Path, count: usize, batch: usize) -> SampleSettings {
 }
 
 #[test]
-fn ddim_is_deterministic_and_independent_of_the_batch_size() {
+fn sampling_is_deterministic_and_independent_of_the_batch_size() {
+    for model in [DDPM, GAN] {
+        deterministic_and_batch_independent(model);
+    }
+}
+
+fn deterministic_and_batch_independent(model: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let config = config(dir.path(), 2);
+    let config = config_of(dir.path(), 2, model);
     let run = dir.path().join("run");
     train(&config, &run, false, false).unwrap();
     let weights = run.join("weights.safetensors");
@@ -136,20 +155,31 @@ fn resume_continues_and_bad_settings_are_refused() {
     let rows = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(rows.lines().count(), 3, "{rows}");
     let mut bad = config.clone();
-    bad.timesteps = 10;
-    assert!(
-        bad.validate()
-            .unwrap_err()
-            .to_string()
-            .contains("timesteps")
-    );
+    let GeneratorModel::Ddpm(m) = &mut bad.model else {
+        unreachable!("a ddpm config")
+    };
+    m.timesteps = 10;
+    let message = bad.validate().unwrap_err().to_string();
+    assert!(message.contains("model.timesteps"), "{message}");
     bad = config.clone();
-    bad.unconditional_probability = 1.5;
+    let GeneratorModel::Ddpm(m) = &mut bad.model else {
+        unreachable!("a ddpm config")
+    };
+    m.unconditional_probability = 1.5;
+    let message = bad.validate().unwrap_err().to_string();
     assert!(
-        bad.validate()
-            .unwrap_err()
-            .to_string()
-            .contains("unconditional_probability")
+        message.contains("model.unconditional_probability"),
+        "{message}"
+    );
+    // A model kind that does not exist, in a file: one line naming the file and the kind.
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "name = \"x\"\nsteps = 1\n[model]\nkind = \"vae\"\n").unwrap();
+    let message = proxyrobust::config::load::<GeneratorConfig>(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("bad.toml") && message.contains("vae"),
+        "{message}"
     );
     let out = dir.path().join("x.npz");
     let mut s = settings(&out, 4, 2);
@@ -159,4 +189,59 @@ fn resume_continues_and_bad_settings_are_refused() {
         .to_string();
     assert!(message.contains("--sampling-steps"), "{message}");
     assert!(!out.exists());
+}
+
+/// Hinge and non-saturating losses on hand-made logits, from their definitions.
+#[test]
+fn gan_losses_on_hand_made_logits() {
+    let real = tch::Tensor::from_slice(&[2.0f32, 0.5, -1.0]);
+    let fake = tch::Tensor::from_slice(&[-2.0f32, 0.0, 1.5]);
+    let value = |t: tch::Tensor| t.double_value(&[]);
+    // Hinge D: mean(max(0, 1 − r)) = (0 + 0.5 + 2)/3; mean(max(0, 1 + f)) = (0 + 1 + 2.5)/3.
+    let d = value(discriminator_loss(GanLoss::Hinge, &real, &fake));
+    assert!((d - (2.5 / 3.0 + 3.5 / 3.0)).abs() < 1e-6, "{d}");
+    // Hinge G: −mean(f) = −(−0.5)/3.
+    assert!((value(generator_loss(GanLoss::Hinge, &fake)) + (-0.5 / 3.0)).abs() < 1e-6);
+    let softplus = |x: f64| (1.0 + x.exp()).ln();
+    let d = value(discriminator_loss(GanLoss::NonSaturating, &real, &fake));
+    let expected = [2.0, 0.5, -1.0]
+        .iter()
+        .map(|r: &f64| softplus(-r))
+        .sum::<f64>()
+        / 3.0
+        + [-2.0, 0.0, 1.5]
+            .iter()
+            .map(|f: &f64| softplus(*f))
+            .sum::<f64>()
+            / 3.0;
+    assert!((d - expected).abs() < 1e-6, "{d} vs {expected}");
+    let g = value(generator_loss(GanLoss::NonSaturating, &fake));
+    let expected = [-2.0, 0.0, 1.5]
+        .iter()
+        .map(|f: &f64| softplus(-f))
+        .sum::<f64>()
+        / 3.0;
+    assert!((g - expected).abs() < 1e-6, "{g} vs {expected}");
+}
+
+/// A GAN trains with its resume and writes samples of the right shape and labels.
+#[test]
+fn a_gan_trains_resumes_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_of(dir.path(), 100, GAN);
+    let run = dir.path().join("run");
+    train(&config, &run, false, false).unwrap();
+    config.steps = 200;
+    assert_eq!(train(&config, &run, false, true).unwrap().steps, 200);
+    let out = dir.path().join("gan.npz");
+    sample(
+        &config,
+        &run.join("weights.safetensors"),
+        &settings(&out, 12, 5),
+        false,
+    )
+    .unwrap();
+    let samples = read_image_npz(&out, 2).unwrap();
+    assert_eq!((samples.len(), samples.shape()), (12, [8, 8, 1]));
+    assert_eq!(samples.labels().iter().filter(|&&l| l == 1).count(), 3);
 }

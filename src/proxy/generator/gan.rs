@@ -1,0 +1,235 @@
+//! The GAN generator ([`super::GanConfig`]) on tch: a class-conditional DCGAN (Radford et al.
+//! 2016) at the two image sizes of the toolkit's defaults (28 and 32 pixels: the generator starts
+//! at a quarter of the side) with a projection discriminator (Miyato & Koyama 2018).
+//!
+//! Generator: [z, embed(y)] → linear → (2·width, H/4, W/4) → BN, ReLU → 4×4 transposed conv,
+//! stride 2 → (width, H/2, W/2) → BN, ReLU → 4×4 transposed conv, stride 2 → (C, H, W) → tanh.
+//! Discriminator: 4×4 conv, stride 2 → LeakyReLU(0.2) → 4×4 conv, stride 2 → LeakyReLU(0.2) →
+//! features φ(x); D(x, y) = w·φ(x) + embed(y)·φ(x).
+
+use std::collections::BTreeMap;
+
+use tch::nn::{self, Module, ModuleT, VarStore};
+use tch::{Device, Kind, Tensor};
+
+use super::run::{Generative, SampleNoise};
+use super::{GanConfig, GanLoss, SampleSettings};
+use crate::error::Result;
+use crate::train::adam::Adam;
+
+/// Discriminator loss on its logits for real and generated images (means over the batch).
+pub fn discriminator_loss(loss: GanLoss, real: &Tensor, fake: &Tensor) -> Tensor {
+    match loss {
+        GanLoss::Hinge => {
+            (real.neg() + 1.0).relu().mean(Kind::Float) + (fake + 1.0).relu().mean(Kind::Float)
+        }
+        GanLoss::NonSaturating => {
+            (-real).softplus().mean(Kind::Float) + fake.softplus().mean(Kind::Float)
+        }
+    }
+}
+
+/// Generator loss on the discriminator's logits for generated images.
+pub fn generator_loss(loss: GanLoss, fake: &Tensor) -> Tensor {
+    match loss {
+        GanLoss::Hinge => -fake.mean(Kind::Float),
+        GanLoss::NonSaturating => (-fake).softplus().mean(Kind::Float),
+    }
+}
+
+struct Generator {
+    latent: i64,
+    start: [i64; 3],
+    embedding: nn::Embedding,
+    project: nn::Linear,
+    body: nn::SequentialT,
+}
+
+impl Generator {
+    fn new(p: nn::Path, config: &GanConfig, image: [i64; 3], classes: i64) -> Self {
+        let (width, latent) = (config.width as i64, config.latent as i64);
+        let [c, h, w] = image;
+        let start = [2 * width, h / 4, w / 4];
+        let up = nn::ConvTransposeConfig {
+            stride: 2,
+            padding: 1,
+            ..Default::default()
+        };
+        let body = nn::seq_t()
+            .add(nn::batch_norm2d(&p / "bn0", 2 * width, Default::default()))
+            .add_fn(|x| x.relu())
+            .add(nn::conv_transpose2d(&p / "up1", 2 * width, width, 4, up))
+            .add(nn::batch_norm2d(&p / "bn1", width, Default::default()))
+            .add_fn(|x| x.relu())
+            .add(nn::conv_transpose2d(&p / "up2", width, c, 4, up))
+            .add_fn(|x| x.tanh());
+        Generator {
+            latent,
+            start,
+            embedding: nn::embedding(&p / "embedding", classes, latent, Default::default()),
+            project: nn::linear(
+                &p / "project",
+                2 * latent,
+                start.iter().product(),
+                Default::default(),
+            ),
+            body,
+        }
+    }
+
+    fn forward(&self, z: &Tensor, y: &Tensor, train: bool) -> Tensor {
+        let input = Tensor::cat(&[z, &self.embedding.forward(y)], 1);
+        let [c, h, w] = self.start;
+        let x = self.project.forward(&input).view([-1, c, h, w]);
+        self.body.forward_t(&x, train)
+    }
+}
+
+/// LeakyReLU with slope 0.2 (DCGAN's): max(x, 0.2·x).
+fn leaky_relu(x: &Tensor) -> Tensor {
+    x.maximum(&(x * 0.2))
+}
+
+struct Discriminator {
+    features: nn::Sequential,
+    linear: nn::Linear,
+    embedding: nn::Embedding,
+}
+
+impl Discriminator {
+    fn new(p: nn::Path, config: &GanConfig, image: [i64; 3], classes: i64) -> Self {
+        let width = config.width as i64;
+        let [c, h, w] = image;
+        let down = nn::ConvConfig {
+            stride: 2,
+            padding: 1,
+            ..Default::default()
+        };
+        let features = nn::seq()
+            .add(nn::conv2d(&p / "conv1", c, width, 4, down))
+            .add_fn(leaky_relu)
+            .add(nn::conv2d(&p / "conv2", width, 2 * width, 4, down))
+            .add_fn(leaky_relu)
+            .add_fn(|x| x.flatten(1, -1));
+        let dim = 2 * width * (h / 4) * (w / 4);
+        Discriminator {
+            features,
+            linear: nn::linear(&p / "linear", dim, 1, Default::default()),
+            embedding: nn::embedding(&p / "embedding", classes, dim, Default::default()),
+        }
+    }
+
+    /// Logits (N,).
+    fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
+        let phi = self.features.forward(x);
+        self.linear.forward(&phi).squeeze_dim(1)
+            + (self.embedding.forward(y) * &phi).sum_dim_intlist(1, false, Kind::Float)
+    }
+}
+
+/// Both networks, their variable stores and optimisers.
+pub(super) struct Gan {
+    config: GanConfig,
+    generator_vs: VarStore,
+    generator: Generator,
+    discriminator_vs: VarStore,
+    discriminator: Discriminator,
+    generator_adam: Adam,
+    discriminator_adam: Adam,
+}
+
+fn variables(vs: &VarStore) -> BTreeMap<String, Tensor> {
+    vs.variables().into_iter().collect()
+}
+
+impl Gan {
+    pub(super) fn new(
+        config: &GanConfig,
+        shape: [usize; 3],
+        classes: usize,
+        device: Device,
+    ) -> Self {
+        let image = [shape[2], shape[0], shape[1]].map(|v| v as i64);
+        let (generator_vs, discriminator_vs) = (VarStore::new(device), VarStore::new(device));
+        Gan {
+            generator: Generator::new(generator_vs.root(), config, image, classes as i64),
+            discriminator: Discriminator::new(
+                discriminator_vs.root(),
+                config,
+                image,
+                classes as i64,
+            ),
+            generator_vs,
+            discriminator_vs,
+            generator_adam: Adam::new(config.optimizer.clone()),
+            discriminator_adam: Adam::new(config.optimizer.clone()),
+            config: config.clone(),
+        }
+    }
+
+    fn latent(&self, n: i64, device: Device) -> Tensor {
+        Tensor::randn([n, self.generator.latent], (Kind::Float, device))
+    }
+}
+
+impl Generative for Gan {
+    /// A discriminator step on real images and fresh fakes, then a generator step on new fakes
+    /// of the same labels; returns the discriminator's loss.
+    fn step(&mut self, x: &Tensor, y: &Tensor) -> f64 {
+        let (n, device) = (x.size()[0], x.device());
+        let loss = self.config.loss;
+        let fake = tch::no_grad(|| self.generator.forward(&self.latent(n, device), y, true));
+        let d_loss = discriminator_loss(
+            loss,
+            &self.discriminator.forward(x, y),
+            &self.discriminator.forward(&fake, y),
+        );
+        d_loss.backward();
+        self.discriminator_adam
+            .step(&variables(&self.discriminator_vs), self.config.lr);
+        let fake = self.generator.forward(&self.latent(n, device), y, true);
+        generator_loss(loss, &self.discriminator.forward(&fake, y)).backward();
+        self.generator_adam
+            .step(&variables(&self.generator_vs), self.config.lr);
+        // The generator step also left gradients on the discriminator: clear them.
+        for (_, v) in variables(&self.discriminator_vs) {
+            let mut g = v.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        d_loss.double_value(&[])
+    }
+
+    fn variables(&self) -> Vec<(&'static str, BTreeMap<String, Tensor>)> {
+        vec![
+            ("generator/", variables(&self.generator_vs)),
+            ("discriminator/", variables(&self.discriminator_vs)),
+        ]
+    }
+
+    fn optimizers(&self) -> Vec<(&'static str, &Adam)> {
+        vec![
+            ("generator-adam/", &self.generator_adam),
+            ("discriminator-adam/", &self.discriminator_adam),
+        ]
+    }
+
+    fn optimizers_mut(&mut self) -> Vec<(&'static str, &mut Adam)> {
+        vec![
+            ("generator-adam/", &mut self.generator_adam),
+            ("discriminator-adam/", &mut self.discriminator_adam),
+        ]
+    }
+
+    fn sampling_store(&self) -> &VarStore {
+        &self.generator_vs
+    }
+
+    fn generate(&self, y: &Tensor, noise: &mut SampleNoise, _: &SampleSettings) -> Result<Tensor> {
+        let n = y.size()[0];
+        let latent = self.generator.latent;
+        let z = noise.draw(latent as usize, &[n, latent], y.device());
+        Ok(self.generator.forward(&z, y, false))
+    }
+}
