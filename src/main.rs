@@ -128,6 +128,25 @@ enum Command {
         #[command(subcommand)]
         action: GeneratorAction,
     },
+    /// Sample quality of a proxy set (npz `image`, `label`) against the classifier and real split
+    /// of a training config: classifier accuracy, nearest-real-image distances, a sample grid.
+    #[cfg(feature = "torch")]
+    Quality {
+        proxy: PathBuf,
+        #[arg(long)]
+        config: PathBuf,
+        /// safetensors weights (default: runs/<name>/weights.safetensors).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// Output folder for quality.json, grid.png and manifest.json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Samples and test images the nearest-image distances use.
+        #[arg(long, default_value_t = 1000)]
+        distance_points: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Labels an unconditional generator's images (npz `image`) with one or two trained
     /// classifiers (Appendix D.2) and writes the kept images with their labels as npz.
     #[cfg(feature = "torch")]
@@ -293,6 +312,20 @@ fn run(command: Command) -> Result<()> {
                     );
                 }
             }
+        }
+        #[cfg(feature = "torch")]
+        Command::Quality {
+            proxy,
+            config,
+            weights,
+            out,
+            distance_points,
+            json,
+        } => {
+            let config = proxyrobust::train::TrainConfig::load(&config)?;
+            let quality =
+                proxyrobust::proxy::quality::run(&proxy, &config, weights, &out, distance_points)?;
+            print(json, &quality, &quality)?;
         }
         #[cfg(feature = "torch")]
         Command::PseudoLabel {

@@ -245,3 +245,46 @@ fn a_gan_trains_resumes_and_samples() {
     assert_eq!((samples.len(), samples.shape()), (12, [8, 8, 1]));
     assert_eq!(samples.labels().iter().filter(|&&l| l == 1).count(), 3);
 }
+
+/// `quality` on two proxy sets of real digits: copies of the classifier's own training images
+/// sit at distance 0 from the real split (memorisation reads as 0), the oracle's unseen digits
+/// at the distance real test digits are; the grid has one row of 28-pixel images per class.
+#[test]
+fn quality_reads_memorisation_and_real_data_as_such() {
+    use proxyrobust::proxy::{ProxyKind, proxy_set};
+    use proxyrobust::train::TrainConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "name = \"q\"\nmodel = \"cnn2\"\nepochs = 1\ntrain_subset = 300\ndevice = \"cpu\"\n[lr]\nbase = 0.05\n",
+    )
+    .unwrap();
+    let config = TrainConfig::load(&path).unwrap();
+    let run = dir.path().join("run");
+    proxyrobust::train::run(&config, &run, false, false).unwrap();
+    let weights = Some(run.join("weights.safetensors"));
+    let (train, _) = proxyrobust::data::mnist10k().unwrap();
+    let copies = dir.path().join("copies.npz");
+    write_image_npz(&copies, &train.take(200)).unwrap();
+    let oracle = dir.path().join("oracle.npz");
+    write_image_npz(
+        &oracle,
+        &proxy_set(ProxyKind::Oracle, &train, 300, 200, 0).unwrap(),
+    )
+    .unwrap();
+    let out = dir.path().join("q");
+    let memorised =
+        proxyrobust::proxy::quality::run(&copies, &config, weights.clone(), &out, 200).unwrap();
+    assert_eq!(memorised.nearest_real_distance, 0.0);
+    assert!(memorised.test_nearest_real_distance > 3.0, "{memorised}");
+    let fresh = proxyrobust::proxy::quality::run(&oracle, &config, weights, &out, 200).unwrap();
+    let ratio = fresh.nearest_real_distance / fresh.test_nearest_real_distance;
+    assert!((0.85..1.15).contains(&ratio), "{fresh}");
+    assert!(
+        (fresh.classifier_accuracy - fresh.classifier_test_accuracy).abs() < 0.15,
+        "{fresh}"
+    );
+    let grid = image::open(out.join("grid.png")).unwrap();
+    assert_eq!((grid.width(), grid.height()), (280, 280));
+}

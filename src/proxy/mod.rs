@@ -11,6 +11,8 @@ pub mod gaussian;
 pub mod generator;
 pub mod interpolation;
 pub mod pca_mixture;
+#[cfg(feature = "torch")]
+pub mod quality;
 
 use faer::Mat;
 use rand::SeedableRng;

@@ -112,10 +112,20 @@ impl Discriminator {
             .add_fn(leaky_relu)
             .add_fn(|x| x.flatten(1, -1));
         let dim = 2 * width * (h / 4) * (w / 4);
+        // The projection starts at the scale of the linear head (uniform ±1/√dim), not at
+        // tch's N(0, 1) embedding default, which would put the initial logits in the hundreds.
+        let bound = 1.0 / (dim as f64).sqrt();
+        let projection = nn::EmbeddingConfig {
+            ws_init: nn::Init::Uniform {
+                lo: -bound,
+                up: bound,
+            },
+            ..Default::default()
+        };
         Discriminator {
             features,
             linear: nn::linear(&p / "linear", dim, 1, Default::default()),
-            embedding: nn::embedding(&p / "embedding", classes, dim, Default::default()),
+            embedding: nn::embedding(&p / "embedding", classes, dim, projection),
         }
     }
 

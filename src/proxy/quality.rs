@@ -1,0 +1,187 @@
+//! Sample quality of a proxy set, judged against the real split of a training config: the
+//! accuracy of a trained classifier on the samples (overall and per class), the mean ℓ2 pixel
+//! distance from each sample to its nearest real training image beside the same distance for
+//! real test images (a set much closer than real test images is memorising its training data;
+//! one much farther is off the data), and a grid of samples, one row per class, as PNG.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tch::nn::ModuleT;
+use tch::{Kind, Tensor};
+
+use crate::data::{ImageDataset, read_image_npz};
+use crate::error::{Error, Result};
+use crate::report;
+use crate::train::classifier::{default_weights, tensors};
+use crate::train::{TrainConfig, load_classifier};
+
+/// `quality.json`.
+#[derive(Debug, Serialize)]
+pub struct SampleQuality {
+    pub samples: usize,
+    /// Accuracy of the classifier on the samples' labels.
+    pub classifier_accuracy: f64,
+    pub classifier_accuracy_per_class: Vec<f64>,
+    /// The same classifier's accuracy on the real test split, for scale.
+    pub classifier_test_accuracy: f64,
+    /// Mean ℓ2 distance (pixels in [0, 1]) from a sample to its nearest real training image.
+    pub nearest_real_distance: f64,
+    /// The same for real test images (what a fresh draw from the data gives).
+    pub test_nearest_real_distance: f64,
+    /// Samples and test images used for the distances.
+    pub distance_points: usize,
+}
+
+impl std::fmt::Display for SampleQuality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} samples: classifier accuracy {:.4} (real test {:.4}); nearest real image at {:.3} (real test images: {:.3})",
+            self.samples,
+            self.classifier_accuracy,
+            self.classifier_test_accuracy,
+            self.nearest_real_distance,
+            self.test_nearest_real_distance
+        )
+    }
+}
+
+/// The `quality` command: judges the proxy set `proxy` against the classifier of `config`
+/// (weights `weights`, default its run folder's) and its real training split, and writes
+/// `quality.json`, `grid.png` and `manifest.json` under `out`. Distances use the first
+/// `distance_points` samples and test images.
+pub fn run(
+    proxy: &Path,
+    config: &TrainConfig,
+    weights: Option<PathBuf>,
+    out: &Path,
+    distance_points: usize,
+) -> Result<SampleQuality> {
+    crate::config::at_least("--distance-points", distance_points, 1)?;
+    let weights = weights.unwrap_or_else(|| default_weights(config));
+    let device = config.device.resolve()?;
+    let mut manifest = report::Manifest::new("quality", config, report::device_name(device))?
+        .with("proxy", proxy)?
+        .with("weights", &weights)?;
+    let classifier = load_classifier(config, &weights)?;
+    let samples = read_image_npz(proxy, classifier.test.num_classes())?;
+    if samples.shape() != classifier.test.shape() {
+        return Err(Error::file(
+            proxy,
+            format!(
+                "images of {:?} (H, W, C) like the classifier's data, got {:?}",
+                classifier.test.shape(),
+                samples.shape()
+            ),
+        ));
+    }
+    let (x, y) = tensors(&samples, device);
+    let (train, _) = config.splits()?;
+    let real = tensors(&train, device).0;
+    let per_class = accuracy_per_class(&classifier.net, &x, &y, samples.num_classes());
+    let counts: Vec<f64> = (0..samples.num_classes() as i64)
+        .map(|k| samples.labels().iter().filter(|&&l| l == k).count() as f64)
+        .collect();
+    let correct: f64 = per_class.iter().zip(&counts).map(|(a, n)| a * n).sum();
+    let test_classes = classifier.test.num_classes();
+    let test_per_class =
+        accuracy_per_class(&classifier.net, &classifier.x, &classifier.y, test_classes);
+    let test_counts: Vec<f64> = (0..test_classes as i64)
+        .map(|k| classifier.test.labels().iter().filter(|&&l| l == k).count() as f64)
+        .collect();
+    let test_correct: f64 = test_per_class
+        .iter()
+        .zip(&test_counts)
+        .map(|(a, n)| a * n)
+        .sum();
+    let m = distance_points
+        .min(samples.len())
+        .min(classifier.test.len()) as i64;
+    let quality = SampleQuality {
+        samples: samples.len(),
+        classifier_accuracy: correct / samples.len() as f64,
+        classifier_accuracy_per_class: per_class,
+        classifier_test_accuracy: test_correct / classifier.test.len() as f64,
+        nearest_real_distance: mean_nearest_distance(&x.narrow(0, 0, m), &real),
+        test_nearest_real_distance: mean_nearest_distance(&classifier.x.narrow(0, 0, m), &real),
+        distance_points: m as usize,
+    };
+    report::create_run_dir(out)?;
+    report::write_json(&out.join("quality.json"), &quality)?;
+    write_grid(&out.join("grid.png"), &samples, 10)?;
+    manifest.write(out, &["quality.json", "grid.png"])?;
+    Ok(quality)
+}
+
+/// Accuracy of `net` on `(x, y)` for each class (NaN for a class with no point).
+fn accuracy_per_class(net: &impl ModuleT, x: &Tensor, y: &Tensor, classes: usize) -> Vec<f64> {
+    let n = x.size()[0];
+    let mut predictions = Vec::with_capacity(n as usize);
+    tch::no_grad(|| {
+        for start in (0..n).step_by(512) {
+            let len = 512.min(n - start);
+            let logits = net.forward_t(&x.narrow(0, start, len), false);
+            predictions.push(logits.argmax(-1, false));
+        }
+    });
+    let predicted = Tensor::cat(&predictions, 0);
+    (0..classes as i64)
+        .map(|k| {
+            let of_class = y.eq(k);
+            let total = of_class.sum(Kind::Double).double_value(&[]);
+            let right = (predicted.eq_tensor(y).logical_and(&of_class))
+                .sum(Kind::Double)
+                .double_value(&[]);
+            right / total
+        })
+        .collect()
+}
+
+/// Mean over the rows of `points` of the ℓ2 distance to the nearest row of `reference` (both
+/// NCHW images, flattened), in blocks.
+fn mean_nearest_distance(points: &Tensor, reference: &Tensor) -> f64 {
+    let reference = reference.flatten(1, -1);
+    let n = points.size()[0];
+    let mut total = 0.0;
+    tch::no_grad(|| {
+        for start in (0..n).step_by(256) {
+            let block = points.narrow(0, start, 256.min(n - start)).flatten(1, -1);
+            // compute_mode 2: exact differences, not the matrix-product expansion (which leaves
+            // about 1e-3 of float32 round-off between identical images).
+            let nearest = Tensor::cdist(&block, &reference, 2.0, Some(2)).amin([1], false);
+            total += nearest.sum(Kind::Double).double_value(&[]);
+        }
+    });
+    total / n as f64
+}
+
+/// A PNG of up to `per_class` samples of every class, one row per class (grey or RGB).
+fn write_grid(path: &Path, samples: &ImageDataset, per_class: usize) -> Result<()> {
+    let [h, w, c] = samples.shape();
+    let classes = samples.num_classes();
+    let mut grid = image::RgbImage::new((per_class * w) as u32, (classes * h) as u32);
+    let per = h * w * c;
+    for class in 0..classes {
+        let rows = (0..samples.len())
+            .filter(|&i| samples.labels()[i] == class as i64)
+            .take(per_class);
+        for (column, i) in rows.enumerate() {
+            let image = &samples.pixels()[i * per..(i + 1) * per];
+            for (y, x) in (0..h).flat_map(|y| (0..w).map(move |x| (y, x))) {
+                let at = (y * w + x) * c;
+                let rgb = if c == 1 {
+                    [image[at]; 3]
+                } else {
+                    [image[at], image[at + 1], image[at + 2]]
+                };
+                grid.put_pixel(
+                    (column * w + x) as u32,
+                    (class * h + y) as u32,
+                    image::Rgb(rgb),
+                );
+            }
+        }
+    }
+    report::atomic_write_path(path, |tmp| grid.save(tmp).map_err(|e| e.to_string()))
+}
