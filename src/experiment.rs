@@ -33,7 +33,12 @@ pub struct PortExperiment {
     pub name: String,
     /// Real training images used (the first N of the training split).
     pub real_subset: usize,
+    /// Proxy generators the experiment fits on the real split itself.
+    #[serde(default)]
     pub proxies: Vec<ProxyKind>,
+    /// Proxy sets made elsewhere (a trained generator's samples: `generator sample`), by name.
+    #[serde(default)]
+    pub proxy_sets: Vec<ProxySetFile>,
     /// Sizes of the synthetic sets (Figure 9's axis); the first N of one generated set.
     pub synthetic_counts: Vec<usize>,
     /// γ values (Figure 7's axis).
@@ -46,6 +51,14 @@ pub struct PortExperiment {
     /// `seed`, `synthetic` and `name` are set per run).
     pub train: TrainConfig,
     pub evaluation: ExperimentEvaluation,
+}
+
+/// `proxy_sets = [{ name = "ddpm", npz = "runs/mnist_ddpm/samples.npz" }]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySetFile {
+    pub name: String,
+    pub npz: PathBuf,
 }
 
 fn yes() -> bool {
@@ -117,9 +130,19 @@ impl std::fmt::Display for SummaryRow {
 /// One cell of the grid.
 struct Arm {
     name: String,
-    proxy: Option<(ProxyKind, PathBuf)>,
+    proxy: Option<ArmProxy>,
     gamma: Option<f64>,
     count: usize,
+}
+
+/// The proxy set of an arm: its name, its file, and what made it (for the settings key).
+#[derive(Clone)]
+struct ArmProxy {
+    name: String,
+    file: PathBuf,
+    /// The file as the settings key names it (relative to the experiment for fitted proxies).
+    key_file: PathBuf,
+    origin: serde_json::Value,
 }
 
 impl PortExperiment {
@@ -135,13 +158,25 @@ impl Validate for PortExperiment {
             return Err(Error::invalid("real_subset", "at least 10 real images"));
         }
         if self.seeds.is_empty()
-            || self.proxies.is_empty()
+            || (self.proxies.is_empty() && self.proxy_sets.is_empty())
             || self.gammas.is_empty()
             || self.synthetic_counts.is_empty()
         {
             return Err(Error::invalid(
                 "seeds",
-                "non-empty `seeds`, `proxies`, `gammas` and `synthetic_counts`",
+                "non-empty `seeds`, `proxies` or `proxy_sets`, `gammas` and `synthetic_counts`",
+            ));
+        }
+        let mut names: Vec<&str> = self.proxies.iter().map(|k| k.name()).collect();
+        names.extend(self.proxy_sets.iter().map(|p| p.name.as_str()));
+        if let Some(name) = names
+            .iter()
+            .enumerate()
+            .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+        {
+            return Err(Error::invalid(
+                "proxy_sets",
+                format!("one proxy per name, got `{name}` twice"),
             ));
         }
         if let Some(g) = self.gammas.iter().find(|g| !(0.0..=1.0).contains(*g)) {
@@ -161,7 +196,7 @@ impl Validate for PortExperiment {
 }
 
 impl PortExperiment {
-    fn arms(&self, proxy_files: &[(ProxyKind, PathBuf)]) -> Vec<Arm> {
+    fn arms(&self, proxy_files: &[ArmProxy]) -> Vec<Arm> {
         let mut arms = Vec::new();
         if self.baseline {
             arms.push(Arm {
@@ -171,13 +206,13 @@ impl PortExperiment {
                 count: 0,
             });
         }
-        for (kind, file) in proxy_files {
+        for proxy in proxy_files {
             for &gamma in &self.gammas {
                 for &count in &self.synthetic_counts {
-                    let name = format!("port-{}-g{gamma}-n{count}", kind.name());
+                    let name = format!("port-{}-g{gamma}-n{count}", proxy.name);
                     arms.push(Arm {
                         name,
-                        proxy: Some((*kind, file.clone())),
+                        proxy: Some(proxy.clone()),
                         gamma: Some(gamma),
                         count,
                     });
@@ -193,11 +228,10 @@ impl PortExperiment {
 /// proxy generator and what it was fitted on, and the evaluation.
 fn run_settings(config: &PortExperiment, train: &TrainConfig, arm: &Arm) -> String {
     let mut train = train.clone();
-    if let (Some(synthetic), Some((kind, _))) = (train.synthetic.as_mut(), arm.proxy.as_ref()) {
-        synthetic.images =
-            SyntheticImages::Npz(PathBuf::from("proxies").join(format!("{}.npz", kind.name())));
+    if let (Some(synthetic), Some(proxy)) = (train.synthetic.as_mut(), arm.proxy.as_ref()) {
+        synthetic.images = SyntheticImages::Npz(proxy.key_file.clone());
     }
-    let proxy = arm.proxy.as_ref().map(|(kind, _)| serde_json::json!({ "kind": kind, "real_subset": config.real_subset, "seed": config.seeds[0], "generated": config.synthetic_counts.iter().max() }));
+    let proxy = arm.proxy.as_ref().map(|p| &p.origin);
     serde_json::json!({ "train": train, "proxy": proxy, "evaluation": &config.evaluation })
         .to_string()
 }
@@ -241,10 +275,27 @@ pub fn run(
         .expect("validated non-empty");
     let mut proxy_files = Vec::new();
     for kind in &config.proxies {
-        let file = dir.join("proxies").join(format!("{}.npz", kind.name()));
+        let key_file = PathBuf::from("proxies").join(format!("{}.npz", kind.name()));
+        let file = dir.join(&key_file);
         let samples = proxy_set(*kind, &train, config.real_subset, largest, config.seeds[0])?;
         crate::data::write_image_npz(&file, &samples)?;
-        proxy_files.push((*kind, file));
+        proxy_files.push(ArmProxy {
+            name: kind.name().into(),
+            file,
+            key_file,
+            origin: serde_json::json!({ "kind": kind, "real_subset": config.real_subset, "seed": config.seeds[0], "generated": largest }),
+        });
+    }
+    for set in &config.proxy_sets {
+        let bytes = std::fs::metadata(&set.npz)
+            .map_err(|e| Error::file(&set.npz, format!("cannot read proxy set: {e}")))?
+            .len();
+        proxy_files.push(ArmProxy {
+            name: set.name.clone(),
+            file: set.npz.clone(),
+            key_file: set.npz.clone(),
+            origin: serde_json::json!({ "set": set.name, "npz": set.npz, "bytes": bytes }),
+        });
     }
     let arms = config.arms(&proxy_files);
     let bar = report::progress(arms.len() * config.seeds.len(), "port runs", show);
@@ -255,8 +306,8 @@ pub fn run(
             train_config.name = format!("{}-s{seed}", arm.name);
             train_config.seed = seed;
             train_config.train_subset = config.real_subset;
-            train_config.synthetic = arm.proxy.as_ref().map(|(_, file)| SyntheticConfig {
-                images: SyntheticImages::Npz(file.clone()),
+            train_config.synthetic = arm.proxy.as_ref().map(|p| SyntheticConfig {
+                images: SyntheticImages::Npz(p.file.clone()),
                 batch_size: 0,
                 gamma: arm.gamma.unwrap_or(0.4),
                 limit: arm.count,
@@ -293,10 +344,7 @@ pub fn run(
             )?;
             rows.push(RunRow {
                 arm: arm.name.clone(),
-                proxy: arm
-                    .proxy
-                    .as_ref()
-                    .map_or("none".into(), |(k, _)| k.name().into()),
+                proxy: arm.proxy.as_ref().map_or("none".into(), |p| p.name.clone()),
                 gamma: arm.gamma,
                 synthetic_images: arm.count,
                 seed,
