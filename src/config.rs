@@ -134,6 +134,15 @@ impl Device {
             Device::Auto => Ok(tch::Device::cuda_if_available()),
         }
     }
+
+    /// Sets libtorch's CPU threads when `threads` > 0 (0 keeps its default), then
+    /// [`Self::resolve`]s the device: the start of every run on tch.
+    pub fn start(self, threads: usize) -> Result<tch::Device> {
+        if threads > 0 {
+            tch::set_num_threads(threads as i32);
+        }
+        self.resolve()
+    }
 }
 
 #[cfg(test)]

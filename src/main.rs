@@ -87,18 +87,7 @@ enum Command {
     /// Train a classifier from a TOML config (e.g. experiments/mnist_cnn4.toml); needs the
     /// `torch` feature.
     #[cfg(feature = "torch")]
-    Train {
-        config: PathBuf,
-        /// Run folder (default: runs/<name>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Hide the progress bar.
-        #[arg(long)]
-        quiet: bool,
-        /// Continue from <run folder>/checkpoint.safetensors.
-        #[arg(long)]
-        resume: bool,
-    },
+    Train(RunArgs),
     /// Clean (overall and per class) and optionally PGD robust accuracy of trained weights on the
     /// test split of a training config; needs the `torch` feature.
     #[cfg(feature = "torch")]
@@ -181,19 +170,27 @@ enum Command {
     },
 }
 
+/// A training run: its config and run folder.
+#[cfg(feature = "torch")]
+#[derive(clap::Args)]
+struct RunArgs {
+    config: PathBuf,
+    /// Run folder (default: runs/<name>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Continue from <run folder>/checkpoint.safetensors.
+    #[arg(long)]
+    resume: bool,
+}
+
 #[cfg(feature = "torch")]
 #[derive(Subcommand)]
 enum GeneratorAction {
     /// Train (or `--resume`) into runs/<name> (or `--out`).
-    Train {
-        config: PathBuf,
-        #[arg(long)]
-        out: Option<PathBuf>,
-        #[arg(long)]
-        quiet: bool,
-        #[arg(long)]
-        resume: bool,
-    },
+    Train(RunArgs),
     /// Write `--count` labelled samples to `--out` (npz), batch by batch.
     Sample {
         config: PathBuf,
@@ -253,12 +250,12 @@ fn run(command: Command) -> Result<()> {
             print(json, &serde_json::json!({ "w": w }), format!("{w:.15e}"))?;
         }
         #[cfg(feature = "torch")]
-        Command::Train {
+        Command::Train(RunArgs {
             config,
             out,
             quiet,
             resume,
-        } => {
+        }) => {
             let config = proxyrobust::train::TrainConfig::load(&config)?;
             let run_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
             println!(
@@ -284,12 +281,12 @@ fn run(command: Command) -> Result<()> {
         Command::Generator { action } => {
             use proxyrobust::proxy::generator;
             match action {
-                GeneratorAction::Train {
+                GeneratorAction::Train(RunArgs {
                     config,
                     out,
                     quiet,
                     resume,
-                } => {
+                }) => {
                     let config: generator::GeneratorConfig = proxyrobust::config::load(&config)?;
                     let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
                     println!("{}", generator::train(&config, &dir, !quiet, resume)?);

@@ -68,10 +68,7 @@ pub fn run(
     resume: bool,
 ) -> Result<TrainOutcome> {
     config.validate()?;
-    if config.threads > 0 {
-        tch::set_num_threads(config.threads as i32);
-    }
-    let device = config.device.resolve()?;
+    let device = config.device.start(config.threads)?;
     let mut manifest = report::Manifest::new("train", config, report::device_name(device))?
         .seed(config.seed)?
         .with("resumed", resume)?;

@@ -96,10 +96,7 @@ pub fn train(
     resume: bool,
 ) -> Result<TrainedGenerator> {
     config.validate()?;
-    if config.threads > 0 {
-        tch::set_num_threads(config.threads as i32);
-    }
-    let device = config.device.resolve()?;
+    let device = config.device.start(config.threads)?;
     let mut manifest =
         report::Manifest::new("generator train", config, report::device_name(device))?
             .seed(config.seed)?
@@ -263,10 +260,7 @@ pub fn sample(
     config.validate()?;
     settings.validate(&config.model)?;
     let started = std::time::Instant::now();
-    if config.threads > 0 {
-        tch::set_num_threads(config.threads as i32);
-    }
-    let device = config.device.resolve()?;
+    let device = config.device.start(config.threads)?;
     let (train, _) = config.dataset.load()?;
     let train = train.subset(config.train_subset);
     let model = build(config, train.shape(), train.num_classes(), device)?;
