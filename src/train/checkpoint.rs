@@ -1,7 +1,8 @@
 //! Checkpoints of a training run: `checkpoint.safetensors` (written atomically) holds the
 //! weights (`model/<name>`), the SGD momentum buffers (`momentum/<name>`), the weight average
 //! when there is one (`ema/<name>`), the position (`state/epoch`, `state/step`), the running sums
-//! of the current epoch and the metrics of finished epochs (`state/metrics`).
+//! of the current epoch, the metrics of finished epochs (`state/metrics`) and the epochs after
+//! which the model had collapsed to one class (`state/collapsed`: their count, then the epochs).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,7 +24,13 @@ pub(super) struct Position {
     pub loss_sum: f64,
     pub correct: f64,
     pub finished: Vec<EpochMetrics>,
+    /// Finished epochs (1-based) after which the model predicted one class for at least
+    /// [`COLLAPSED_FRACTION`] of the test images: a collapse.
+    pub collapsed: Vec<usize>,
 }
+
+/// The share of test images given one class above which an epoch counts as collapsed.
+pub(super) const COLLAPSED_FRACTION: f64 = 0.99;
 
 impl Position {
     /// The start of a run.
@@ -34,15 +41,21 @@ impl Position {
             loss_sum: 0.0,
             correct: 0.0,
             finished: Vec::new(),
+            collapsed: Vec::new(),
         }
     }
 
-    /// The start of the next epoch, with `metrics` of the one just finished recorded.
-    pub(super) fn next_epoch(mut self, metrics: EpochMetrics) -> Self {
+    /// The start of the next epoch, with `metrics` of the one just finished recorded, and
+    /// whether its model had `collapsed`.
+    pub(super) fn next_epoch(mut self, metrics: EpochMetrics, collapsed: bool) -> Self {
+        if collapsed {
+            self.collapsed.push(metrics.epoch);
+        }
         self.finished.push(metrics);
         Position {
             epoch: self.epoch + 1,
             finished: self.finished,
+            collapsed: self.collapsed,
             ..Position::start()
         }
     }
@@ -94,6 +107,11 @@ pub(super) fn save(
         "state/metrics".into(),
         Tensor::from_slice(&rows).view([at.finished.len() as i64, METRIC_COLUMNS]),
     ));
+    // The count first, so the tensor is never empty.
+    let collapsed: Vec<f64> = std::iter::once(at.collapsed.len() as f64)
+        .chain(at.collapsed.iter().map(|&e| e as f64))
+        .collect();
+    named.push(("state/collapsed".into(), Tensor::from_slice(&collapsed)));
     report::atomic_write_path(path, |tmp| {
         Tensor::write_safetensors(&named, tmp).map_err(|e| e.to_string())
     })
@@ -159,5 +177,9 @@ pub(super) fn load(
         loss_sum: scalar("state/loss_sum")?,
         correct: scalar("state/correct")?,
         finished,
+        collapsed: tensors.get("state/collapsed").map_or(Vec::new(), |t| {
+            let count = t.double_value(&[0]) as i64;
+            (1..=count).map(|i| t.double_value(&[i]) as usize).collect()
+        }),
     })
 }

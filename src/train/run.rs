@@ -16,7 +16,7 @@ use std::time::Instant;
 use tch::nn::{self, ModuleT, VarStore};
 use tch::{Kind, Tensor};
 
-use super::checkpoint::{self, Position};
+use super::checkpoint::{self, COLLAPSED_FRACTION, Position};
 use super::classifier::{classifier, input_shape, tensors};
 use super::ema::WeightAverage;
 use super::objective::FreePerturbation;
@@ -36,6 +36,8 @@ pub struct TrainOutcome {
     pub device: String,
     /// Whether Ctrl-C stopped the run early (a checkpoint was saved).
     pub interrupted: bool,
+    /// Epochs after which the model predicted one class for nearly every test image.
+    pub collapsed_epochs: Vec<usize>,
 }
 
 impl std::fmt::Display for TrainOutcome {
@@ -53,6 +55,14 @@ impl std::fmt::Display for TrainOutcome {
                 self.epochs.len(),
                 self.device,
                 self.final_test_accuracy
+            )?;
+        }
+        if !self.collapsed_epochs.is_empty() {
+            writeln!(
+                f,
+                "warning: the model predicted one class for at least {:.0}% of the test images after epochs {:?} (a collapse)",
+                100.0 * COLLAPSED_FRACTION,
+                self.collapsed_epochs
             )?;
         }
         write!(f, "outputs: {}", self.run_dir.display())
@@ -141,7 +151,8 @@ pub fn run(
         if was_interrupted {
             break;
         }
-        let (test_loss, test_accuracy) = evaluate(trainer.evaluated(), &x_test, &y_test, 512);
+        let (test_loss, test_accuracy, majority) =
+            evaluate(trainer.evaluated(), &x_test, &y_test, 512);
         let metrics = EpochMetrics {
             epoch: at.epoch + 1,
             lr,
@@ -151,7 +162,7 @@ pub fn run(
             test_accuracy,
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
-        at = at.next_epoch(metrics);
+        at = at.next_epoch(metrics, majority >= COLLAPSED_FRACTION);
         bar.set_message(format!("epoch {} test acc {test_accuracy:.4}", at.epoch));
         report::write_csv(&run_dir.join("metrics.csv"), &at.finished)?;
         trainer.save(&checkpoint, &at)?;
@@ -161,7 +172,9 @@ pub fn run(
     report::atomic_write_path(&weights, |tmp| {
         save_weights(trainer.saved(), tmp).map_err(|e| e.to_string())
     })?;
-    manifest = manifest.with("interrupted", was_interrupted)?;
+    manifest = manifest
+        .with("interrupted", was_interrupted)?
+        .with("collapsed_epochs", &at.collapsed)?;
     manifest.write(
         run_dir,
         &[
@@ -176,6 +189,7 @@ pub fn run(
         epochs: at.finished,
         device: manifest.device,
         interrupted: was_interrupted,
+        collapsed_epochs: at.collapsed,
     })
 }
 
@@ -275,10 +289,11 @@ impl<'a> Trainer<'a> {
     }
 }
 
-/// Mean loss and accuracy of `net` on `(x, y)` in evaluation mode, in batches.
-fn evaluate(net: &nn::SequentialT, x: &Tensor, y: &Tensor, batch: i64) -> (f64, f64) {
+/// Mean loss and accuracy of `net` on `(x, y)` in evaluation mode, in batches, and the share
+/// of the points given the most frequent predicted class (1 for a constant prediction).
+fn evaluate(net: &nn::SequentialT, x: &Tensor, y: &Tensor, batch: i64) -> (f64, f64, f64) {
     let n = x.size()[0];
-    let (mut loss, mut correct) = (0.0, 0.0);
+    let (mut loss, mut correct, mut predictions) = (0.0, 0.0, Vec::new());
     tch::no_grad(|| {
         let mut start = 0;
         while start < n {
@@ -287,10 +302,13 @@ fn evaluate(net: &nn::SequentialT, x: &Tensor, y: &Tensor, batch: i64) -> (f64, 
             let yb = y.narrow(0, start, len);
             loss += logits.cross_entropy_for_logits(&yb).double_value(&[]) * len as f64;
             correct += correct_count(&logits, &yb);
+            predictions.push(logits.argmax(-1, false));
             start += len;
         }
     });
-    (loss / n as f64, correct / n as f64)
+    let counts = Tensor::cat(&predictions, 0).bincount::<Tensor>(None, 0);
+    let majority = counts.max().to_kind(Kind::Double).double_value(&[]) / n as f64;
+    (loss / n as f64, correct / n as f64, majority)
 }
 
 fn correct_count(logits: &Tensor, labels: &Tensor) -> f64 {
@@ -322,4 +340,31 @@ fn interrupt_flag() -> Arc<AtomicBool> {
         flag
     })
     .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model that predicts class 3 for everything is a collapse (share 1); one that predicts
+    /// each point's label is not (share of the largest class).
+    #[test]
+    fn a_constant_model_reads_as_collapsed() {
+        let x = Tensor::arange(20, (Kind::Float, tch::Device::Cpu)).view([20, 1]);
+        let y = Tensor::arange(20, (Kind::Int64, tch::Device::Cpu)).remainder(4);
+        let constant = nn::seq_t().add_fn(|x| {
+            Tensor::zeros([x.size()[0], 4], (Kind::Float, x.device())).index_fill(
+                1,
+                &Tensor::from_slice(&[3i64]),
+                5.0,
+            )
+        });
+        let (_, accuracy, majority) = evaluate(&constant, &x, &y, 7);
+        assert_eq!((accuracy, majority), (0.25, 1.0));
+        assert!(majority >= COLLAPSED_FRACTION);
+        let labels = y.shallow_clone();
+        let perfect = nn::seq_t().add_fn(move |_| labels.one_hot(4).to_kind(Kind::Float));
+        let (_, accuracy, majority) = evaluate(&perfect, &x, &y, 20);
+        assert_eq!((accuracy, majority), (1.0, 0.25));
+    }
 }
