@@ -288,3 +288,17 @@ fn quality_reads_memorisation_and_real_data_as_such() {
     let grid = image::open(out.join("grid.png")).unwrap();
     assert_eq!((grid.width(), grid.height()), (280, 280));
 }
+
+/// The shipped generator configs and the generative PORT experiment parse and validate.
+#[test]
+fn shipped_configs_load() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    for (name, kind) in [("mnist_ddpm.toml", "ddpm"), ("mnist_gan.toml", "gan")] {
+        let config: GeneratorConfig = proxyrobust::config::load(&root.join(name)).unwrap();
+        assert_eq!(config.model.name(), kind);
+    }
+    let experiment =
+        proxyrobust::experiment::PortExperiment::load(&root.join("mnist_port_generative.toml"))
+            .unwrap();
+    assert_eq!(experiment.proxy_sets.len(), 2);
+}
