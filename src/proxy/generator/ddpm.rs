@@ -169,7 +169,14 @@ impl Generative for Ddpm {
                     let eps = self.guided(&x, t, y, settings.guidance);
                     let (data, direction, sigma) =
                         s.ddim_coefficients(t, steps.get(i + 1).copied(), settings.eta);
-                    x = self.predicted_data(&x, &eps, t) * data + &eps * direction;
+                    // The direction uses the noise consistent with the clipped x̂_0 (as
+                    // improved-diffusion does), not the raw prediction: at large t a small error
+                    // in ε̂ moves x̂_0 far outside [−1, 1], and mixing the clipped x̂_0 with the raw
+                    // ε̂ leaves the deterministic trajectory.
+                    let x0 = self.predicted_data(&x, &eps, t);
+                    let alpha_bar = s.alpha_bars[t];
+                    let eps = (&x - &x0 * alpha_bar.sqrt()) / (1.0 - alpha_bar).sqrt();
+                    x = x0 * data + &eps * direction;
                     if sigma > 0.0 {
                         x += noise.images(&like) * sigma;
                     }
