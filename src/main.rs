@@ -133,6 +133,10 @@ enum Command {
         /// Samples and test images the nearest-image distances use.
         #[arg(long, default_value_t = 1000)]
         distance_points: usize,
+        /// The real split the proxy was made from: the first N training images (default: the
+        /// config's train_subset).
+        #[arg(long)]
+        real_subset: Option<usize>,
         #[arg(long)]
         json: bool,
     },
@@ -317,11 +321,18 @@ fn run(command: Command) -> Result<()> {
             weights,
             out,
             distance_points,
+            real_subset,
             json,
         } => {
             let config = proxyrobust::train::TrainConfig::load(&config)?;
-            let quality =
-                proxyrobust::proxy::quality::run(&proxy, &config, weights, &out, distance_points)?;
+            let quality = proxyrobust::proxy::quality::run(
+                &proxy,
+                &config,
+                weights,
+                &out,
+                distance_points,
+                real_subset,
+            )?;
             print(json, &quality, &quality)?;
         }
         #[cfg(feature = "torch")]

@@ -275,16 +275,25 @@ fn quality_reads_memorisation_and_real_data_as_such() {
     .unwrap();
     let out = dir.path().join("q");
     let memorised =
-        proxyrobust::proxy::quality::run(&copies, &config, weights.clone(), &out, 200).unwrap();
+        proxyrobust::proxy::quality::run(&copies, &config, weights.clone(), &out, 200, None)
+            .unwrap();
     assert_eq!(memorised.nearest_real_distance, 0.0);
     assert!(memorised.test_nearest_real_distance > 3.0, "{memorised}");
-    let fresh = proxyrobust::proxy::quality::run(&oracle, &config, weights, &out, 200).unwrap();
+    let fresh =
+        proxyrobust::proxy::quality::run(&oracle, &config, weights.clone(), &out, 200, None)
+            .unwrap();
     let ratio = fresh.nearest_real_distance / fresh.test_nearest_real_distance;
     assert!((0.85..1.15).contains(&ratio), "{fresh}");
     assert!(
         (fresh.classifier_accuracy - fresh.classifier_test_accuracy).abs() < 0.15,
         "{fresh}"
     );
+    // Against the first 100 digits only, half of the 200 copies are in the split (distance 0)
+    // and half are fresh digits: about half the distance of real test images.
+    let half =
+        proxyrobust::proxy::quality::run(&copies, &config, weights, &out, 200, Some(100)).unwrap();
+    let ratio = half.nearest_real_distance / half.test_nearest_real_distance;
+    assert!((0.3..0.7).contains(&ratio), "{half}");
     let grid = image::open(out.join("grid.png")).unwrap();
     assert_eq!((grid.width(), grid.height()), (280, 280));
 }

@@ -25,7 +25,8 @@ pub struct SampleQuality {
     pub classifier_accuracy_per_class: Vec<f64>,
     /// The same classifier's accuracy on the real test split, for scale.
     pub classifier_test_accuracy: f64,
-    /// Mean ℓ2 distance (pixels in [0, 1]) from a sample to its nearest real training image.
+    /// Mean ℓ2 distance (pixels in [0, 1]) from a sample to its nearest image of the real split
+    /// the proxy was made from.
     pub nearest_real_distance: f64,
     /// The same for real test images (what a fresh draw from the data gives).
     pub test_nearest_real_distance: f64,
@@ -48,22 +49,25 @@ impl std::fmt::Display for SampleQuality {
 }
 
 /// The `quality` command: judges the proxy set `proxy` against the classifier of `config`
-/// (weights `weights`, default its run folder's) and its real training split, and writes
-/// `quality.json`, `grid.png` and `manifest.json` under `out`. Distances use the first
-/// `distance_points` samples and test images.
+/// (weights `weights`, default its run folder's) and the real split the proxy was made from (the
+/// first `real_subset` training images of the config's dataset; `None`: the config's own
+/// `train_subset`), and writes `quality.json`, `grid.png` and `manifest.json` under `out`.
+/// Distances use the first `distance_points` samples and test images.
 pub fn run(
     proxy: &Path,
     config: &TrainConfig,
     weights: Option<PathBuf>,
     out: &Path,
     distance_points: usize,
+    real_subset: Option<usize>,
 ) -> Result<SampleQuality> {
     crate::config::at_least("--distance-points", distance_points, 1)?;
     let weights = weights.unwrap_or_else(|| default_weights(config));
     let device = config.device.resolve()?;
     let mut manifest = report::Manifest::new("quality", config, report::device_name(device))?
         .with("proxy", proxy)?
-        .with("weights", &weights)?;
+        .with("weights", &weights)?
+        .with("real_subset", real_subset)?;
     let classifier = load_classifier(config, &weights)?;
     let samples = read_image_npz(proxy, classifier.test.num_classes())?;
     if samples.shape() != classifier.test.shape() {
@@ -77,7 +81,8 @@ pub fn run(
         ));
     }
     let (x, y) = tensors(&samples, device);
-    let (train, _) = config.splits()?;
+    let (train, _) = config.dataset.load()?;
+    let train = train.subset(real_subset.unwrap_or(config.train_subset));
     let real = tensors(&train, device).0;
     let per_class = accuracy_per_class(&classifier.net, &x, &y, samples.num_classes());
     let counts: Vec<f64> = (0..samples.num_classes() as i64)
