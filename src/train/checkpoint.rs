@@ -63,6 +63,26 @@ impl Position {
 
 const METRIC_COLUMNS: i64 = 7;
 
+/// The end of a training run (classifier or generator): `weights.safetensors` from `weights`,
+/// then `manifest.json` listing it with `metrics.csv` and `checkpoint.safetensors`.
+pub(crate) fn finish_run(
+    run_dir: &Path,
+    weights: &tch::nn::VarStore,
+    manifest: &mut report::Manifest,
+) -> Result<()> {
+    report::atomic_write_path(&run_dir.join("weights.safetensors"), |tmp| {
+        crate::model::layout::save_weights(weights, tmp).map_err(|e| e.to_string())
+    })?;
+    manifest.write(
+        run_dir,
+        &[
+            "metrics.csv",
+            "checkpoint.safetensors",
+            "weights.safetensors",
+        ],
+    )
+}
+
 /// Writes the checkpoint of position `at` to `path`.
 pub(super) fn save(
     path: &Path,

@@ -4,7 +4,7 @@
 
 pub mod adam;
 #[cfg(feature = "torch")]
-mod checkpoint;
+pub(crate) mod checkpoint;
 #[cfg(feature = "torch")]
 pub mod classifier;
 #[cfg(feature = "torch")]

@@ -24,7 +24,6 @@ use super::port::{PortBatches, StepBatch};
 use super::{EpochMetrics, Sgd, TrainConfig};
 use crate::config::Validate;
 use crate::error::{Error, Result};
-use crate::model::layout::save_weights;
 use crate::report;
 
 /// What a finished (or interrupted) run reports.
@@ -168,21 +167,10 @@ pub fn run(
         trainer.save(&checkpoint, &at)?;
     }
     bar.finish_and_clear();
-    let weights = run_dir.join("weights.safetensors");
-    report::atomic_write_path(&weights, |tmp| {
-        save_weights(trainer.saved(), tmp).map_err(|e| e.to_string())
-    })?;
     manifest = manifest
         .with("interrupted", was_interrupted)?
         .with("collapsed_epochs", &at.collapsed)?;
-    manifest.write(
-        run_dir,
-        &[
-            "metrics.csv",
-            "checkpoint.safetensors",
-            "weights.safetensors",
-        ],
-    )?;
+    checkpoint::finish_run(run_dir, trainer.saved(), &mut manifest)?;
     Ok(TrainOutcome {
         run_dir: run_dir.to_owned(),
         final_test_accuracy: at.finished.last().map(|e| e.test_accuracy).unwrap_or(0.0),

@@ -15,7 +15,7 @@ use super::{GeneratorConfig, GeneratorModel, SampleSettings};
 use crate::config::Validate;
 use crate::data::{ImageDataset, ImageNpzWriter};
 use crate::error::{Error, Result};
-use crate::model::layout::{contiguous_cpu, save_weights};
+use crate::model::layout::contiguous_cpu;
 use crate::report;
 use crate::train::adam::Adam;
 use crate::train::classifier::{load_parameters, read_safetensors, tensors};
@@ -146,17 +146,7 @@ pub fn train(
         }
     }
     bar.finish_and_clear();
-    report::atomic_write_path(&run_dir.join("weights.safetensors"), |tmp| {
-        save_weights(model.sampling_store(), tmp).map_err(|e| e.to_string())
-    })?;
-    manifest.write(
-        run_dir,
-        &[
-            "metrics.csv",
-            "checkpoint.safetensors",
-            "weights.safetensors",
-        ],
-    )?;
+    crate::train::checkpoint::finish_run(run_dir, model.sampling_store(), &mut manifest)?;
     Ok(TrainedGenerator {
         run_dir: run_dir.to_owned(),
         steps: step,
