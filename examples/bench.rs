@@ -88,7 +88,7 @@ enum Bench {
         alpha: f64,
         /// libtorch CPU threads (0 keeps its default).
         #[arg(long, default_value_t = 0)]
-        threads: i32,
+        threads: usize,
         #[arg(long, value_enum, default_value = "cpu")]
         device: proxyrobust::config::Device,
         /// Memory layout of the model (the models use channels-last).
@@ -156,9 +156,6 @@ fn run(which: Bench) -> Result<String> {
             let shape: [i64; 3] = shape
                 .try_into()
                 .map_err(|_| proxyrobust::Error::invalid("--shape", "three numbers C,H,W"))?;
-            if threads > 0 {
-                tch::set_num_threads(threads);
-            }
             let layout = match layout {
                 LayoutName::ChannelsLast => Layout::ChannelsLast,
                 LayoutName::Contiguous => Layout::Contiguous,
@@ -171,7 +168,7 @@ fn run(which: Bench) -> Result<String> {
                 pgd_steps,
                 eps,
                 alpha,
-                device.resolve()?,
+                device.start(threads)?,
                 layout,
             )?))
         }

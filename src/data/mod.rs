@@ -515,13 +515,7 @@ impl ImageNpzWriter {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
         }
-        let tmp = path.with_file_name(format!(
-            ".{}.tmp-{}",
-            path.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default(),
-            std::process::id()
-        ));
+        let tmp = crate::report::temporary_sibling(path);
         let file = std::fs::File::create(&tmp).map_err(|e| io(&e))?;
         let mut zip = zip::ZipWriter::new(file);
         let bytes_per_image = shape.iter().product::<usize>();

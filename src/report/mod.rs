@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 /// A temporary path next to `path`, keeping its extension (plot backends pick the format by it).
-fn temporary_sibling(path: &Path) -> PathBuf {
+pub(crate) fn temporary_sibling(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
