@@ -53,6 +53,14 @@ pub fn in_section(section: &str, error: Error) -> Error {
     }
 }
 
+/// A validation error of a field given on the command line, renamed to its flag (`--field`).
+pub fn as_flag(error: Error) -> Error {
+    match error {
+        Error::Invalid { what, expected } => Error::invalid(format!("--{what}"), expected),
+        other => other,
+    }
+}
+
 /// `value` is finite and > 0.
 pub fn positive_finite(field: &str, value: f64) -> Result<()> {
     check(value > 0.0 && value.is_finite(), field, || {

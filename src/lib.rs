@@ -24,5 +24,6 @@ pub mod proxy;
 #[cfg(feature = "torch")]
 pub mod pseudo_label;
 pub mod report;
+pub mod smoothing;
 pub mod sweep;
 pub mod train;

@@ -366,6 +366,8 @@ fn objectives_and_port_train_and_bad_settings_are_refused() {
         "kind = \"trades\"\nnorm = \"l2\"\nepsilon = 1.0\nstep_size = 0.5\nsteps = 2\nbeta = 6.0",
         "kind = \"fgsm\"\nnorm = \"linf\"\nepsilon = 0.1\nstep_size = 0.125",
         "kind = \"free\"\nnorm = \"linf\"\nepsilon = 0.1\nreplays = 2",
+        "kind = \"gaussian-augmentation\"\nsigma = 0.25",
+        "kind = \"stability\"\nsigma = 0.25\nbeta = 6.0",
     ];
     for (i, objective) in objectives.iter().enumerate() {
         for port in [false, true] {
@@ -408,6 +410,14 @@ fn objectives_and_port_train_and_bad_settings_are_refused() {
         (
             "[objective]\nkind = \"free\"\nnorm = \"linf\"\nepsilon = 0.1\nreplays = 0\n",
             "objective.replays",
+        ),
+        (
+            "[objective]\nkind = \"stability\"\nsigma = 0.0\nbeta = 6.0\n",
+            "objective.sigma",
+        ),
+        (
+            "[objective]\nkind = \"gaussian-augmentation\"\nsigma = -1.0\n",
+            "objective.sigma",
         ),
         ("[synthetic]\ngamma = 0.4\n", "synthetic"),
         (

@@ -1,8 +1,11 @@
 //! Training objectives (paper Section 2.3 and Appendix B): natural training, PGD adversarial
 //! training (Madry et al., 2018), TRADES (Zhang et al., 2019), FGSM with a random start ("fast"
-//! AT, Wong et al., 2020) and free AT (Shafahi et al., 2019; m replays of each batch with a
-//! perturbation carried across batches, as the paper uses on ImageNet). Every objective returns
-//! per-sample losses, so PORT can weight real and synthetic samples (train::port).
+//! AT, Wong et al., 2020), free AT (Shafahi et al., 2019; m replays of each batch with a
+//! perturbation carried across batches, as the paper uses on ImageNet), and the two noise
+//! objectives base classifiers of randomized smoothing are trained with (Section 3.1.2,
+//! [`crate::smoothing`]): Gaussian data augmentation (Cohen et al., 2019) and stability training
+//! (Zheng et al., 2016, as RST uses it). Every objective returns per-sample losses, so PORT can
+//! weight real and synthetic samples (train::port).
 //!
 //! Adversarial examples are generated with the model in evaluation mode (batch-norm statistics
 //! are not updated by the attack), then the loss is taken in training mode.
@@ -48,6 +51,11 @@ pub enum Objective {
         epsilon: f64,
         replays: usize,
     },
+    /// Cross-entropy on x + δ, δ ~ N(0, σ²I) in [0, 1] pixel space (no clipping, as Cohen et al.).
+    GaussianAugmentation { sigma: f64 },
+    /// Stability training: CE(f(x), y) + β · KL(f(x) ‖ f(x + δ)), δ ~ N(0, σ²I)
+    /// (the paper, after RST: β = 6, σ = 0.25).
+    Stability { sigma: f64, beta: f64 },
 }
 
 impl Objective {
@@ -55,6 +63,13 @@ impl Objective {
     pub fn validate(&self) -> Result<()> {
         let (norm, epsilon) = match self {
             Objective::Natural => return Ok(()),
+            Objective::GaussianAugmentation { sigma } => {
+                return positive_finite("objective.sigma", *sigma);
+            }
+            Objective::Stability { sigma, beta } => {
+                positive_finite("objective.sigma", *sigma)?;
+                return non_negative_finite("objective.beta", *beta);
+            }
             Objective::Pgd { norm, epsilon, .. }
             | Objective::Trades { norm, epsilon, .. }
             | Objective::Fgsm { norm, epsilon, .. }
@@ -90,8 +105,8 @@ impl Objective {
         Ok(())
     }
 
-    /// The objective with ε and the attack step size multiplied by `factor` (the ε warm-up of
-    /// [`crate::train::TrainConfig::epsilon_warmup_epochs`]).
+    /// The objective with ε and the attack step size (or the noise level σ) multiplied by
+    /// `factor` (the ε warm-up of [`crate::train::TrainConfig::epsilon_warmup_epochs`]).
     pub fn scaled(&self, factor: f64) -> Objective {
         let mut scaled = self.clone();
         match &mut scaled {
@@ -109,6 +124,9 @@ impl Objective {
                 *step_size *= factor;
             }
             Objective::Free { epsilon, .. } => *epsilon *= factor,
+            Objective::GaussianAugmentation { sigma } | Objective::Stability { sigma, .. } => {
+                *sigma *= factor
+            }
         }
         scaled
     }
@@ -234,6 +252,18 @@ mod with_torch {
                     let robust = kl_divergence(&logits, &net.forward_t(&adversarial, true));
                     BatchLoss {
                         per_sample: cross_entropy(&logits, y, smoothing) + robust * *beta,
+                        logits,
+                    }
+                }
+                Objective::GaussianAugmentation { sigma } => {
+                    train_on(&(x + x.randn_like() * *sigma))
+                }
+                Objective::Stability { sigma, beta } => {
+                    let logits = net.forward_t(x, true);
+                    let noisy = net.forward_t(&(x + x.randn_like() * *sigma), true);
+                    BatchLoss {
+                        per_sample: cross_entropy(&logits, y, smoothing)
+                            + kl_divergence(&logits, &noisy) * *beta,
                         logits,
                     }
                 }
