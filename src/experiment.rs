@@ -2,12 +2,17 @@
 //! a small real training split, proxy sets from each generator of [`crate::proxy`], and for every
 //! seed a baseline (adversarial training on the real split alone) against PORT with each proxy,
 //! γ and synthetic-set size of the grid — Table 1's comparison, Figure 7's γ sweep and Figure 9's
-//! size sweep from one config. Robust accuracy by AutoAttack on the test split.
+//! size sweep from one config. Robust accuracy by AutoAttack on the test split, or certified
+//! accuracy of the randomized-smoothing classifier at one ℓ2 radius (Section 3.1.2, Table 5;
+//! [`crate::smoothing`]).
 //!
 //! Outputs under the run folder: `runs.csv` (one row per trained model), `summary.csv` (mean and
 //! standard deviation over seeds per arm), `robust_accuracy.{png,svg}` (robust accuracy of every
 //! arm and seed), `report.md` (which proxies help and by how much), `manifest.json`, and the
-//! proxy sets and each model's training folder.
+//! proxy sets and each model's training folder. Under certification also `certified.csv`
+//! (`arm,seed,radius,certified_accuracy`: every run's certified-accuracy curve) and
+//! `certified_accuracy.{png,svg}` (the seed-mean curve of each arm, Figure 2), and each model's
+//! `certify/samples.csv` (the `certify` command's per-image table).
 //!
 //! Each finished run also leaves `models/<run>/result.json` (its row and the settings that made
 //! it); running the same config again reuses those rows, so an interrupted experiment continues
@@ -23,6 +28,7 @@ use crate::error::{Error, Result};
 use crate::eval::{EvalSettings, evaluate};
 use crate::proxy::{ProxyKind, proxy_set};
 use crate::report::{self, Axes, Labels, Series, plot};
+use crate::smoothing::{CertifiedPoint, Mode, Smooth, SmoothingSettings};
 use crate::train::TrainConfig;
 use crate::train::port::{SyntheticConfig, SyntheticImages};
 
@@ -65,15 +71,74 @@ fn yes() -> bool {
     true
 }
 
-/// `[evaluation]`: the AutoAttack chain and the threat model robust accuracy is reported under.
+/// `[evaluation]`: either the AutoAttack chain and the threat model robust accuracy is reported
+/// under (`autoattack`, `threat`), or randomized-smoothing certification (`[evaluation.certify]`,
+/// the `certify` command's settings) with the ℓ2 radius whose certified accuracy is reported
+/// (`certified_radius`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentEvaluation {
-    pub autoattack: Version,
-    pub threat: Threat,
+    #[serde(default)]
+    pub autoattack: Option<Version>,
+    #[serde(default)]
+    pub threat: Option<Threat>,
+    #[serde(default)]
+    pub certify: Option<SmoothingSettings>,
+    #[serde(default)]
+    pub certified_radius: Option<f64>,
     /// Test points evaluated (0: all).
     #[serde(default)]
     pub limit: usize,
+}
+
+/// What one run's robust accuracy means.
+enum Robustness<'a> {
+    /// AutoAttack robust accuracy under a threat model.
+    Empirical(Version, Threat),
+    /// Certified accuracy of the smoothed classifier at an ℓ2 radius.
+    Certified(&'a SmoothingSettings, f64),
+}
+
+impl ExperimentEvaluation {
+    fn validate(&self) -> Result<()> {
+        self.robustness().map(|_| ())
+    }
+
+    fn robustness(&self) -> Result<Robustness<'_>> {
+        match (self, self.certify.as_ref()) {
+            (
+                ExperimentEvaluation {
+                    autoattack: Some(version),
+                    threat: Some(threat),
+                    certified_radius: None,
+                    ..
+                },
+                None,
+            ) => {
+                threat.validate("evaluation.threat")?;
+                Ok(Robustness::Empirical(*version, *threat))
+            }
+            (
+                ExperimentEvaluation {
+                    autoattack: None,
+                    threat: None,
+                    certified_radius: Some(radius),
+                    ..
+                },
+                Some(settings),
+            ) => {
+                settings
+                    .validate()
+                    .map_err(|e| config::in_section("evaluation.certify", e))?;
+                config::non_negative_finite("evaluation.certified_radius", *radius)?;
+                Ok(Robustness::Certified(settings, *radius))
+            }
+            _ => Err(Error::invalid(
+                "evaluation",
+                "either `autoattack` and `threat`, or `[evaluation.certify]` and `certified_radius`",
+            )),
+        }
+    }
 }
 
 /// One trained model.
@@ -188,7 +253,7 @@ impl Validate for PortExperiment {
         if self.synthetic_counts.contains(&0) {
             return Err(Error::invalid("synthetic_counts", "sizes ≥ 1"));
         }
-        self.evaluation.threat.validate("evaluation.threat")?;
+        self.evaluation.validate()?;
         self.train
             .validate()
             .map_err(|e| config::in_section("train", e))
@@ -236,14 +301,108 @@ fn run_settings(config: &PortExperiment, train: &TrainConfig, arm: &Arm) -> Stri
         .to_string()
 }
 
-/// The row of a run finished earlier with exactly these settings, if `result.json` holds one.
-fn finished_row(result_file: &Path, settings: &str) -> Option<RunRow> {
+/// The row (and certified-accuracy curve, empty under AutoAttack) of a run finished earlier with
+/// exactly these settings, if `result.json` holds one.
+fn finished_run(result_file: &Path, settings: &str) -> Option<(RunRow, Vec<CertifiedPoint>)> {
     let text = std::fs::read_to_string(result_file).ok()?;
     let saved: serde_json::Value = serde_json::from_str(&text).ok()?;
     if saved.get("settings")?.as_str()? != settings {
         return None;
     }
-    serde_json::from_value(saved.get("row")?.clone()).ok()
+    let row = serde_json::from_value(saved.get("row")?.clone()).ok()?;
+    let curve = match saved.get("curve") {
+        Some(curve) => serde_json::from_value(curve.clone()).ok()?,
+        None => Vec::new(),
+    };
+    Some((row, curve))
+}
+
+/// Clean and robust accuracy of the model trained in `run_dir`, and its certified-accuracy curve
+/// under certification. AutoAttack: clean accuracy of the base classifier and robust accuracy
+/// after the chain. Certification: the smoothed classifier's accuracy (certified accuracy at
+/// radius 0) and its certified accuracy at `certified_radius`; the per-image table goes to
+/// `run_dir/certify/samples.csv`. Noise and attacks are seeded with the run's seed.
+fn evaluate_run(
+    config: &PortExperiment,
+    train: &TrainConfig,
+    run_dir: &Path,
+    seed: u64,
+) -> Result<(f64, f64, Vec<CertifiedPoint>)> {
+    let model = crate::train::load_classifier(train, &run_dir.join("weights.safetensors"))?;
+    let limit = config.evaluation.limit;
+    match config.evaluation.robustness()? {
+        Robustness::Empirical(version, threat) => {
+            let settings = EvalSettings {
+                pgd: None,
+                autoattack: Some((version, threat)),
+                distance: None,
+                each_attack: false,
+                limit,
+                batch_size: 500,
+                seed,
+            };
+            let (summary, _) = evaluate(
+                &model.net,
+                &model.x,
+                &model.y,
+                model.test.num_classes(),
+                &settings,
+                false,
+            )?;
+            let robust = summary.autoattack_robust_accuracy.unwrap_or(f64::NAN);
+            Ok((summary.clean_accuracy, robust, Vec::new()))
+        }
+        Robustness::Certified(settings, radius) => {
+            let smooth = Smooth {
+                base: &model.net,
+                classes: model.test.num_classes() as i64,
+                settings: *settings,
+            };
+            let points = if limit > 0 {
+                limit.min(model.test.len())
+            } else {
+                model.test.len()
+            };
+            let indices: Vec<usize> = (0..points).collect();
+            let samples = crate::smoothing::smooth_points(
+                &smooth,
+                &model.x,
+                &model.y,
+                &indices,
+                Mode::Certify,
+                seed,
+                false,
+            )?;
+            report::write_csv(&run_dir.join("certify").join("samples.csv"), &samples)?;
+            let mut radii = crate::smoothing::curve_radii(settings);
+            radii.push(radius);
+            let mut curve =
+                crate::smoothing::summarise(Mode::Certify, settings, &samples, &radii).certified;
+            let at_radius = curve.pop().map_or(f64::NAN, |p| p.certified_accuracy);
+            Ok((curve[0].certified_accuracy, at_radius, curve))
+        }
+    }
+}
+
+/// One point of one run's certified-accuracy curve (`certified.csv`).
+#[derive(Clone, Debug, Serialize)]
+struct CurveRow {
+    arm: String,
+    seed: u64,
+    radius: f64,
+    certified_accuracy: f64,
+}
+
+fn curve_rows(arm: &str, seed: u64, curve: &[CertifiedPoint]) -> Vec<CurveRow> {
+    curve
+        .iter()
+        .map(|p| CurveRow {
+            arm: arm.to_string(),
+            seed,
+            radius: p.radius,
+            certified_accuracy: p.certified_accuracy,
+        })
+        .collect()
 }
 
 /// Mean and sample standard deviation over seeds (0 for a single seed).
@@ -300,6 +459,7 @@ pub fn run(
     let arms = config.arms(&proxy_files);
     let bar = report::progress(arms.len() * config.seeds.len(), "port runs", show);
     let mut rows = Vec::new();
+    let mut curves = Vec::new();
     for &seed in &config.seeds {
         for arm in &arms {
             let mut train_config = config.train.clone();
@@ -316,45 +476,30 @@ pub fn run(
             let run_dir = dir.join("models").join(&train_config.name);
             let settings_key = run_settings(config, &train_config, arm);
             let result_file = run_dir.join("result.json");
-            if let Some(row) = finished_row(&result_file, &settings_key) {
+            if let Some((row, run_curve)) = finished_run(&result_file, &settings_key) {
+                curves.extend(curve_rows(&row.arm, seed, &run_curve));
                 rows.push(row);
                 report::write_csv(&dir.join("runs.csv"), &rows)?;
                 bar.inc(1);
                 continue;
             }
             let outcome = crate::train::run(&train_config, &run_dir, false, false)?;
-            let model =
-                crate::train::load_classifier(&train_config, &run_dir.join("weights.safetensors"))?;
-            let settings = EvalSettings {
-                pgd: None,
-                autoattack: Some((config.evaluation.autoattack, config.evaluation.threat)),
-                distance: None,
-                each_attack: false,
-                limit: config.evaluation.limit,
-                batch_size: 500,
-                seed,
-            };
-            let (summary, _) = evaluate(
-                &model.net,
-                &model.x,
-                &model.y,
-                model.test.num_classes(),
-                &settings,
-                false,
-            )?;
+            let (clean_accuracy, robust_accuracy, run_curve) =
+                evaluate_run(config, &train_config, &run_dir, seed)?;
             rows.push(RunRow {
                 arm: arm.name.clone(),
                 proxy: arm.proxy.as_ref().map_or("none".into(), |p| p.name.clone()),
                 gamma: arm.gamma,
                 synthetic_images: arm.count,
                 seed,
-                clean_accuracy: summary.clean_accuracy,
-                robust_accuracy: summary.autoattack_robust_accuracy.unwrap_or(f64::NAN),
+                clean_accuracy,
+                robust_accuracy,
                 train_seconds: outcome.epochs.iter().map(|e| e.seconds).sum(),
             });
+            curves.extend(curve_rows(&arm.name, seed, &run_curve));
             report::write_json(
                 &result_file,
-                &serde_json::json!({ "settings": settings_key, "row": rows.last() }),
+                &serde_json::json!({ "settings": settings_key, "row": rows.last(), "curve": run_curve }),
             )?;
             report::write_csv(&dir.join("runs.csv"), &rows)?;
             bar.inc(1);
@@ -365,18 +510,25 @@ pub fn run(
     report::write_csv(&dir.join("summary.csv"), &summary)?;
     plot_runs(dir, &arms, &rows, config)?;
     write_report(dir, config, &summary)?;
-    manifest.write(
-        dir,
-        &[
-            "runs.csv",
-            "summary.csv",
-            "robust_accuracy.png",
-            "robust_accuracy.svg",
-            "report.md",
-            "proxies/",
-            "models/",
-        ],
-    )?;
+    let mut outputs = vec![
+        "runs.csv",
+        "summary.csv",
+        "robust_accuracy.png",
+        "robust_accuracy.svg",
+        "report.md",
+        "proxies/",
+        "models/",
+    ];
+    if !curves.is_empty() {
+        report::write_csv(&dir.join("certified.csv"), &curves)?;
+        plot_certified(dir, &arms, &curves, config)?;
+        outputs.extend([
+            "certified.csv",
+            "certified_accuracy.png",
+            "certified_accuracy.svg",
+        ]);
+    }
+    manifest.write(dir, &outputs)?;
     Ok((rows, summary))
 }
 
@@ -499,6 +651,7 @@ fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment)
     // Groups: the baseline, then one per proxy (every γ and size of that proxy).
     let mut groups: Vec<String> = vec!["baseline".into()];
     groups.extend(config.proxies.iter().map(|k| k.name().to_string()));
+    groups.extend(config.proxy_sets.iter().map(|p| p.name.clone()));
     let in_group = |r: &RunRow, g: &str| {
         if g == "baseline" {
             r.arm == "baseline"
@@ -553,7 +706,7 @@ fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment)
         &Labels {
             title: &title,
             x: swept.label(),
-            y: "AutoAttack robust accuracy (%)",
+            y: &config.evaluation.robust_label(),
         },
         &series,
         Axes {
@@ -563,20 +716,101 @@ fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment)
     )
 }
 
-fn write_report(dir: &Path, config: &PortExperiment, summary: &[SummaryRow]) -> Result<()> {
-    let threat = config.evaluation.threat;
-    let mut text = format!(
-        "# {}\n\nReal training images: {}. Robust accuracy: AutoAttack ({:?}) under {} ε = {} on {} test points. Seeds: {:?}.\n\n| arm | seeds | clean (%) | robust (%) | robust gain over baseline (pp, paired by seed) |\n|---|---|---|---|---|\n",
-        config.name,
-        config.real_subset,
-        config.evaluation.autoattack,
-        threat.norm.name(),
-        threat.epsilon,
-        if config.evaluation.limit > 0 {
-            config.evaluation.limit.to_string()
+/// The seed-mean certified-accuracy curve of every arm (Figure 2).
+fn plot_certified(
+    dir: &Path,
+    arms: &[Arm],
+    curves: &[CurveRow],
+    config: &PortExperiment,
+) -> Result<()> {
+    let colors = [report::BLUE, report::ORANGE, report::GREEN, report::RED];
+    let mut means: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for arm in arms {
+        let rows: Vec<&CurveRow> = curves.iter().filter(|c| c.arm == arm.name).collect();
+        let mut radii: Vec<f64> = rows.iter().map(|c| c.radius).collect();
+        radii.sort_by(f64::total_cmp);
+        radii.dedup();
+        let points = radii
+            .iter()
+            .map(|&r| {
+                let at: Vec<f64> = rows
+                    .iter()
+                    .filter(|c| c.radius == r)
+                    .map(|c| 100.0 * c.certified_accuracy)
+                    .collect();
+                (r, at.iter().sum::<f64>() / at.len() as f64)
+            })
+            .collect();
+        means.push((arm.name.clone(), points));
+    }
+    let series: Vec<Series<'_>> = means
+        .iter()
+        .enumerate()
+        .map(|(i, (name, points))| Series {
+            name,
+            points,
+            color: colors[i % colors.len()],
+            line: true,
+        })
+        .collect();
+    let title = format!(
+        "{}: certified accuracy, mean over seeds {:?}",
+        config.name, config.seeds
+    );
+    plot(
+        &dir.join("certified_accuracy"),
+        &Labels {
+            title: &title,
+            x: "ℓ2 radius",
+            y: "certified accuracy (%)",
+        },
+        &series,
+        Axes {
+            log: false,
+            diagonal: false,
+        },
+    )
+}
+
+impl ExperimentEvaluation {
+    /// What the robust-accuracy column measures, for reports.
+    fn robust_description(&self) -> String {
+        let points = if self.limit > 0 {
+            self.limit.to_string()
         } else {
             "all".into()
-        },
+        };
+        match self.robustness() {
+            Ok(Robustness::Empirical(version, threat)) => format!(
+                "AutoAttack ({version:?}) under {} ε = {} on {points} test points",
+                threat.norm.name(),
+                threat.epsilon
+            ),
+            Ok(Robustness::Certified(s, radius)) => format!(
+                "certified accuracy of the smoothed classifier (Cohen et al.; σ = {}, n0 = {}, n = {}, α = {}) at ℓ2 radius {radius} on {points} test points; clean: the smoothed classifier's accuracy (certified at radius 0)",
+                s.sigma, s.n0, s.n, s.alpha
+            ),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// The y-axis label of the robust-accuracy plot.
+    fn robust_label(&self) -> String {
+        match self.robustness() {
+            Ok(Robustness::Certified(_, radius)) => {
+                format!("certified accuracy at ℓ2 radius {radius} (%)")
+            }
+            _ => "AutoAttack robust accuracy (%)".into(),
+        }
+    }
+}
+
+fn write_report(dir: &Path, config: &PortExperiment, summary: &[SummaryRow]) -> Result<()> {
+    let mut text = format!(
+        "# {}\n\nReal training images: {}. Robust accuracy: {}. Seeds: {:?}.\n\n| arm | seeds | clean (%) | robust (%) | robust gain over baseline (pp, paired by seed) |\n|---|---|---|---|---|\n",
+        config.name,
+        config.real_subset,
+        config.evaluation.robust_description(),
         config.seeds
     );
     for row in summary {

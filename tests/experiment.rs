@@ -134,3 +134,79 @@ fn the_mnist_sweeps_share_the_grid_recipe() {
         );
     }
 }
+
+/// Under certification the grid reports the smoothed classifier's certified accuracy at one radius,
+/// writes every run's curve, and refuses an `[evaluation]` that mixes AutoAttack and certification.
+#[test]
+fn a_certification_grid_writes_certified_curves_and_mixed_evaluations_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = "name = \"tiny-smooth\"\nreal_subset = 200\nproxies = [{ kind = \"gaussian\" }]\nsynthetic_counts = [300]\ngammas = [0.4]\nseeds = [0]\n\
+         [train]\nmodel = \"cnn2\"\nepochs = 1\nbatch_size = 50\n[train.objective]\nkind = \"gaussian-augmentation\"\nsigma = 0.25\n[train.lr]\nbase = 0.05\n";
+    let certify = "[evaluation]\nlimit = 8\ncertified_radius = 0.25\n[evaluation.certify]\nsigma = 0.25\nn0 = 20\nn = 200\nbatch = 100\n";
+    let runs = run(&format!("{body}{certify}"), dir.path());
+    let lines: Vec<&str> = runs.lines().collect();
+    assert_eq!(lines.len(), 3, "{runs}");
+    for row in &lines[1..] {
+        let fields: Vec<f64> = row.split(',').skip(5).map(|v| v.parse().unwrap()).collect();
+        let (clean, certified) = (fields[0], fields[1]);
+        assert!((0.0..=1.0).contains(&clean) && certified <= clean, "{row}");
+        // Eight test points: accuracies are multiples of 1/8.
+        assert_eq!((clean * 8.0).fract(), 0.0, "{row}");
+    }
+    let out = dir.path().join("out");
+    let curves = std::fs::read_to_string(out.join("certified.csv")).unwrap();
+    assert!(
+        curves.starts_with("arm,seed,radius,certified_accuracy\nbaseline,0,0.0,"),
+        "{curves}"
+    );
+    assert_eq!(curves.lines().count(), 1 + 2 * 201, "two runs of 201 radii");
+    for f in [
+        "certified_accuracy.png",
+        "certified_accuracy.svg",
+        "models/baseline-s0/certify/samples.csv",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("certified accuracy of the smoothed classifier"),
+        "{report}"
+    );
+    // The same config again reuses both runs and their curves.
+    assert_eq!(run(&format!("{body}{certify}"), dir.path()), runs);
+    assert_eq!(
+        std::fs::read_to_string(out.join("certified.csv")).unwrap(),
+        curves
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, format!("{body}[evaluation]\nautoattack = \"fast\"\nlimit = 8\ncertified_radius = 0.25\n[evaluation.certify]\nsigma = 0.25\n")).unwrap();
+    let o = binary()
+        .args([
+            "experiment",
+            bad.to_str().unwrap(),
+            "--out",
+            dir.path().join("bad").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.lines().count() == 1 && err.contains("evaluation"),
+        "{err}"
+    );
+    std::fs::write(&bad, format!("{body}[evaluation]\ncertified_radius = 0.25\n[evaluation.certify]\nsigma = 0.25\nalpha = 2.0\n")).unwrap();
+    let o = binary()
+        .args([
+            "experiment",
+            bad.to_str().unwrap(),
+            "--out",
+            dir.path().join("bad").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("evaluation.certify.alpha"), "{err}");
+}

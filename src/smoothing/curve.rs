@@ -2,10 +2,10 @@
 //! CERTIFY classifies correctly with a certified ℓ2 radius of at least r (abstentions count as
 //! wrong), as locuslab/smoothing's analysis computes it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One point of the certified-accuracy curve.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CertifiedPoint {
     pub radius: f64,
     pub certified_accuracy: f64,

@@ -15,7 +15,10 @@ mod run;
 
 pub use curve::{CertifiedPoint, certified_accuracy};
 #[cfg(feature = "torch")]
-pub use run::{CertifyFlags, CertifyOutcome, Mode, SampleRow, run};
+pub use run::{
+    CertifyFlags, CertifyOutcome, CertifySummary, Mode, SampleRow, curve_radii, run, smooth_points,
+    summarise,
+};
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Beta, Binomial, ContinuousCDF, DiscreteCDF, Normal};
