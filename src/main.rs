@@ -133,6 +133,9 @@ enum Command {
         /// Samples and test images the nearest-image distances use.
         #[arg(long, default_value_t = 1000)]
         distance_points: usize,
+        /// Samples and test images the classifier-feature FIDs use.
+        #[arg(long, default_value_t = 2000)]
+        fid_points: usize,
         /// The real split the proxy was made from: the first N training images (default: the
         /// config's train_subset).
         #[arg(long)]
@@ -347,6 +350,7 @@ fn run(command: Command) -> Result<()> {
             weights,
             out,
             distance_points,
+            fid_points,
             real_subset,
             json,
         } => {
@@ -357,6 +361,7 @@ fn run(command: Command) -> Result<()> {
                 weights,
                 &out,
                 distance_points,
+                fid_points,
                 real_subset,
             )?;
             print(json, &quality, &quality)?;

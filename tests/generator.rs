@@ -258,7 +258,7 @@ fn quality_reads_memorisation_and_real_data_as_such() {
     let path = dir.path().join("c.toml");
     std::fs::write(
         &path,
-        "name = \"q\"\nmodel = \"cnn2\"\nepochs = 1\ntrain_subset = 300\ndevice = \"cpu\"\n[lr]\nbase = 0.05\n",
+        "name = \"q\"\nmodel = \"cnn2\"\nepochs = 8\ntrain_subset = 300\ndevice = \"cpu\"\n[lr]\nbase = 0.05\n",
     )
     .unwrap();
     let config = TrainConfig::load(&path).unwrap();
@@ -276,12 +276,12 @@ fn quality_reads_memorisation_and_real_data_as_such() {
     .unwrap();
     let out = dir.path().join("q");
     let memorised =
-        proxyrobust::proxy::quality::run(&copies, &config, weights.clone(), &out, 200, None)
+        proxyrobust::proxy::quality::run(&copies, &config, weights.clone(), &out, 200, 200, None)
             .unwrap();
     assert_eq!(memorised.nearest_real_distance, 0.0);
     assert!(memorised.test_nearest_real_distance > 3.0, "{memorised}");
     let fresh =
-        proxyrobust::proxy::quality::run(&oracle, &config, weights.clone(), &out, 200, None)
+        proxyrobust::proxy::quality::run(&oracle, &config, weights.clone(), &out, 200, 200, None)
             .unwrap();
     let ratio = fresh.nearest_real_distance / fresh.test_nearest_real_distance;
     assert!((0.85..1.15).contains(&ratio), "{fresh}");
@@ -291,10 +291,48 @@ fn quality_reads_memorisation_and_real_data_as_such() {
     );
     // Against the first 100 digits only, half of the 200 copies are in the split (distance 0)
     // and half are fresh digits: about half the distance of real test images.
-    let half =
-        proxyrobust::proxy::quality::run(&copies, &config, weights, &out, 200, Some(100)).unwrap();
+    let half = proxyrobust::proxy::quality::run(
+        &copies,
+        &config,
+        weights.clone(),
+        &out,
+        200,
+        200,
+        Some(100),
+    )
+    .unwrap();
     let ratio = half.nearest_real_distance / half.test_nearest_real_distance;
     assert!((0.3..0.7).contains(&ratio), "{half}");
+    // Classifier-feature FID (CNN-2's 32·7·7 = 1,568 features): the real split itself sits at
+    // 0, unseen real digits where real test digits are, a Gaussian proxy (which matches the
+    // pixel means and covariances, so only the features tell it apart) beyond both. With 200
+    // points in 1,568 dimensions the estimation bias is most of each value (the floor).
+    let same = proxyrobust::proxy::quality::run(
+        &copies,
+        &config,
+        weights.clone(),
+        &out,
+        200,
+        200,
+        Some(200),
+    )
+    .unwrap();
+    assert_eq!(same.feature_dimension, 1568);
+    assert!(same.fid.abs() < 1e-6 * same.test_fid, "{same}");
+    let ratio = fresh.fid / fresh.test_fid;
+    assert!((0.7..1.4).contains(&ratio), "{fresh}");
+    let gaussian = dir.path().join("gaussian.npz");
+    write_image_npz(
+        &gaussian,
+        &proxy_set(ProxyKind::Gaussian, &train, 300, 200, 0).unwrap(),
+    )
+    .unwrap();
+    let far = proxyrobust::proxy::quality::run(&gaussian, &config, weights, &out, 200, 200, None)
+        .unwrap();
+    assert!(
+        far.fid > 1.25 * far.test_fid && far.fid > 1.25 * fresh.fid,
+        "{far} / {fresh}"
+    );
     let grid = image::open(out.join("grid.png")).unwrap();
     assert_eq!((grid.width(), grid.height()), (280, 280));
 }

@@ -4,12 +4,14 @@
 
 use tch::nn::{self, ConvConfig};
 
+use super::Parts;
+
 /// `(in_channels, out_channels)` of each convolution and whether a 2×2 max pool follows it.
 type Block = (i64, i64, bool);
 
 /// The sequential stack: conv–ReLU(–pool) for each block, flatten, linear. Indices count every
 /// module as PyTorch's `nn.Sequential` does (conv, ReLU, pool, …, flatten, linear).
-fn stack(root: &nn::Path, blocks: &[Block], [_, h, w]: [i64; 3], classes: i64) -> nn::SequentialT {
+fn stack(root: &nn::Path, blocks: &[Block], [_, h, w]: [i64; 3], classes: i64) -> Parts {
     let conv = ConvConfig {
         padding: 1,
         ..Default::default()
@@ -30,16 +32,19 @@ fn stack(root: &nn::Path, blocks: &[Block], [_, h, w]: [i64; 3], classes: i64) -
     }
     index += 1; // flatten
     let features = last * (h / 4) * (w / 4);
-    seq.add_fn(|x| x.flatten(1, -1)).add(nn::linear(
-        root / index.to_string(),
-        features,
-        classes,
-        Default::default(),
-    ))
+    Parts {
+        features: seq.add_fn(|x| x.flatten(1, -1)),
+        head: nn::linear(
+            root / index.to_string(),
+            features,
+            classes,
+            Default::default(),
+        ),
+    }
 }
 
 /// CNN-2: conv(C,16)-ReLU-pool, conv(16,32)-ReLU-pool, flatten, linear.
-pub fn cnn2(root: &nn::Path, input: [i64; 3], classes: i64) -> nn::SequentialT {
+pub fn cnn2(root: &nn::Path, input: [i64; 3], classes: i64) -> Parts {
     stack(
         root,
         &[(input[0], 16, true), (16, 32, true)],
@@ -50,7 +55,7 @@ pub fn cnn2(root: &nn::Path, input: [i64; 3], classes: i64) -> nn::SequentialT {
 
 /// CNN-4: conv(C,16)-ReLU, conv(16,16)-ReLU-pool, conv(16,32)-ReLU, conv(32,32)-ReLU-pool,
 /// flatten, linear.
-pub fn cnn4(root: &nn::Path, input: [i64; 3], classes: i64) -> nn::SequentialT {
+pub fn cnn4(root: &nn::Path, input: [i64; 3], classes: i64) -> Parts {
     stack(
         root,
         &[

@@ -3,8 +3,10 @@
 
 use tch::nn;
 
+use super::Parts;
+
 /// `inputs` features, the given hidden widths, `classes` outputs.
-pub fn mlp(root: &nn::Path, inputs: i64, hidden: &[i64], classes: i64) -> nn::SequentialT {
+pub fn mlp(root: &nn::Path, inputs: i64, hidden: &[i64], classes: i64) -> Parts {
     let mut seq = nn::seq_t().add_fn(|x| x.flatten(1, -1));
     let (mut index, mut width) = (1, inputs);
     for &h in hidden {
@@ -19,10 +21,8 @@ pub fn mlp(root: &nn::Path, inputs: i64, hidden: &[i64], classes: i64) -> nn::Se
         index += 2;
         width = h;
     }
-    seq.add(nn::linear(
-        root / index.to_string(),
-        width,
-        classes,
-        Default::default(),
-    ))
+    Parts {
+        features: seq,
+        head: nn::linear(root / index.to_string(), width, classes, Default::default()),
+    }
 }

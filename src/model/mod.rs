@@ -164,9 +164,46 @@ pub fn build_in_layout(
     classes: i64,
     layout: layout::Layout,
 ) -> Result<nn::SequentialT> {
-    let net = build_layers(&vs.root(), arch, input, classes)?;
+    let parts = build_parts_in_layout(vs, arch, input, classes, layout)?;
+    Ok(parts.features.add(parts.head))
+}
+
+/// A classifier split before its last layer: `features` maps an input to its penultimate-layer
+/// representation (the space the classifier-feature FID of [`crate::proxy::quality`] uses),
+/// `head` is the linear layer from it to the logits. Parameter names are the whole model's.
+#[cfg(feature = "torch")]
+pub struct Parts {
+    pub features: nn::SequentialT,
+    pub head: nn::Linear,
+}
+
+/// The model of [`build`] as [`Parts`] (same parameter names, same default layout).
+#[cfg(feature = "torch")]
+pub fn build_parts(
+    vs: &nn::VarStore,
+    arch: Architecture,
+    input: [i64; 3],
+    classes: i64,
+) -> Result<Parts> {
+    build_parts_in_layout(vs, arch, input, classes, layout::Layout::default())
+}
+
+#[cfg(feature = "torch")]
+fn build_parts_in_layout(
+    vs: &nn::VarStore,
+    arch: Architecture,
+    input: [i64; 3],
+    classes: i64,
+    layout: layout::Layout,
+) -> Result<Parts> {
+    let parts = build_layers(&vs.root(), arch, input, classes)?;
     layout.apply_to_variables(vs);
-    Ok(nn::seq_t().add_fn(move |x| layout.apply(x)).add(net))
+    Ok(Parts {
+        features: nn::seq_t()
+            .add_fn(move |x| layout.apply(x))
+            .add(parts.features),
+        head: parts.head,
+    })
 }
 
 #[cfg(feature = "torch")]
@@ -175,7 +212,7 @@ fn build_layers(
     arch: Architecture,
     input: [i64; 3],
     classes: i64,
-) -> Result<nn::SequentialT> {
+) -> Result<Parts> {
     let [c, h, w] = input;
     if c <= 0 || h <= 0 || w <= 0 || classes < 2 {
         return Err(Error::invalid(

@@ -16,6 +16,8 @@
 use tch::Tensor;
 use tch::nn::{self, ConvConfig, ModuleT};
 
+use super::Parts;
+
 /// The residual block of a ResNet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Block {
@@ -126,7 +128,7 @@ pub fn resnet(
     blocks: [usize; 4],
     channels: i64,
     classes: i64,
-) -> nn::SequentialT {
+) -> Parts {
     // ReLUs run in place on batch-norm outputs (like torchvision's `ReLU(inplace=True)`): batch
     // norm's backward reads its input, not its output, and ReLU's reads only its result.
     let mut seq = nn::seq_t()
@@ -151,13 +153,10 @@ pub fn resnet(
             cin = planes * block.expansion();
         }
     }
-    seq.add_fn(|x| x.adaptive_avg_pool2d([1, 1]).flatten(1, -1))
-        .add(nn::linear(
-            root / "linear",
-            cin,
-            classes,
-            Default::default(),
-        ))
+    Parts {
+        features: seq.add_fn(|x| x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)),
+        head: nn::linear(root / "linear", cin, classes, Default::default()),
+    }
 }
 
 /// A pre-activation BasicBlock: out = conv2(relu(bn2(conv1(a)))) + shortcut, a = relu(bn1(x)),
@@ -180,7 +179,7 @@ fn preact_block(path: nn::Path, cin: i64, cout: i64, stride: i64) -> impl Module
 }
 
 /// Pre-activation ResNet-18 for `channels` input channels and `classes` outputs.
-pub fn preact_resnet18(root: &nn::Path, channels: i64, classes: i64) -> nn::SequentialT {
+pub fn preact_resnet18(root: &nn::Path, channels: i64, classes: i64) -> Parts {
     let mut seq = nn::seq_t().add(conv(root / "conv1", channels, 64, 3, 1));
     let mut cin = 64;
     for (stage, (cout, stride)) in [(64, 1), (128, 2), (256, 2), (512, 2)]
@@ -193,17 +192,13 @@ pub fn preact_resnet18(root: &nn::Path, channels: i64, classes: i64) -> nn::Sequ
             .add(preact_block(&layer / "1", cout, cout, 1));
         cin = cout;
     }
-    seq.add(batch_norm(root / "bn", 512))
-        .add_fn(|x| {
+    Parts {
+        features: seq.add(batch_norm(root / "bn", 512)).add_fn(|x| {
             x.shallow_clone()
                 .relu_()
                 .adaptive_avg_pool2d([1, 1])
                 .flatten(1, -1)
-        })
-        .add(nn::linear(
-            root / "linear",
-            512,
-            classes,
-            Default::default(),
-        ))
+        }),
+        head: nn::linear(root / "linear", 512, classes, Default::default()),
+    }
 }

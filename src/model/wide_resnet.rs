@@ -10,8 +10,8 @@
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
-use super::Activation;
 use super::resnet::{batch_norm, conv};
+use super::{Activation, Parts};
 
 /// The activation of a batch norm's output `x`, which nothing else reads: ReLU overwrites it in
 /// place (its backward needs only the result); Swish's backward needs its input, so it allocates.
@@ -54,7 +54,7 @@ pub fn wide_resnet(
     activation: Activation,
     channels: i64,
     classes: i64,
-) -> nn::SequentialT {
+) -> Parts {
     let n = (depth - 4) / 6;
     let mut seq = nn::seq_t().add(conv(root / "conv1", channels, 16, 3, 1));
     let mut cin = 16;
@@ -74,11 +74,12 @@ pub fn wide_resnet(
             cin = cout;
         }
     }
-    seq.add(batch_norm(root / "bn1", cin))
-        .add_fn(move |x| {
+    Parts {
+        features: seq.add(batch_norm(root / "bn1", cin)).add_fn(move |x| {
             activate(x.shallow_clone(), activation)
                 .adaptive_avg_pool2d([1, 1])
                 .flatten(1, -1)
-        })
-        .add(nn::linear(root / "fc", cin, classes, Default::default()))
+        }),
+        head: nn::linear(root / "fc", cin, classes, Default::default()),
+    }
 }

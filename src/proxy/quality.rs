@@ -2,7 +2,9 @@
 //! accuracy of a trained classifier on the samples (overall and per class), the mean ℓ2 pixel
 //! distance from each sample to its nearest real training image beside the same distance for
 //! real test images (a set much closer than real test images is memorising its training data;
-//! one much farther is off the data), and a grid of samples, one row per class, as PNG.
+//! one much farther is off the data), the Fréchet distance in the classifier's penultimate-layer
+//! feature space (FID with the judging classifier in place of an Inception network) beside the
+//! same distance for real test images, and a grid of samples, one row per class, as PNG.
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +15,8 @@ use tch::{Kind, Tensor};
 use crate::data::{ImageDataset, read_image_npz};
 use crate::error::{Error, Result};
 use crate::report;
-use crate::train::classifier::{default_weights, tensors};
+use crate::theory::gaussian::{Gaussian, wasserstein2};
+use crate::train::classifier::{default_weights, input_shape, load_features, tensors};
 use crate::train::{TrainConfig, load_classifier};
 
 /// `quality.json`.
@@ -32,18 +35,30 @@ pub struct SampleQuality {
     pub test_nearest_real_distance: f64,
     /// Samples and test images used for the distances.
     pub distance_points: usize,
+    /// Classifier-feature FID: W2² between Gaussians fitted to the penultimate-layer features of
+    /// the samples and of the real split, ‖μ − μ̃‖² + tr(Σ + Σ̃ − 2(Σ^½ Σ̃ Σ^½)^½) (Heusel et
+    /// al. 2017's formula, closed form of [`wasserstein2`]).
+    pub fid: f64,
+    /// The same for real test images against the real split (the floor a perfect proxy reaches
+    /// with as many points).
+    pub test_fid: f64,
+    /// Samples and test images the FIDs use, and the feature dimension.
+    pub fid_points: usize,
+    pub feature_dimension: usize,
 }
 
 impl std::fmt::Display for SampleQuality {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} samples: classifier accuracy {:.4} (real test {:.4}); nearest real image at {:.3} (real test images: {:.3})",
+            "{} samples: classifier accuracy {:.4} (real test {:.4}); nearest real image at {:.3} (real test images: {:.3}); classifier-feature FID {:.3} (real test images: {:.3})",
             self.samples,
             self.classifier_accuracy,
             self.classifier_test_accuracy,
             self.nearest_real_distance,
-            self.test_nearest_real_distance
+            self.test_nearest_real_distance,
+            self.fid,
+            self.test_fid
         )
     }
 }
@@ -52,16 +67,19 @@ impl std::fmt::Display for SampleQuality {
 /// (weights `weights`, default its run folder's) and the real split the proxy was made from (the
 /// first `real_subset` training images of the config's dataset; `None`: the config's own
 /// `train_subset`), and writes `quality.json`, `grid.png` and `manifest.json` under `out`.
-/// Distances use the first `distance_points` samples and test images.
+/// Distances use the first `distance_points` samples and test images, the FIDs the first
+/// `fid_points` (at least 2).
 pub fn run(
     proxy: &Path,
     config: &TrainConfig,
     weights: Option<PathBuf>,
     out: &Path,
     distance_points: usize,
+    fid_points: usize,
     real_subset: Option<usize>,
 ) -> Result<SampleQuality> {
     crate::config::at_least("--distance-points", distance_points, 1)?;
+    crate::config::at_least("--fid-points", fid_points, 2)?;
     let weights = weights.unwrap_or_else(|| default_weights(config));
     let device = config.device.resolve()?;
     let mut manifest = report::Manifest::new("quality", config, report::device_name(device))?
@@ -103,6 +121,14 @@ pub fn run(
     let m = distance_points
         .min(samples.len())
         .min(classifier.test.len()) as i64;
+    let (_features_vs, features) =
+        load_features(config, &weights, input_shape(&samples), test_classes as i64)?;
+    let k = fid_points.min(samples.len()).min(classifier.test.len()) as i64;
+    let real_features = fitted_gaussian(&features_of(&features, &real))?;
+    let frechet = |images: &Tensor| -> Result<f64> {
+        let fitted = fitted_gaussian(&features_of(&features, &images.narrow(0, 0, k)))?;
+        Ok(wasserstein2(&fitted, &real_features)?.powi(2))
+    };
     let quality = SampleQuality {
         samples: samples.len(),
         classifier_accuracy: correct / samples.len() as f64,
@@ -111,6 +137,10 @@ pub fn run(
         nearest_real_distance: mean_nearest_distance(&x.narrow(0, 0, m), &real),
         test_nearest_real_distance: mean_nearest_distance(&classifier.x.narrow(0, 0, m), &real),
         distance_points: m as usize,
+        fid: frechet(&x)?,
+        test_fid: frechet(&classifier.x)?,
+        fid_points: k as usize,
+        feature_dimension: real_features.dim(),
     };
     report::create_run_dir(out)?;
     report::write_json(&out.join("quality.json"), &quality)?;
@@ -141,6 +171,42 @@ fn accuracy_per_class(net: &impl ModuleT, x: &Tensor, y: &Tensor, classes: usize
             right / total
         })
         .collect()
+}
+
+/// The penultimate-layer features of `images` (NCHW in [0, 1]) as float64 rows, in batches.
+fn features_of(features: &impl ModuleT, images: &Tensor) -> Tensor {
+    let n = images.size()[0];
+    tch::no_grad(|| {
+        let blocks: Vec<Tensor> = (0..n)
+            .step_by(512)
+            .map(|start| {
+                features
+                    .forward_t(&images.narrow(0, start, 512.min(n - start)), false)
+                    .flatten(1, -1)
+                    .to_kind(Kind::Double)
+            })
+            .collect();
+        Tensor::cat(&blocks, 0)
+    })
+}
+
+/// The Gaussian with the sample mean and the unbiased sample covariance of the rows of `rows`.
+fn fitted_gaussian(rows: &Tensor) -> Result<Gaussian> {
+    let [n, d] = rows.size()[..] else {
+        return Err(Error::invalid("features", "a matrix of feature rows"));
+    };
+    let mean = rows.mean_dim(0, false, Kind::Double);
+    let centred = rows - &mean;
+    let cov = centred.transpose(0, 1).matmul(&centred) / (n - 1) as f64;
+    let cov = ((&cov + cov.transpose(0, 1)) * 0.5)
+        .to_device(tch::Device::Cpu)
+        .contiguous();
+    let values = Vec::<f64>::try_from(cov.flatten(0, -1))
+        .map_err(|e| Error::invalid("features", e.to_string()))?;
+    let mean = Vec::<f64>::try_from(mean.to_device(tch::Device::Cpu))
+        .map_err(|e| Error::invalid("features", e.to_string()))?;
+    let d = d as usize;
+    Gaussian::new(mean, faer::Mat::from_fn(d, d, |i, j| values[i * d + j]))
 }
 
 /// Mean over the rows of `points` of the ℓ2 distance to the nearest row of `reference` (both

@@ -35,9 +35,21 @@ pub fn classifier(
     input: [i64; 3],
     classes: i64,
 ) -> Result<nn::SequentialT> {
-    let net = model::build(vs, config.model, input, classes)?;
+    let parts = classifier_parts(config, vs, input, classes)?;
+    Ok(parts.features.add(parts.head))
+}
+
+/// [`classifier`] split before its last layer ([`model::Parts`]); the normalisation, if any,
+/// is part of `features`.
+pub fn classifier_parts(
+    config: &TrainConfig,
+    vs: &VarStore,
+    input: [i64; 3],
+    classes: i64,
+) -> Result<model::Parts> {
+    let parts = model::build_parts(vs, config.model, input, classes)?;
     if !config.normalize {
-        return Ok(net);
+        return Ok(parts);
     }
     let info = config.dataset.info()?;
     let channels = info.mean.len() as i64;
@@ -48,7 +60,12 @@ pub fn classifier(
             .to_device(vs.device())
     };
     let (mean, std) = (as_tensor(&info.mean), as_tensor(&info.std));
-    Ok(nn::seq_t().add_fn(move |x| (x - &mean) / &std).add(net))
+    Ok(model::Parts {
+        features: nn::seq_t()
+            .add_fn(move |x| (x - &mean) / &std)
+            .add(parts.features),
+        head: parts.head,
+    })
 }
 
 /// The (C, H, W) input shape of a dataset's images.
@@ -139,6 +156,21 @@ pub fn load_classifier(config: &TrainConfig, weights: &Path) -> Result<LoadedCla
         x,
         y,
     })
+}
+
+/// The penultimate-layer feature map of the classifier of `config` with the safetensors
+/// `weights` loaded (the whole model's parameters, the head's included, must be present).
+pub fn load_features(
+    config: &TrainConfig,
+    weights: &Path,
+    input: [i64; 3],
+    classes: i64,
+) -> Result<(VarStore, nn::SequentialT)> {
+    let vs = VarStore::new(config.device.resolve()?);
+    let parts = classifier_parts(config, &vs, input, classes)?;
+    let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    load_parameters(weights, &read_safetensors(weights)?, &parameters, "")?;
+    Ok((vs, parts.features))
 }
 
 /// The weights file of a config's default run folder: `runs/<name>/weights.safetensors`.
