@@ -9,7 +9,7 @@
 //! names the file and the key.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Read};
 use std::path::Path;
 
 use faer::Mat;
@@ -29,6 +29,7 @@ struct Archive {
 
 impl Archive {
     fn open(path: &Path) -> Result<Self> {
+        check_npz_members(path, &["mean", "cov", "means", "covs", "probs"])?;
         let file = File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
         let mut reader = NpzReader::new(file)
             .map_err(|e| Error::file(path, format!("not a valid .npz archive ({e})")))?;
@@ -112,8 +113,134 @@ pub(crate) fn npz_key_error(path: &Path, key: &str, expected: &str, error: ReadN
     }
 }
 
+/// The bytes of data a `.npy` header declares (shape product × item size), read from the start
+/// of `reader`, and the length of the preamble (magic, version, header). Only the header is
+/// read, so a header that declares more than the file holds is caught before anything is
+/// allocated for it.
+fn declared_npy_bytes(mut reader: impl Read) -> std::result::Result<(u64, u64), String> {
+    let mut magic = [0u8; 10];
+    reader
+        .read_exact(&mut magic)
+        .map_err(|_| "too short for a .npy header".to_string())?;
+    if &magic[..6] != b"\x93NUMPY" {
+        return Err("not a .npy array (bad magic bytes)".into());
+    }
+    let (header_len, preamble) = match magic[6] {
+        1 => (u16::from_le_bytes([magic[8], magic[9]]) as u64, 10),
+        2 | 3 => {
+            let mut rest = [0u8; 2];
+            reader
+                .read_exact(&mut rest)
+                .map_err(|_| "too short for a .npy header".to_string())?;
+            (
+                u32::from_le_bytes([magic[8], magic[9], rest[0], rest[1]]) as u64,
+                12,
+            )
+        }
+        v => return Err(format!("unsupported .npy format version {v}")),
+    };
+    if header_len > 1 << 20 {
+        return Err(format!(
+            "a .npy header of {header_len} bytes (at most 1 MiB)"
+        ));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    reader
+        .read_exact(&mut header)
+        .map_err(|_| "truncated .npy header".to_string())?;
+    let header = String::from_utf8_lossy(&header);
+    let field = |name: &str| {
+        header
+            .find(&format!("'{name}'"))
+            .map(|at| header[at + name.len() + 2..].trim_start_matches([' ', ':']))
+    };
+    let descr = field("descr").ok_or("a .npy header without `descr`")?;
+    let item: u64 = descr
+        .trim_start_matches(['\'', '"'])
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .map_err(|_| {
+            format!(
+                "unsupported .npy dtype {}",
+                descr.split(',').next().unwrap_or("")
+            )
+        })?;
+    let shape = field("shape").ok_or("a .npy header without `shape`")?;
+    let inner = shape
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or("a .npy header whose `shape` is not a tuple")?;
+    let mut bytes = item;
+    for dim in inner.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let dim: u64 = dim
+            .parse()
+            .map_err(|_| format!("a .npy shape entry `{dim}` that is not a size"))?;
+        bytes = bytes
+            .checked_mul(dim)
+            .ok_or_else(|| format!("a .npy shape ({inner}) too large to address"))?;
+    }
+    Ok((bytes, preamble + header_len))
+}
+
+/// Refuses `what` (a `.npy` stream of `available` bytes in `path`) when its header declares more
+/// data than those bytes hold.
+fn check_declared(path: &Path, what: &str, reader: impl Read, available: u64) -> Result<()> {
+    let (declared, preamble) =
+        declared_npy_bytes(reader).map_err(|e| Error::file(path, format!("{what}: {e}")))?;
+    let holds = available.saturating_sub(preamble);
+    if declared > holds {
+        return Err(Error::file(
+            path,
+            format!(
+                "{what} declares {declared} bytes of data but holds {holds}: truncated or corrupt"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `.npy` file's header against the file's length before it is read.
+pub(crate) fn check_npy_file(path: &Path) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
+    let length = file
+        .metadata()
+        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?
+        .len();
+    check_declared(path, "the array", std::io::BufReader::new(file), length)
+}
+
+/// The largest expansion of deflate (about 1032:1), which bounds what a compressed member can
+/// hold whatever size its zip entry claims.
+const DEFLATE_MAX_RATIO: u64 = 1032;
+
+/// Checks the header of every listed member of an npz archive against the bytes the member can
+/// hold (its uncompressed size, and for compressed members at most deflate's maximal expansion
+/// of its compressed size) before any array is read. Missing members are left to the reader.
+pub(crate) fn check_npz_members(path: &Path, keys: &[&str]) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| Error::file(path, format!("not a valid .npz archive ({e})")))?;
+    for key in keys {
+        let Ok(entry) = zip.by_name(&format!("{key}.npy")) else {
+            continue;
+        };
+        let available = match entry.compression() {
+            zip::CompressionMethod::Stored => entry.size().min(entry.compressed_size()),
+            _ => entry
+                .size()
+                .min(entry.compressed_size().saturating_mul(DEFLATE_MAX_RATIO)),
+        };
+        check_declared(path, &format!("key `{key}`"), entry, available)?;
+    }
+    Ok(())
+}
+
 /// Reads a float64 `.npy` array of `ndim` dimensions.
 fn read_npy(path: &Path, ndim: usize, shape_text: &str) -> Result<ArrayD<f64>> {
+    check_npy_file(path)?;
     let file = File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
     let array = ArrayD::<f64>::read_npy(std::io::BufReader::new(file)).map_err(|e| {
         npy_error(

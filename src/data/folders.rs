@@ -225,6 +225,7 @@ pub fn read_celeba(dir: &Path, split: CelebaSplit, size: u32) -> Result<ImageDat
 /// One file of Chrabaszcz et al.'s downsampled ImageNet (`train_data_batch_K.npz`,
 /// `val_data.npz`): `data` uint8 (N, 3·S·S) in planar CHW order and `labels` (N,) in 1..=1000.
 pub fn read_imagenet_npz(path: &Path, size: usize) -> Result<ImageDataset> {
+    crate::npz::check_npz_members(path, &["data", "labels"])?;
     let file =
         std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
     let mut npz = NpzReader::new(file)

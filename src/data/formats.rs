@@ -203,6 +203,7 @@ impl MappedImages {
 }
 
 fn read_npy_labels(path: &Path) -> Result<Vec<i64>> {
+    crate::npz::check_npy_file(path)?;
     let open = || File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")));
     if let Ok(l) = Array1::<u8>::read_npy(open()?) {
         return Ok(l.iter().map(|&v| v as i64).collect());

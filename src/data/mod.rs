@@ -603,6 +603,7 @@ impl Drop for ImageNpzWriter {
 /// Reads the npz layout of synthetic sets: `image` uint8 (N, H, W, C) and `label` (N,) of
 /// uint8 or int64, labels below `num_classes`.
 pub fn read_image_npz(path: &Path, num_classes: usize) -> Result<ImageDataset> {
+    crate::npz::check_npz_members(path, &["image", "label"])?;
     let file =
         std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
     read_image_npz_from(file, path, num_classes)
@@ -670,6 +671,7 @@ fn npz_images<R: Read + Seek>(
 /// Unlabelled images (an unconditional generator's output): the `image` array of an npz as
 /// NHWC bytes, N and (H, W, C); a `label` array, if any, is ignored.
 pub fn read_unlabeled_npz(path: &Path) -> Result<(Vec<u8>, usize, [usize; 3])> {
+    crate::npz::check_npz_members(path, &["image"])?;
     let file =
         std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
     let mut npz = NpzReader::new(file)
