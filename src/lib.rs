@@ -13,6 +13,8 @@ pub mod theory;
 
 pub use error::{Error, Result};
 #[cfg(feature = "torch")]
+pub mod arc;
+#[cfg(feature = "torch")]
 pub mod attack;
 pub mod data;
 #[cfg(feature = "torch")]

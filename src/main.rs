@@ -143,6 +143,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// ARC (Section 2.2, Figure 3) of a proxy set against a real one: a robust discriminator
+    /// adversarially trained at each ε of the config's grid, Racc_ε on a held-out split, ARC by
+    /// the trapezoid rule over seeds; sets are npz `image` (uint8 N×H×W×C) or `x` (float N×d);
+    /// needs the `torch` feature.
+    #[cfg(feature = "torch")]
+    Arc {
+        real: PathBuf,
+        proxy: PathBuf,
+        #[arg(long)]
+        config: PathBuf,
+        /// Output folder (default runs/<name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Randomized-smoothing CERTIFY (Cohen et al., 2019) of trained weights on the test split of a
     /// training config: a certified ℓ2 radius per image, certified accuracy against radius
     /// (Figure 2, Table 5); needs the `torch` feature.
@@ -365,6 +383,21 @@ fn run(command: Command) -> Result<()> {
                 real_subset,
             )?;
             print(json, &quality, &quality)?;
+        }
+        #[cfg(feature = "torch")]
+        Command::Arc {
+            real,
+            proxy,
+            config,
+            out,
+            json,
+            quiet,
+        } => {
+            let config: proxyrobust::arc::ArcConfig = proxyrobust::config::load(&config)?;
+            let out = out.unwrap_or_else(|| proxyrobust::arc::default_out(&config));
+            let summary = proxyrobust::arc::run(&real, &proxy, &config, &out, !quiet)?;
+            let text = format!("{summary}\noutputs in {}", out.display());
+            print(json, &summary, text)?;
         }
         #[cfg(feature = "torch")]
         Command::Certify {

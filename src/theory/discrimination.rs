@@ -297,3 +297,22 @@ fn best_offset_accuracy(real: (f64, f64), proxy: (f64, f64), eps: f64) -> f64 {
     }
     best.max(f(0.5 * (a + c)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::trapezoid;
+
+    /// Values from numpy 2: `np.trapezoid(y, x=x)` on uneven grids, a single point and a curve
+    /// that dips below zero.
+    #[test]
+    fn trapezoid_has_numpy_semantics_on_uneven_grids() {
+        let cases: [(&[f64], &[f64], f64); 3] = [
+            (&[0.0, 0.1, 0.4, 1.0], &[0.5, 1.0, 0.2, 0.2], 0.375),
+            (&[0.2], &[0.3], 0.0),
+            (&[0.0, 0.05, 0.3], &[0.1, -0.2, 0.4], 0.0225),
+        ];
+        for (x, y, expected) in cases {
+            assert!((trapezoid(x, y) - expected).abs() < 1e-15, "{x:?} {y:?}");
+        }
+    }
+}

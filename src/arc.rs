@@ -1,0 +1,629 @@
+//! ARC on networks (paper Section 2.2, Appendix C; Figure 3): how hard a proxy set is to tell
+//! from a real one under adversarial perturbation.
+//!
+//! For each ε of a grid a binary discriminator (real 0, proxy 1; any model of [`crate::model`])
+//! is adversarially trained by PGD at ε on a balanced training split, and its robust
+//! discrimination accuracy Racc_ε is measured on a balanced held-out split by PGD with restarts
+//! at the same ε (at ε = 0, clean accuracy). Racc*_ε of Definition 3 is a maximum over
+//! discriminators, and the constant discriminator attains ½ at every ε, so the curve ARC
+//! integrates is max(Racc_ε of the trained network, ½): beyond the radius where the sets can no
+//! longer be told apart, an adversarially trained network that has not settled on a constant
+//! prediction measures below ½, which says nothing about the sets. ARC = trapz(max(Racc_ε, ½) − ½,
+//! ε) with numpy.trapz semantics over the grid (footnote 4), per seed, then mean and spread over
+//! seeds; `curve.csv` keeps the trained network's own values.
+//!
+//! Two kinds of input: image sets (npz `image` uint8 N×H×W×C, attacked in [0, 1] pixel space)
+//! and vector sets (npz `x` float N×d, for point clouds whose ARC is known in closed form; the
+//! discriminator is then an MLP). Vectors are mapped into the unit box by one affine map with the
+//! same scale on every coordinate, padded by the largest ε, so the box never binds and ℓp
+//! distances (hence ε and ARC) are those of the original units.
+//!
+//! Training one discriminator per ε per seed is the paper's protocol; `ladder` instead starts
+//! each ε's discriminator from the previous ε's weights with a shorter schedule.
+//!
+//! Outputs under the run folder: `curve.csv` (`seed,epsilon,robust_accuracy`), `summary.json`
+//! (ARC per seed, mean, standard deviation, the mean curve, seconds), `robust_discrimination.{png,svg}`
+//! (Figure 3: Racc_ε per seed and the seed mean) and `manifest.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use tch::nn::ModuleT;
+use tch::{Kind, Tensor};
+
+use crate::attack::Pgd;
+use crate::config::{self, Validate};
+use crate::error::{Error, Result};
+use crate::model::Architecture;
+use crate::report::{self, Axes, Labels, Series, plot};
+use crate::theory::discrimination::trapezoid;
+use crate::theory::norm::Norm;
+use crate::train::objective::{FreePerturbation, Objective};
+use crate::train::schedule::{LearningRate, Schedule};
+use crate::train::{Sgd, SgdConfig};
+
+/// `arc` configs (`experiments/arc_*.toml`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArcConfig {
+    pub name: String,
+    /// The discriminator (vector sets need `mlp`).
+    pub model: Architecture,
+    /// ℓ2 or ℓ∞ balls.
+    pub norm: Norm,
+    /// The ε grid, ascending (Figure 3 starts at 0).
+    pub epsilons: Vec<f64>,
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// Held-out images per side (the paper: 10,000 synthetic against the 10,000 test images).
+    pub held_out: usize,
+    /// At most this many training images per side (0: all that remain after the held-out split).
+    #[serde(default)]
+    pub train_limit: usize,
+    pub epochs: usize,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Peak learning rate (SGD with momentum, cosine decay; the paper: 0.1).
+    pub lr: f64,
+    #[serde(default)]
+    pub optimizer: SgdConfig,
+    /// PGD steps in training (step size 2.5·ε/steps, random start).
+    #[serde(default = "default_train_steps")]
+    pub train_steps: usize,
+    /// PGD steps and restarts of the held-out evaluation.
+    #[serde(default = "default_eval_steps")]
+    pub eval_steps: usize,
+    #[serde(default = "default_restarts")]
+    pub eval_restarts: usize,
+    /// Warm-started ε ladder: each ε after the first trains for `ladder_epochs` from the previous
+    /// ε's weights (absent: independent training at every ε).
+    #[serde(default)]
+    pub ladder_epochs: Option<usize>,
+    #[serde(default)]
+    pub device: config::Device,
+    #[serde(default)]
+    pub threads: usize,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0, 1, 2]
+}
+fn default_batch() -> usize {
+    128
+}
+fn default_train_steps() -> usize {
+    10
+}
+fn default_eval_steps() -> usize {
+    20
+}
+fn default_restarts() -> usize {
+    2
+}
+
+impl Validate for ArcConfig {
+    fn validate(&self) -> Result<()> {
+        if self.norm == Norm::L1 {
+            return Err(Error::invalid("norm", "l2 or linf"));
+        }
+        if self.epsilons.is_empty() {
+            return Err(Error::invalid("epsilons", "at least one radius"));
+        }
+        for e in &self.epsilons {
+            config::non_negative_finite("epsilons", *e)?;
+        }
+        if self.epsilons.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(Error::invalid("epsilons", "strictly ascending radii"));
+        }
+        if self.seeds.is_empty() {
+            return Err(Error::invalid("seeds", "at least one seed"));
+        }
+        config::at_least("held_out", self.held_out, 1)?;
+        config::at_least("epochs", self.epochs, 1)?;
+        config::at_least("batch_size", self.batch_size, 1)?;
+        config::positive_finite("lr", self.lr)?;
+        config::at_least("train_steps", self.train_steps, 1)?;
+        config::at_least("eval_steps", self.eval_steps, 1)?;
+        config::at_least("eval_restarts", self.eval_restarts, 1)?;
+        if let Some(e) = self.ladder_epochs {
+            config::at_least("ladder_epochs", e, 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// One of the two sets as float tensors in the unit box: NCHW images, or vectors as N×1×1×d.
+struct Set {
+    x: Tensor,
+    /// (C, H, W) of one sample.
+    shape: [i64; 3],
+}
+
+/// Reads `image` (uint8 NHWC) or `x` (float N×d) from an npz.
+fn read_set(path: &Path) -> Result<(Tensor, bool)> {
+    crate::npz::check_npz_members(path, &["image", "x"])?;
+    let file =
+        std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
+    let mut npz = ndarray_npy::NpzReader::new(file)
+        .map_err(|e| Error::file(path, format!("not a valid .npz archive ({e})")))?;
+    let names = npz
+        .names()
+        .map_err(|e| Error::file(path, format!("unreadable .npz archive ({e})")))?;
+    if names.iter().any(|n| n == "image") {
+        let (pixels, n, shape) = crate::data::read_unlabeled_npz(path)?;
+        let x = crate::train::classifier::images_tensor(&pixels, n, shape, tch::Device::Cpu);
+        return Ok((x, true));
+    }
+    if !names.iter().any(|n| n == "x") {
+        return Err(Error::file(
+            path,
+            format!(
+                "expected `image` (uint8 N×H×W×C) or `x` (float N×d); found: {}",
+                names.join(", ")
+            ),
+        ));
+    }
+    let values: ndarray::Array2<f64> =
+        match npz.by_name::<ndarray::OwnedRepr<f64>, ndarray::Ix2>("x") {
+            Ok(x) => x,
+            Err(_) => npz
+                .by_name::<ndarray::OwnedRepr<f32>, ndarray::Ix2>("x")
+                .map_err(|e| {
+                    crate::npz::npz_key_error(path, "x", "float64 or float32 of shape (N, d)", e)
+                })?
+                .mapv(f64::from),
+        };
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(Error::file(path, "`x` holds non-finite values"));
+    }
+    let (n, d) = values.dim();
+    let flat: Vec<f64> = values.iter().copied().collect();
+    let x = Tensor::from_slice(&flat).view([n as i64, 1, 1, d as i64]);
+    Ok((x, false))
+}
+
+/// Both sets in the unit box, and the factor ε is multiplied by there (1 for images).
+fn load_pair(real: &Path, proxy: &Path, eps_max: f64) -> Result<(Set, Set, f64)> {
+    let ((a, a_images), (b, b_images)) = (read_set(real)?, read_set(proxy)?);
+    if a_images != b_images || a.size()[1..] != b.size()[1..] {
+        return Err(Error::file(
+            proxy,
+            format!(
+                "samples of the real set's shape {:?}, got {:?}",
+                &a.size()[1..],
+                &b.size()[1..]
+            ),
+        ));
+    }
+    let (lo, scale) = if a_images {
+        (0.0, 1.0)
+    } else {
+        let lo = a.min().double_value(&[]).min(b.min().double_value(&[])) - eps_max;
+        let hi = a.max().double_value(&[]).max(b.max().double_value(&[])) + eps_max;
+        (lo, 1.0 / (hi - lo).max(f64::MIN_POSITIVE))
+    };
+    let to_box = |x: Tensor| ((x - lo) * scale).to_kind(Kind::Float);
+    let shape: [i64; 3] = a.size()[1..].try_into().expect("4-d sets");
+    let (a, b) = (to_box(a), to_box(b));
+    Ok((Set { x: a, shape }, Set { x: b, shape }, scale))
+}
+
+/// The balanced splits of one seed: `held_out` per side for evaluation, the rest (at most
+/// `train_limit` per side) for training; labels 0 real, 1 proxy. The two index sets are disjoint
+/// by construction (one seeded permutation per side, cut once).
+struct Splits {
+    train_x: Tensor,
+    train_y: Tensor,
+    test_x: Tensor,
+    test_y: Tensor,
+}
+
+fn split(real: &Set, proxy: &Set, config: &ArcConfig, seed: u64) -> Result<Splits> {
+    let n = real.x.size()[0].min(proxy.x.size()[0]) as usize;
+    if config.held_out >= n {
+        return Err(Error::invalid(
+            "held_out",
+            format!(
+                "fewer held-out samples per side than the smaller set holds ({n}), got {}",
+                config.held_out
+            ),
+        ));
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut cut = |set: &Set| {
+        let mut order: Vec<i64> = (0..set.x.size()[0]).collect();
+        order.shuffle(&mut rng);
+        let order: Vec<i64> = order.into_iter().take(n).collect();
+        let (test, train) = order.split_at(config.held_out);
+        let train = if config.train_limit > 0 {
+            &train[..config.train_limit.min(train.len())]
+        } else {
+            train
+        };
+        (
+            set.x.index_select(0, &Tensor::from_slice(train)),
+            set.x.index_select(0, &Tensor::from_slice(test)),
+        )
+    };
+    let (real_train, real_test) = cut(real);
+    let (proxy_train, proxy_test) = cut(proxy);
+    let labels = |a: &Tensor, b: &Tensor| {
+        Tensor::cat(
+            &[
+                Tensor::zeros([a.size()[0]], (Kind::Int64, tch::Device::Cpu)),
+                Tensor::ones([b.size()[0]], (Kind::Int64, tch::Device::Cpu)),
+            ],
+            0,
+        )
+    };
+    Ok(Splits {
+        train_y: labels(&real_train, &proxy_train),
+        test_y: labels(&real_test, &proxy_test),
+        train_x: Tensor::cat(&[real_train, proxy_train], 0),
+        test_x: Tensor::cat(&[real_test, proxy_test], 0),
+    })
+}
+
+/// PGD at `epsilon` (box units) with step 2.5·ε/steps, or `None` at ε = 0.
+fn pgd(norm: Norm, epsilon: f64, steps: usize, restarts: usize) -> Option<Pgd> {
+    (epsilon > 0.0).then(|| Pgd {
+        norm,
+        epsilon,
+        step_size: 2.5 * epsilon / steps as f64,
+        steps,
+        random_start: true,
+        restarts,
+    })
+}
+
+/// Trains `net` (whose parameters are `parameters`) for `epochs` on the splits by PGD at
+/// `epsilon` (box units), SGD with momentum and cosine decay.
+#[allow(clippy::too_many_arguments)]
+fn train_discriminator(
+    net: &impl ModuleT,
+    parameters: &BTreeMap<String, Tensor>,
+    splits: &Splits,
+    config: &ArcConfig,
+    epsilon: f64,
+    epochs: usize,
+    device: tch::Device,
+    seed: u64,
+) {
+    let objective = match pgd(config.norm, epsilon, config.train_steps, 1) {
+        Some(p) => Objective::Pgd {
+            norm: p.norm,
+            epsilon: p.epsilon,
+            step_size: p.step_size,
+            steps: p.steps,
+        },
+        None => Objective::Natural,
+    };
+    let lr = LearningRate {
+        base: config.lr,
+        warmup_epochs: 0.0,
+        schedule: Schedule::Cosine,
+    };
+    let mut sgd = Sgd::new(config.optimizer.clone());
+    let n = splits.train_x.size()[0];
+    let batch = config.batch_size as i64;
+    let steps_per_epoch = (n + batch - 1) / batch;
+    let mut free = FreePerturbation::default();
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    for epoch in 0..epochs {
+        let mut order: Vec<i64> = (0..n).collect();
+        order.shuffle(&mut rng);
+        for (step, chunk) in order.chunks(batch as usize).enumerate() {
+            let index = Tensor::from_slice(chunk);
+            let x = splits.train_x.index_select(0, &index).to_device(device);
+            let y = splits.train_y.index_select(0, &index).to_device(device);
+            let loss = objective
+                .batch_loss(net, &x, &y, 0.0, &mut free)
+                .per_sample
+                .mean(Kind::Float);
+            loss.backward();
+            let t = (epoch as i64 * steps_per_epoch + step as i64) as f64 / steps_per_epoch as f64;
+            sgd.step(parameters, lr.at(t, epochs));
+        }
+    }
+}
+
+/// Racc_ε on the held-out split: the fraction of held-out samples (balanced, so ½ real + ½
+/// proxy) the discriminator still gets right after PGD at `epsilon` (box units).
+fn robust_discrimination(
+    net: &impl ModuleT,
+    splits: &Splits,
+    config: &ArcConfig,
+    epsilon: f64,
+    device: tch::Device,
+) -> f64 {
+    let attack = pgd(
+        config.norm,
+        epsilon,
+        config.eval_steps,
+        config.eval_restarts,
+    );
+    let n = splits.test_x.size()[0];
+    let mut correct = 0i64;
+    for start in (0..n).step_by(500) {
+        let len = 500.min(n - start);
+        let x = splits.test_x.narrow(0, start, len).to_device(device);
+        let y = splits.test_y.narrow(0, start, len).to_device(device);
+        let input = match &attack {
+            Some(a) => a.perturb(net, &x, &y, false),
+            None => x,
+        };
+        let predicted = tch::no_grad(|| net.forward_t(&input, false).argmax(-1, false));
+        correct += predicted.eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+    }
+    correct as f64 / n as f64
+}
+
+/// One row of `curve.csv`.
+#[derive(Clone, Debug, Serialize)]
+pub struct CurveRow {
+    pub seed: u64,
+    pub epsilon: f64,
+    pub robust_accuracy: f64,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ArcSummary {
+    pub arc_per_seed: Vec<f64>,
+    pub arc_mean: f64,
+    /// Sample standard deviation over seeds (0 for one seed).
+    pub arc_std: f64,
+    pub epsilons: Vec<f64>,
+    /// The trained networks' Racc_ε averaged over seeds.
+    pub mean_robust_accuracy: Vec<f64>,
+    pub held_out_per_side: usize,
+    pub train_per_side: usize,
+    pub ladder_epochs: Option<usize>,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for ArcSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ARC {:.5} ± {:.5} over {} seeds (per seed {:?}); Racc at ε = {}: {:.4}",
+            self.arc_mean,
+            self.arc_std,
+            self.arc_per_seed.len(),
+            self.arc_per_seed,
+            self.epsilons[0],
+            self.mean_robust_accuracy[0]
+        )
+    }
+}
+
+/// The `arc` command: ARC of `proxy` against `real` under `config`, outputs in `out`.
+pub fn run(
+    real: &Path,
+    proxy: &Path,
+    config: &ArcConfig,
+    out: &Path,
+    show: bool,
+) -> Result<ArcSummary> {
+    config.validate()?;
+    let device = config.device.start(config.threads)?;
+    let mut manifest = report::Manifest::new("arc", config, report::device_name(device))?
+        .seed(&config.seeds)?
+        .with("real", real)?
+        .with("proxy", proxy)?;
+    let eps_max = *config.epsilons.last().expect("validated non-empty");
+    let (real_set, proxy_set, scale) = load_pair(real, proxy, eps_max)?;
+    if real_set.shape[0] == 1 && real_set.shape[1] == 1 && config.model != Architecture::Mlp {
+        return Err(Error::invalid("model", "mlp for vector sets (npz `x`)"));
+    }
+    let clock = std::time::Instant::now();
+    let bar = report::progress(config.seeds.len() * config.epsilons.len(), "arc", show);
+    let mut rows = Vec::new();
+    let mut arcs = Vec::new();
+    let mut train_per_side = 0;
+    for &seed in &config.seeds {
+        let splits = split(&real_set, &proxy_set, config, seed)?;
+        train_per_side = splits.train_x.size()[0] as usize / 2;
+        let mut previous: Option<tch::nn::VarStore> = None;
+        let mut curve = Vec::new();
+        for (k, &epsilon) in config.epsilons.iter().enumerate() {
+            tch::manual_seed(seed as i64 * 1_000 + k as i64);
+            let mut vs = tch::nn::VarStore::new(device);
+            let net = crate::model::build(&vs, config.model, real_set.shape, 2)?;
+            let epochs = match (&previous, config.ladder_epochs) {
+                (Some(prev), Some(ladder)) => {
+                    vs.copy(prev)
+                        .map_err(|e| Error::invalid("ladder", e.to_string()))?;
+                    ladder
+                }
+                _ => config.epochs,
+            };
+            let parameters: BTreeMap<String, Tensor> = vs
+                .trainable_variables()
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| (i.to_string(), t))
+                .collect();
+            let box_epsilon = epsilon * scale;
+            train_discriminator(
+                &net,
+                &parameters,
+                &splits,
+                config,
+                box_epsilon,
+                epochs,
+                device,
+                seed,
+            );
+            let racc = robust_discrimination(&net, &splits, config, box_epsilon, device);
+            rows.push(CurveRow {
+                seed,
+                epsilon,
+                robust_accuracy: racc,
+            });
+            curve.push(racc);
+            previous = Some(vs);
+            bar.inc(1);
+        }
+        let excess: Vec<f64> = curve.iter().map(|a| a.max(0.5) - 0.5).collect();
+        arcs.push(trapezoid(&config.epsilons, &excess));
+    }
+    bar.finish_and_clear();
+    let (arc_mean, arc_std) = mean_std(&arcs);
+    let mean_robust_accuracy = (0..config.epsilons.len())
+        .map(|k| {
+            let at: Vec<f64> = rows
+                .iter()
+                .skip(k)
+                .step_by(config.epsilons.len())
+                .map(|r| r.robust_accuracy)
+                .collect();
+            at.iter().sum::<f64>() / at.len() as f64
+        })
+        .collect();
+    let summary = ArcSummary {
+        arc_per_seed: arcs,
+        arc_mean,
+        arc_std,
+        epsilons: config.epsilons.clone(),
+        mean_robust_accuracy,
+        held_out_per_side: config.held_out,
+        train_per_side,
+        ladder_epochs: config.ladder_epochs,
+        seconds: clock.elapsed().as_secs_f64(),
+    };
+    report::create_run_dir(out)?;
+    report::write_csv(&out.join("curve.csv"), &rows)?;
+    report::write_json(&out.join("summary.json"), &summary)?;
+    plot_curve(out, config, &rows, &summary)?;
+    manifest.write(
+        out,
+        &[
+            "curve.csv",
+            "summary.json",
+            "robust_discrimination.png",
+            "robust_discrimination.svg",
+        ],
+    )?;
+    Ok(summary)
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    use statrs::statistics::Statistics;
+    let std = if v.len() > 1 { v.std_dev() } else { 0.0 };
+    (v.mean(), std)
+}
+
+/// Figure 3: Racc_ε of every seed (markers) and the seed mean (line).
+fn plot_curve(
+    out: &Path,
+    config: &ArcConfig,
+    rows: &[CurveRow],
+    summary: &ArcSummary,
+) -> Result<()> {
+    let runs: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| (r.epsilon, r.robust_accuracy))
+        .collect();
+    let mean: Vec<(f64, f64)> = summary
+        .epsilons
+        .iter()
+        .copied()
+        .zip(summary.mean_robust_accuracy.iter().copied())
+        .collect();
+    let title = format!(
+        "{}: robust discrimination, ARC {:.4} ± {:.4}",
+        config.name, summary.arc_mean, summary.arc_std
+    );
+    plot(
+        &out.join("robust_discrimination"),
+        &Labels {
+            title: &title,
+            x: &format!("ε ({})", config.norm.name()),
+            y: "robust discrimination accuracy",
+        },
+        &[
+            Series {
+                name: "seeds",
+                points: &runs,
+                color: report::BLUE,
+                line: false,
+            },
+            Series {
+                name: "seed mean",
+                points: &mean,
+                color: report::ORANGE,
+                line: true,
+            },
+        ],
+        Axes {
+            log: false,
+            diagonal: false,
+        },
+    )
+}
+
+/// Where `arc` writes by default: `runs/<name>`.
+pub fn default_out(config: &ArcConfig) -> PathBuf {
+    Path::new("runs").join(&config.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(held_out: usize) -> ArcConfig {
+        toml::from_str(&format!(
+            "name = \"t\"\nmodel = \"mlp\"\nnorm = \"l2\"\nepsilons = [0.0, 0.1]\nheld_out = {held_out}\nepochs = 1\nlr = 0.1\n"
+        ))
+        .unwrap()
+    }
+
+    /// Sets whose samples are their own ids, so a split can be read back.
+    fn ids(n: i64, offset: f64) -> Set {
+        Set {
+            x: (Tensor::arange(n, (Kind::Float, tch::Device::Cpu)) + offset).view([n, 1, 1, 1]),
+            shape: [1, 1, 1],
+        }
+    }
+
+    #[test]
+    fn held_out_samples_never_appear_in_training_and_both_sides_are_balanced() {
+        let (real, proxy) = (ids(50, 0.0), ids(80, 1000.0));
+        for seed in 0..5 {
+            let s = split(&real, &proxy, &config(10), seed).unwrap();
+            let values = |t: &Tensor| Vec::<f32>::try_from(t.flatten(0, -1)).unwrap();
+            let (train, test) = (values(&s.train_x), values(&s.test_x));
+            assert!(test.iter().all(|v| !train.contains(v)), "seed {seed}");
+            assert_eq!(test.len(), 20);
+            assert_eq!(
+                train.len(),
+                80,
+                "40 per side: the smaller set's 50 less 10 held out"
+            );
+            let labels = Vec::<i64>::try_from(&s.test_y).unwrap();
+            assert_eq!(labels.iter().sum::<i64>(), 10);
+        }
+        assert!(split(&real, &proxy, &config(50), 0).is_err());
+    }
+
+    #[test]
+    fn a_constant_discriminator_has_robust_accuracy_one_half_at_every_radius() {
+        let (real, proxy) = (ids(40, 0.0), ids(40, 100.0));
+        let s = split(&real, &proxy, &config(20), 0).unwrap();
+        let constant = tch::nn::func_t(|x: &Tensor, _| {
+            Tensor::from_slice(&[1.0f32, 0.0])
+                .unsqueeze(0)
+                .expand([x.size()[0], 2], false)
+                + x.view([x.size()[0], 1]) * 0.0
+        });
+        for epsilon in [0.0, 0.01, 0.3] {
+            let racc = robust_discrimination(&constant, &s, &config(20), epsilon, tch::Device::Cpu);
+            assert_eq!(racc, 0.5, "ε = {epsilon}");
+        }
+    }
+}
