@@ -363,6 +363,19 @@ pub fn write_gaussian(path: &Path, gaussian: &Gaussian) -> Result<()> {
     })
 }
 
+/// Writes a point cloud (one point per row) as the float64 `x` (n, d) of an npz (atomically): the
+/// vector sets `arc` reads.
+pub fn write_vectors(path: &Path, points: &Mat<f64>) -> Result<()> {
+    let x =
+        ndarray::Array2::from_shape_fn((points.nrows(), points.ncols()), |(i, j)| points[(i, j)]);
+    atomic_write_with(path, |file| {
+        let mut npz = NpzWriter::new(BufWriter::new(file));
+        npz.add_array("x", &x).map_err(|e| e.to_string())?;
+        npz.finish().map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
 /// Writes class conditionals as `means`, `covs` and `probs` (atomically).
 pub fn write_class_conditionals(path: &Path, dist: &ClassConditionalGaussians) -> Result<()> {
     let (k, d) = (dist.num_classes(), dist.dim());

@@ -92,3 +92,54 @@ fn network_arc_of_concentric_spheres_is_a_quarter_of_the_radius_gap() {
         assert!(out.join(f).exists(), "{f}");
     }
 }
+
+#[test]
+fn the_full_scale_config_validates_and_bad_configs_name_the_field() {
+    let full =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/full/arc/cifar10_resnet18.toml");
+    let paper: proxyrobust::arc::ArcConfig = proxyrobust::config::load(&full).unwrap();
+    assert_eq!((paper.epsilons.len(), paper.held_out), (7, 10_000));
+    let dir = tempfile::tempdir().unwrap();
+    let (real, proxy) = spheres(dir.path(), 2, 1.0, 1.4, 50);
+    let base = "name = \"s\"\nmodel = \"mlp\"\nnorm = \"l2\"\nseeds = [0]\nepochs = 1\nlr = 0.05\n";
+    for (body, field) in [
+        ("held_out = 10\nepsilons = [0.0, 0.2, 0.1]\n", "epsilons"),
+        ("held_out = 10\nepsilons = [-0.1]\n", "epsilons"),
+        ("held_out = 60\nepsilons = [0.0]\n", "held_out"),
+        (
+            "held_out = 10\nepsilons = [0.0]\nladder_epochs = 0\n",
+            "ladder_epochs",
+        ),
+        (
+            "held_out = 10\nepsilons = [0.0]\nmodel = \"cnn4\"\n",
+            "model",
+        ),
+    ] {
+        let text = if body.contains("model =") {
+            base.replace("model = \"mlp\"\n", "") + body
+        } else {
+            format!("{base}{body}")
+        };
+        let config = config(dir.path(), &text);
+        let out = dir.path().join("bad");
+        let o = binary()
+            .args([
+                "arc",
+                &real,
+                &proxy,
+                "--config",
+                &config,
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{body}: {err}");
+        assert!(
+            err.lines().count() == 1 && err.contains(field),
+            "{body}: {err}"
+        );
+        assert!(!out.exists(), "{body}");
+    }
+}

@@ -35,15 +35,27 @@ pub struct SphereCheck {
     pub samples: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Also write 2·samples fresh points of each sphere as `DIR/real.npz` and `DIR/proxy.npz`
+    /// (npz `x`, float64 (n, d)): the vector sets of the network route, `arc`.
+    #[arg(long)]
+    pub write_sets: Option<std::path::PathBuf>,
 }
 
 impl SphereCheck {
-    /// [`ConcentricSpheres::arc_check`] of these spheres, seeded by `seed`.
+    /// [`ConcentricSpheres::arc_check`] of these spheres, seeded by `seed`, and the sets of
+    /// `write_sets`.
     pub fn run(&self) -> Result<SphereArc> {
         use rand::SeedableRng;
         let spheres = ConcentricSpheres::new(self.dim, self.r, self.r_tilde, self.norm)?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
-        spheres.arc_check(self.samples, self.grid, &mut rng)
+        let check = spheres.arc_check(self.samples, self.grid, &mut rng)?;
+        if let Some(dir) = &self.write_sets {
+            for (name, radius) in [("real.npz", self.r), ("proxy.npz", self.r_tilde)] {
+                let points = spheres.sample(2 * self.samples, radius, &mut rng);
+                crate::npz::write_vectors(&dir.join(name), &points)?;
+            }
+        }
+        Ok(check)
     }
 }
 

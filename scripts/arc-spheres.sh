@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Theorem 2's concentric ℓ2 spheres through the network route: for each dimension and radius
+# pair, `arc-sphere --write-sets` draws the two vector sets, and `arc` trains MLP discriminators
+# over 21 radii from 0 to |r − r̃| (three seeds), once independently at every ε (20 epochs each)
+# and once as a warm-started ladder (20 epochs at ε = 0, then 6 per ε). The table compares both
+# network ARCs with the closed form |r − r̃|/4 and gives the ladder's share of the training time.
+#   scripts/arc-spheres.sh [OUT=runs/arc-spheres]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-runs/arc-spheres}"
+LIBTORCH="$(scripts/ensure-libtorch.sh)"
+export LIBTORCH
+cargo build --release --locked --quiet --features torch
+bin=target/release/proxyrobust
+mkdir -p "$out"
+: > "$out/results.jsonl"
+for dim in 2 5; do
+  for pair in "1.0 1.4" "1.0 1.2" "0.5 1.0"; do
+    set -- $pair
+    case="$out/d$dim-r$1-rt$2"
+    mkdir -p "$case"
+    "$bin" arc-sphere --r "$1" --r-tilde "$2" --dim "$dim" --samples 1000 --write-sets "$case" --json > "$case/closed_form.json"
+    eps=$(python3 -c "g=abs($2-$1); print(', '.join(repr(round(g*k/20, 10)) for k in range(21)))")
+    for mode in independent ladder; do
+      ladder=""; [ "$mode" = ladder ] && ladder="ladder_epochs = 6"
+      printf 'name = "%s"\nmodel = "mlp"\nnorm = "l2"\nseeds = [0, 1, 2]\nheld_out = 500\nepochs = 20\n%s\nlr = 0.05\ntrain_steps = 5\neval_steps = 10\nthreads = 1\nepsilons = [%s]\n' \
+        "$mode" "$ladder" "$eps" > "$case/$mode.toml"
+      "$bin" arc "$case/real.npz" "$case/proxy.npz" --config "$case/$mode.toml" --out "$case/$mode" --json --quiet > "$case/$mode.json"
+      python3 -c "import json,sys; s=json.load(open('$case/$mode.json')); c=json.load(open('$case/closed_form.json')); print(json.dumps({'dim': $dim, 'r': $1, 'r_tilde': $2, 'mode': '$mode', 'closed_form': c['arc_closed_form'], 'arc_mean': s['arc_mean'], 'arc_std': s['arc_std'], 'seconds': s['seconds']}))" >> "$out/results.jsonl"
+    done
+  done
+done
+python3 - "$out/results.jsonl" <<'PY' | tee "$out/comparison.md"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print("| d | r | r̃ | |r − r̃|/4 | ARC independent (mean ± sd, 3 seeds) | ratio | ARC ladder | ratio | ladder time / independent |")
+print("|---|---|---|---|---|---|---|---|---|")
+for i in range(0, len(rows), 2):
+    a, b = rows[i], rows[i + 1]
+    c = a["closed_form"]
+    print(f"| {a['dim']} | {a['r']} | {a['r_tilde']} | {c:.4f} | {a['arc_mean']:.4f} ± {a['arc_std']:.4f} | {a['arc_mean']/c:.3f} | "
+          f"{b['arc_mean']:.4f} ± {b['arc_std']:.4f} | {b['arc_mean']/c:.3f} | {b['seconds']/a['seconds']:.2f} |")
+PY
