@@ -483,7 +483,13 @@ pub fn run(
                 bar.inc(1);
                 continue;
             }
-            let outcome = crate::train::run(&train_config, &run_dir, false, false)?;
+            // The settings key decided this run is stale or new: replace whatever the folder holds.
+            let outcome = crate::train::run(
+                &train_config,
+                &run_dir,
+                false,
+                crate::train::Start::Overwrite,
+            )?;
             let (clean_accuracy, robust_accuracy, run_curve) =
                 evaluate_run(config, &train_config, &run_dir, seed)?;
             rows.push(RunRow {

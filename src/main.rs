@@ -232,9 +232,24 @@ struct RunArgs {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
-    /// Continue from <run folder>/checkpoint.safetensors.
-    #[arg(long)]
+    /// Continue from <run folder>/checkpoint.safetensors (made with the same config).
+    #[arg(long, conflicts_with = "overwrite")]
     resume: bool,
+    /// Start afresh in a run folder that already holds a checkpoint, replacing it.
+    #[arg(long)]
+    overwrite: bool,
+}
+
+#[cfg(feature = "torch")]
+impl RunArgs {
+    fn start(&self) -> proxyrobust::train::Start {
+        use proxyrobust::train::Start;
+        match (self.resume, self.overwrite) {
+            (true, _) => Start::Resume,
+            (false, true) => Start::Overwrite,
+            (false, false) => Start::Fresh,
+        }
+    }
 }
 
 #[cfg(feature = "torch")]
@@ -301,18 +316,18 @@ fn run(command: Command) -> Result<()> {
             print(json, &serde_json::json!({ "w": w }), format!("{w:.15e}"))?;
         }
         #[cfg(feature = "torch")]
-        Command::Train(RunArgs {
-            config,
-            out,
-            quiet,
-            resume,
-        }) => {
-            let config = proxyrobust::train::TrainConfig::load(&config)?;
-            let run_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
-            println!(
-                "{}",
-                proxyrobust::train::run(&config, &run_dir, !quiet, resume)?
-            );
+        Command::Train(args) => {
+            let config = proxyrobust::train::TrainConfig::load(&args.config)?;
+            let run_dir = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
+            let outcome = proxyrobust::train::run(&config, &run_dir, !args.quiet, args.start())?;
+            println!("{outcome}");
+            if outcome.interrupted {
+                // Saved and resumable, but unfinished: the shell's status for Ctrl-C.
+                std::process::exit(130);
+            }
         }
         #[cfg(feature = "torch")]
         Command::Eval {
@@ -332,15 +347,17 @@ fn run(command: Command) -> Result<()> {
         Command::Generator { action } => {
             use proxyrobust::proxy::generator;
             match action {
-                GeneratorAction::Train(RunArgs {
-                    config,
-                    out,
-                    quiet,
-                    resume,
-                }) => {
-                    let config: generator::GeneratorConfig = proxyrobust::config::load(&config)?;
-                    let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
-                    println!("{}", generator::train(&config, &dir, !quiet, resume)?);
+                GeneratorAction::Train(args) => {
+                    let config: generator::GeneratorConfig =
+                        proxyrobust::config::load(&args.config)?;
+                    let dir = args
+                        .out
+                        .clone()
+                        .unwrap_or_else(|| PathBuf::from("runs").join(&config.name));
+                    println!(
+                        "{}",
+                        generator::train(&config, &dir, !args.quiet, args.start())?
+                    );
                 }
                 GeneratorAction::Sample {
                     config,

@@ -13,6 +13,7 @@ use proxyrobust::proxy::generator::{
     GanLoss, GeneratorConfig, GeneratorModel, SampleSettings, Sampler, discriminator_loss,
     generator_loss, sample, train,
 };
+use proxyrobust::train::Start;
 
 /// Two classes of 8×8 grey images: class 0 dark (near 40), class 1 bright (near 215), one in
 /// four of class 1.
@@ -76,7 +77,7 @@ fn deterministic_and_batch_independent(model: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = config_of(dir.path(), 2, model);
     let run = dir.path().join("run");
-    train(&config, &run, false, false).unwrap();
+    train(&config, &run, false, Start::Fresh).unwrap();
     let weights = run.join("weights.safetensors");
     let files: Vec<_> = [(5, "a"), (5, "b"), (2, "c")]
         .into_iter()
@@ -110,7 +111,7 @@ fn a_trained_toy_model_samples_each_class_from_its_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), 2500);
     let run = dir.path().join("run");
-    let trained = train(&config, &run, false, false).unwrap();
+    let trained = train(&config, &run, false, Start::Fresh).unwrap();
     assert!(trained.final_loss < 0.05, "loss {}", trained.final_loss);
     for sampler in [Sampler::Ddim, Sampler::Ddpm] {
         let out = dir.path().join("samples.npz");
@@ -149,9 +150,9 @@ fn resume_continues_and_bad_settings_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path(), 100);
     let run = dir.path().join("run");
-    train(&config, &run, false, false).unwrap();
+    train(&config, &run, false, Start::Fresh).unwrap();
     config.steps = 200;
-    let resumed = train(&config, &run, false, true).unwrap();
+    let resumed = train(&config, &run, false, Start::Resume).unwrap();
     assert_eq!(resumed.steps, 200);
     let rows = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(rows.lines().count(), 3, "{rows}");
@@ -231,9 +232,12 @@ fn a_gan_trains_resumes_and_samples() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = config_of(dir.path(), 100, GAN);
     let run = dir.path().join("run");
-    train(&config, &run, false, false).unwrap();
+    train(&config, &run, false, Start::Fresh).unwrap();
     config.steps = 200;
-    assert_eq!(train(&config, &run, false, true).unwrap().steps, 200);
+    assert_eq!(
+        train(&config, &run, false, Start::Resume).unwrap().steps,
+        200
+    );
     let out = dir.path().join("gan.npz");
     sample(
         &config,
@@ -263,7 +267,7 @@ fn quality_reads_memorisation_and_real_data_as_such() {
     .unwrap();
     let config = TrainConfig::load(&path).unwrap();
     let run = dir.path().join("run");
-    proxyrobust::train::run(&config, &run, false, false).unwrap();
+    proxyrobust::train::run(&config, &run, false, proxyrobust::train::Start::Fresh).unwrap();
     let weights = Some(run.join("weights.safetensors"));
     let (train, _) = proxyrobust::data::mnist10k().unwrap();
     let copies = dir.path().join("copies.npz");

@@ -12,7 +12,7 @@ fn cnn4_reaches_97_percent_on_mnist10k() {
         "/experiments/mnist_cnn4.toml"
     )))
     .unwrap();
-    let outcome = run(&config, dir.path(), false, false).unwrap();
+    let outcome = run(&config, dir.path(), false, proxyrobust::train::Start::Fresh).unwrap();
     assert!(
         outcome.final_test_accuracy >= 0.97,
         "test accuracy {}",
@@ -182,9 +182,10 @@ fn interrupted_and_resumed(
     if signal == "-KILL" {
         assert!(!exit.success(), "SIGKILL must end the run abruptly");
     } else {
-        assert!(
-            exit.success(),
-            "Ctrl-C must save a checkpoint and exit cleanly: {exit:?}"
+        assert_eq!(
+            exit.code(),
+            Some(130),
+            "Ctrl-C must save a checkpoint and exit with 130 (unfinished): {exit:?}"
         );
     }
     let resumed = binary()
@@ -456,4 +457,77 @@ fn port_weights_split_gamma_between_real_and_synthetic() {
     assert_eq!(w.len(), 12);
     assert!((w[..4].iter().sum::<f64>() - 0.4).abs() < 1e-12);
     assert!((w[4..].iter().sum::<f64>() - 0.6).abs() < 1e-12);
+}
+
+/// A run folder is claimed, not clobbered: a fresh run refuses a folder holding a checkpoint,
+/// `--resume` refuses a changed config (naming the fields), `--overwrite` replaces the run,
+/// temporary files of dead processes are removed, and a diverging run stops with an error naming
+/// the epoch and step.
+#[test]
+fn run_folders_are_claimed_and_a_non_finite_loss_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!("model = \"cnn2\"\nbatch_size = 64\ntrain_subset = 128\n{body}"),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let one = write("one.toml", "epochs = 1\n[lr]\nbase = 0.05\n");
+    let two = write("two.toml", "epochs = 2\nthreads = 1\n[lr]\nbase = 0.05\n");
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let train = |config: &str, extra: &[&str]| {
+        let mut args = vec!["train", config, "--out", out_s, "--quiet"];
+        args.extend(extra);
+        binary().args(&args).output().unwrap()
+    };
+    assert!(train(&one, &[]).status.success());
+    let stale = out.join(".metrics.csv.tmp-999999999.csv");
+    std::fs::write(&stale, "half-written").unwrap();
+    let refused = |o: std::process::Output, needle: &str| {
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(o.status.code(), Some(2), "{needle}: {err}");
+        assert!(
+            err.lines().count() == 1 && err.contains(needle),
+            "{needle}: {err}"
+        );
+    };
+    refused(train(&one, &[]), "already holds a checkpoint");
+    // threads may change on resume; epochs may not (it moves the cosine schedule).
+    refused(train(&two, &["--resume"]), "changed: epochs (1 → 2)");
+    assert!(stale.exists(), "a refused run touches nothing");
+    let o = train(&two, &["--overwrite"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        metrics_without_time(&out).len(),
+        3,
+        "two epochs after the overwrite"
+    );
+    assert!(
+        !stale.exists(),
+        "the dead process's temporary file is removed"
+    );
+    let o = train(&two, &["--resume"]);
+    assert!(
+        o.status.success(),
+        "same config: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    let diverging = write("nan.toml", "epochs = 2\n[lr]\nbase = 1e30\n");
+    let out = dir.path().join("nan");
+    let o = binary()
+        .args([
+            "train",
+            &diverging,
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    refused(o, "a finite loss; epoch 1 step");
 }

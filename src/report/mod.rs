@@ -35,6 +35,27 @@ pub(crate) fn temporary_sibling(path: &Path) -> PathBuf {
     path.with_file_name(tmp)
 }
 
+/// Removes the temporary files ([`temporary_sibling`]'s `.NAME.tmp-PID…`) in `dir` whose process
+/// is no longer running: what a run killed between writing and renaming leaves behind.
+pub fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix('.').and_then(|n| n.split_once(".tmp-")) else {
+            continue;
+        };
+        let pid: String = rest.1.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let alive = pid.parse::<u32>().is_ok_and(|p| {
+            p == std::process::id() || Path::new("/proc").join(p.to_string()).exists()
+        });
+        if !pid.is_empty() && !alive {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Creates the temporary sibling, lets `write` fill it, then renames it onto `path`.
 pub fn atomic_write_with(
     path: &Path,

@@ -63,6 +63,132 @@ impl Position {
 
 const METRIC_COLUMNS: i64 = 7;
 
+/// How a training run uses its folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// A new run; a folder that already holds a checkpoint is refused.
+    Fresh,
+    /// Continue from the folder's checkpoint, made with the same config.
+    Resume,
+    /// A new run that replaces whatever the folder holds.
+    Overwrite,
+}
+
+/// The config a run was started with, kept beside its checkpoint so `--resume` can compare.
+pub(crate) const RUN_CONFIG: &str = "run_config.json";
+
+/// Config fields any resumed run may change: where and how fast it runs, not what it computes.
+pub(crate) const RESUMABLE_FIELDS: [&str; 4] =
+    ["device", "threads", "checkpoint_every_steps", "name"];
+
+/// Prepares `run_dir` for a run of `config` started as `start`: removes temporary files that dead
+/// processes left behind; a fresh start refuses a folder holding `checkpoint.safetensors`; a
+/// resume needs the checkpoint and a recorded config equal to `config` in every top-level field
+/// but `resumable` (the error names the fields that differ); fresh and overwriting starts record
+/// `config` in `run_config.json`.
+pub(crate) fn claim_run_dir(
+    run_dir: &Path,
+    config: &impl serde::Serialize,
+    start: Start,
+    resumable: &[&str],
+) -> Result<()> {
+    let checkpoint = run_dir.join("checkpoint.safetensors");
+    let current =
+        serde_json::to_value(config).map_err(|e| Error::invalid("config", e.to_string()))?;
+    match start {
+        Start::Fresh if checkpoint.exists() => {
+            return Err(Error::file(
+                &checkpoint,
+                "the run folder already holds a checkpoint: continue it with --resume or replace it with --overwrite",
+            ));
+        }
+        Start::Resume => {
+            if !checkpoint.exists() {
+                return Err(Error::file(
+                    &checkpoint,
+                    "no checkpoint to resume from (run without --resume first)",
+                ));
+            }
+            let recorded_file = run_dir.join(RUN_CONFIG);
+            let recorded: serde_json::Value = std::fs::read_to_string(&recorded_file)
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .ok_or_else(|| {
+                    Error::file(
+                        &recorded_file,
+                        "no readable record of the config the checkpoint was made with; start again with --overwrite",
+                    )
+                })?;
+            let changed = changed_fields(&recorded, &current, resumable);
+            if !changed.is_empty() {
+                return Err(Error::invalid(
+                    "--resume",
+                    format!(
+                        "the same config the checkpoint in {} was made with; changed: {} (start a new run with --overwrite or another --out)",
+                        run_dir.display(),
+                        changed.join(", ")
+                    ),
+                ));
+            }
+        }
+        _ => {}
+    }
+    report::create_run_dir(run_dir)?;
+    report::remove_stale_temporaries(run_dir);
+    if start != Start::Resume {
+        report::write_json(&run_dir.join(RUN_CONFIG), &current)?;
+    }
+    Ok(())
+}
+
+/// Dotted names of the fields whose values differ between two configs (beyond the top-level
+/// fields `resumable`), with the old and the new value.
+fn changed_fields(
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    resumable: &[&str],
+) -> Vec<String> {
+    fn walk(
+        prefix: &str,
+        old: &serde_json::Value,
+        new: &serde_json::Value,
+        resumable: &[&str],
+        out: &mut Vec<String>,
+    ) {
+        match (old, new) {
+            (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+                let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for key in keys {
+                    if prefix.is_empty() && resumable.contains(&key.as_str()) {
+                        continue;
+                    }
+                    let name = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    let null = serde_json::Value::Null;
+                    walk(
+                        &name,
+                        a.get(key).unwrap_or(&null),
+                        b.get(key).unwrap_or(&null),
+                        resumable,
+                        out,
+                    );
+                }
+            }
+            (a, b) if a != b => out.push(format!("{prefix} ({a} → {b})")),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk("", old, new, resumable, &mut out);
+    out
+}
+
 /// The end of a training run (classifier or generator): `weights.safetensors` from `weights`,
 /// then `manifest.json` listing it with `metrics.csv` and `checkpoint.safetensors`.
 pub(crate) fn finish_run(

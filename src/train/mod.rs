@@ -22,8 +22,9 @@ pub use sgd::Sgd;
 pub(crate) mod run;
 
 #[cfg(feature = "torch")]
-pub use classifier::{LoadedClassifier, load_classifier};
+pub use checkpoint::Start;
 #[cfg(feature = "torch")]
+pub use classifier::{LoadedClassifier, load_classifier};
 pub use run::{TrainOutcome, run};
 
 use serde::{Deserialize, Serialize};

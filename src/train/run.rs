@@ -16,7 +16,7 @@ use std::time::Instant;
 use tch::nn::{self, ModuleT, VarStore};
 use tch::{Kind, Tensor};
 
-use super::checkpoint::{self, COLLAPSED_FRACTION, Position};
+use super::checkpoint::{self, COLLAPSED_FRACTION, Position, Start};
 use super::classifier::{classifier, input_shape, tensors};
 use super::ema::WeightAverage;
 use super::objective::FreePerturbation;
@@ -68,38 +68,35 @@ impl std::fmt::Display for TrainOutcome {
     }
 }
 
-/// Trains `config`, writing `metrics.csv`, `checkpoint.safetensors`, `weights.safetensors` and
-/// `manifest.json` under `run_dir`. With `resume`, continues from `run_dir/checkpoint.safetensors`.
+/// Trains `config`, writing `metrics.csv`, `checkpoint.safetensors`, `weights.safetensors`,
+/// `run_config.json` and `manifest.json` under `run_dir`. [`Start::Resume`] continues from
+/// `run_dir/checkpoint.safetensors` if it was made with the same config; [`Start::Fresh`] refuses
+/// a folder that holds a checkpoint. A non-finite training loss
+/// stops the run with an error naming the epoch, the step and the last checkpoint, which stays
+/// as it was.
 pub fn run(
     config: &TrainConfig,
     run_dir: &Path,
     show_progress: bool,
-    resume: bool,
+    start: Start,
 ) -> Result<TrainOutcome> {
     config.validate()?;
     let device = config.device.start(config.threads)?;
     let mut manifest = report::Manifest::new("train", config, report::device_name(device))?
         .seed(config.seed)?
-        .with("resumed", resume)?;
+        .with("start", start)?;
     let (train, test) = config.splits()?;
     tch::manual_seed(config.seed as i64);
     let mut trainer = Trainer::new(config, device, input_shape(&train), train.num_classes())?;
-    let checkpoint = run_dir.join("checkpoint.safetensors");
-    let mut at = if resume {
-        if !checkpoint.exists() {
-            return Err(Error::file(
-                &checkpoint,
-                "no checkpoint to resume from (run without --resume first)",
-            ));
-        }
-        trainer.restore(&checkpoint)?
-    } else {
-        Position::start()
-    };
-    report::create_run_dir(run_dir)?;
     let port = match &config.synthetic {
         Some(s) => Some(PortBatches::open(s, train.num_classes(), train.shape())?),
         None => None,
+    };
+    checkpoint::claim_run_dir(run_dir, config, start, &checkpoint::RESUMABLE_FIELDS)?;
+    let checkpoint = run_dir.join("checkpoint.safetensors");
+    let mut at = match start {
+        Start::Resume => trainer.restore(&checkpoint)?,
+        Start::Fresh | Start::Overwrite => Position::start(),
     };
     let (x_train, y_train) = tensors(&train, device);
     let (x_test, y_test) = tensors(&test, device);
@@ -134,6 +131,21 @@ pub fn run(
             let progress = at.epoch as f64 + at.step as f64 / steps_per_epoch as f64;
             lr = config.lr.at(progress, config.epochs);
             let batch_loss = trainer.step(&step, progress, lr, &mut at);
+            if !batch_loss.is_finite() {
+                return Err(Error::invalid(
+                    "training",
+                    format!(
+                        "a finite loss; epoch {} step {} gave {batch_loss} (lr {lr:.3e}); the last checkpoint, {}, is as it was",
+                        at.epoch + 1,
+                        at.step + 1,
+                        if checkpoint.exists() {
+                            checkpoint.display().to_string()
+                        } else {
+                            "none yet".into()
+                        }
+                    ),
+                ));
+            }
             at.step += 1;
             bar.set_message(format!("epoch {} loss {batch_loss:.4}", at.epoch + 1));
             bar.inc(1);
@@ -163,8 +175,9 @@ pub fn run(
         };
         at = at.next_epoch(metrics, majority >= COLLAPSED_FRACTION);
         bar.set_message(format!("epoch {} test acc {test_accuracy:.4}", at.epoch));
-        report::write_csv(&run_dir.join("metrics.csv"), &at.finished)?;
+        // The checkpoint first: metrics.csv never claims an epoch the checkpoint lacks.
         trainer.save(&checkpoint, &at)?;
+        report::write_csv(&run_dir.join("metrics.csv"), &at.finished)?;
     }
     bar.finish_and_clear();
     manifest = manifest

@@ -17,6 +17,7 @@ use crate::data::{ImageDataset, ImageNpzWriter};
 use crate::error::{Error, Result};
 use crate::model::layout::contiguous_cpu;
 use crate::report;
+use crate::train::Start;
 use crate::train::adam::Adam;
 use crate::train::classifier::{load_parameters, read_safetensors, tensors};
 use crate::train::run::derived_seed;
@@ -86,32 +87,37 @@ struct StepMetrics {
 }
 
 /// Trains `config` into `run_dir` (`metrics.csv`, `checkpoint.safetensors`,
-/// `weights.safetensors`, `manifest.json`); with `resume`, continues from the checkpoint.
+/// `weights.safetensors`, `run_config.json`, `manifest.json`); [`Start::Resume`] continues from
+/// the checkpoint if it was made with the same config, [`Start::Fresh`] refuses a folder holding
+/// a checkpoint.
 /// Step `s` draws its batch and noise from libtorch's generator seeded by (seed, s), so a
 /// resumed run repeats the uninterrupted one.
 pub fn train(
     config: &GeneratorConfig,
     run_dir: &Path,
     show_progress: bool,
-    resume: bool,
+    start: Start,
 ) -> Result<TrainedGenerator> {
     config.validate()?;
     let device = config.device.start(config.threads)?;
     let mut manifest =
         report::Manifest::new("generator train", config, report::device_name(device))?
             .seed(config.seed)?
-            .with("resumed", resume)?;
+            .with("start", start)?;
     let (train, _) = config.dataset.load()?;
     let train = train.subset(config.train_subset);
     tch::manual_seed(config.seed as i64);
     let mut model = build(config, train.shape(), train.num_classes(), device)?;
     let checkpoint = run_dir.join("checkpoint.safetensors");
     let (mut step, mut rows) = (0, Vec::new());
-    if resume {
+    // More steps only extend the loop (no schedule depends on the total): a resume may add them.
+    let mut resumable = crate::train::checkpoint::RESUMABLE_FIELDS.to_vec();
+    resumable.push("steps");
+    crate::train::checkpoint::claim_run_dir(run_dir, config, start, &resumable)?;
+    if start == Start::Resume {
         step = restore(&checkpoint, model.as_mut(), device)?;
         rows = read_metrics(&run_dir.join("metrics.csv"), step);
     }
-    report::create_run_dir(run_dir)?;
     let (x, y) = tensors(&train, device);
     let x = x * 2.0 - 1.0;
     let bar = report::progress(config.steps, config.model.name(), show_progress);
@@ -141,8 +147,8 @@ pub fn train(
                 seconds: started.elapsed().as_secs_f64(),
             });
             (loss_sum, interval, started) = (0.0, 0, std::time::Instant::now());
-            report::write_csv(&run_dir.join("metrics.csv"), &rows)?;
             save(&checkpoint, model.as_ref(), step)?;
+            report::write_csv(&run_dir.join("metrics.csv"), &rows)?;
         }
     }
     bar.finish_and_clear();
