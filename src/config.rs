@@ -146,6 +146,16 @@ impl Device {
     /// Sets libtorch's CPU threads when `threads` > 0 (0 keeps its default), then
     /// [`Self::resolve`]s the device: the start of every run on tch.
     pub fn start(self, threads: usize) -> Result<tch::Device> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads > 4 * cores {
+            return Err(Error::invalid(
+                "threads",
+                format!(
+                    "at most 4 × the {cores} cores here ({}), got {threads}",
+                    4 * cores
+                ),
+            ));
+        }
         if threads > 0 {
             tch::set_num_threads(threads as i32);
         }

@@ -22,13 +22,13 @@ pub struct EvalFlags {
     #[arg(long, value_enum, default_value = "linf")]
     pub norm: Norm,
     /// Attack radius for PGD and AutoAttack.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub eps: Option<f64>,
     /// PGD steps (0: no PGD).
     #[arg(long, default_value_t = 0)]
     pub pgd_steps: usize,
     /// PGD step size (default ε/4).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub pgd_step_size: Option<f64>,
     #[arg(long, default_value_t = 1)]
     pub restarts: usize,
@@ -39,7 +39,7 @@ pub struct EvalFlags {
     #[arg(long)]
     pub each_attack: bool,
     /// Also measure the minimal adversarial distance, searching radii up to this value.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub min_distance: Option<f64>,
     /// Evaluate the first N test points only (0: all).
     #[arg(long, default_value_t = 0)]
@@ -51,6 +51,18 @@ pub struct EvalFlags {
 impl EvalSettings {
     /// The settings the flags ask for, attacking in batches of `batch_size`.
     pub fn from_flags(flags: &EvalFlags, batch_size: usize) -> Result<Self> {
+        if flags.norm == Norm::L1 {
+            return Err(Error::invalid("--norm", "linf or l2"));
+        }
+        if let Some(e) = flags.eps {
+            crate::config::non_negative_finite("--eps", e)?;
+        }
+        if let Some(r) = flags.min_distance {
+            crate::config::positive_finite("--min-distance", r)?;
+        }
+        if let Some(s) = flags.pgd_step_size {
+            crate::config::positive_finite("--pgd-step-size", s)?;
+        }
         let needs_eps = flags.pgd_steps > 0 || flags.autoattack.is_some();
         let epsilon = match (flags.eps, needs_eps) {
             (Some(e), _) => e,

@@ -19,9 +19,9 @@ use crate::error::{Error, Result};
 /// The `arc-sphere` command: two concentric spheres and the empirical ARC's settings.
 #[derive(Clone, Debug, clap::Args)]
 pub struct SphereCheck {
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub r: f64,
-    #[arg(long = "r-tilde")]
+    #[arg(long = "r-tilde", allow_negative_numbers = true)]
     pub r_tilde: f64,
     #[arg(long)]
     pub dim: usize,
@@ -47,6 +47,25 @@ impl SphereCheck {
     pub fn run(&self) -> Result<SphereArc> {
         use rand::SeedableRng;
         let spheres = ConcentricSpheres::new(self.dim, self.r, self.r_tilde, self.norm)?;
+        crate::config::at_least("--grid", self.grid, 1)?;
+        for (flag, value, most) in [
+            ("--dim", self.dim, 100_000),
+            ("--grid", self.grid, 10_000_000),
+            ("--samples", self.samples, 10_000_000),
+        ] {
+            if value > most {
+                return Err(Error::invalid(flag, format!("at most {most}, got {value}")));
+            }
+        }
+        if self.samples.saturating_mul(self.dim) > 100_000_000 {
+            return Err(Error::invalid(
+                "--samples",
+                format!(
+                    "samples × dim at most 10^8 (the points are held in memory), got {} × {}",
+                    self.samples, self.dim
+                ),
+            ));
+        }
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
         let check = spheres.arc_check(self.samples, self.grid, &mut rng)?;
         if let Some(dir) = &self.write_sets {
@@ -71,12 +90,18 @@ impl std::fmt::Display for SphereArc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "cwd {:.6e}  ARC closed form {:.6e}  ARC empirical {:.6e}  (4·ARC/cwd = {:.4})",
-            self.cwd,
-            self.arc_closed_form,
-            self.arc_empirical,
-            4.0 * self.arc_empirical / self.cwd
-        )
+            "cwd {:.6e}  ARC closed form {:.6e}  ARC empirical {:.6e}  ",
+            self.cwd, self.arc_closed_form, self.arc_empirical
+        )?;
+        if self.cwd > 0.0 {
+            write!(
+                f,
+                "(4·ARC/cwd = {:.4})",
+                4.0 * self.arc_empirical / self.cwd
+            )
+        } else {
+            write!(f, "(cwd = 0: identical spheres, 4·ARC/cwd undefined)")
+        }
     }
 }
 
@@ -99,10 +124,11 @@ impl ConcentricSpheres {
             return Err(Error::invalid("dim", "at least 1"));
         }
         for (name, v) in [("r", r), ("r_tilde", r_tilde)] {
-            if !(v > 0.0 && v.is_finite()) {
+            // Squared norms of the samples must stay finite and normal in f64.
+            if !(1e-100..=1e100).contains(&v) {
                 return Err(Error::invalid(
                     name,
-                    format!("a finite radius > 0, got {v}"),
+                    format!("a radius in [1e-100, 1e100], got {v}"),
                 ));
             }
         }

@@ -130,6 +130,28 @@ impl TrainConfig {
     /// The training split (its first `train_subset` images when set) and the test split.
     pub fn splits(&self) -> Result<(crate::data::ImageDataset, crate::data::ImageDataset)> {
         let (train, test) = self.dataset.load()?;
+        if train.is_empty() || test.is_empty() {
+            return Err(Error::invalid(
+                "dataset",
+                format!(
+                    "at least one training and one test image, got {} and {}",
+                    train.len(),
+                    test.len()
+                ),
+            ));
+        }
+        if train.shape() != test.shape() || train.num_classes() != test.num_classes() {
+            return Err(Error::invalid(
+                "dataset",
+                format!(
+                    "test images like the training images, got {:?} with {} classes and {:?} with {}",
+                    train.shape(),
+                    train.num_classes(),
+                    test.shape(),
+                    test.num_classes()
+                ),
+            ));
+        }
         Ok((train.subset(self.train_subset), test))
     }
 }

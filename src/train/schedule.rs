@@ -50,12 +50,13 @@ impl LearningRate {
             ));
         }
         if let Schedule::Step { milestones, gamma } = &self.schedule
-            && (!(*gamma > 0.0 && gamma.is_finite())
-                || milestones.iter().any(|m| !m.is_finite() || *m < 0.0))
+            && (!(*gamma > 0.0 && *gamma <= 1.0)
+                || milestones.iter().any(|m| !m.is_finite() || *m < 0.0)
+                || milestones.windows(2).any(|w| w[1] <= w[0]))
         {
             return Err(Error::invalid(
                 "lr.schedule",
-                "step milestones ≥ 0 (epochs) and a finite gamma > 0",
+                "strictly ascending step milestones ≥ 0 (epochs) and a decay gamma in (0, 1]",
             ));
         }
         Ok(())
