@@ -121,7 +121,7 @@ pub fn run(
 ) -> Result<EvalOutcome> {
     let weights = weights.unwrap_or_else(|| crate::train::classifier::default_weights(config));
     let settings = EvalSettings::from_flags(flags, config.batch_size)?;
-    let device = report::device_name(config.device.resolve()?);
+    let device = report::device_name(config.device.start(config.threads)?);
     let mut manifest = report::Manifest::new("eval", config, device)?
         .seed(flags.seed)?
         .with("weights", &weights)?

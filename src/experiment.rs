@@ -422,7 +422,7 @@ pub fn run(
     let mut manifest = report::Manifest::new(
         "experiment",
         config,
-        report::device_name(config.train.device.resolve()?),
+        report::device_name(config.train.device.start(config.train.threads)?),
     )?
     .seed(&config.seeds)?;
     report::create_run_dir(dir)?;

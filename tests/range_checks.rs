@@ -41,7 +41,7 @@ fn arc_sphere_sizes_and_radii_are_range_checked() {
     }
     refused(
         &["arc-sphere", "--r", "1e200", "--r-tilde", "2", "--dim", "3"],
-        "r: a radius in [1e-100, 1e100]",
+        "r: a radius > 0, between 1e-100 and 1e100",
     );
     let o = binary()
         .args([

@@ -261,12 +261,18 @@ pub fn cpu_device() -> String {
     )
 }
 
-/// A libtorch device as the manifest names it: `cuda:I`, or [`cpu_device`].
+/// A libtorch device as the manifest names it: `cuda:I`, or the CPU with the threads libtorch
+/// was configured to use (the config's `threads`, or its default).
 #[cfg(feature = "torch")]
 pub fn device_name(device: tch::Device) -> String {
     match device {
         tch::Device::Cuda(i) => format!("cuda:{i}"),
-        _ => cpu_device(),
+        _ => format!(
+            "cpu ({} {}, {} threads)",
+            std::env::consts::ARCH,
+            std::env::consts::OS,
+            tch::get_num_threads()
+        ),
     }
 }
 

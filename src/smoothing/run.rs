@@ -179,7 +179,7 @@ pub fn run(
         .weights
         .clone()
         .unwrap_or_else(|| crate::train::classifier::default_weights(config));
-    let device = report::device_name(config.device.resolve()?);
+    let device = report::device_name(config.device.start(config.threads)?);
     let mut manifest = report::Manifest::new(mode.name(), config, device)?
         .seed(flags.seed)?
         .with("weights", &weights)?

@@ -128,7 +128,7 @@ impl ConcentricSpheres {
             if !(1e-100..=1e100).contains(&v) {
                 return Err(Error::invalid(
                     name,
-                    format!("a radius in [1e-100, 1e100], got {v}"),
+                    format!("a radius > 0, between 1e-100 and 1e100, got {v}"),
                 ));
             }
         }
