@@ -141,7 +141,15 @@ fn full_scale_configs_validate_refuse_missing_data_and_run_one_step() {
         std::fs::write(&local, text).unwrap();
         let o = std::process::Command::new(binary)
             .current_dir(dir.path())
-            .args(["train", local.to_str().unwrap(), "--out", "run", "--quiet"])
+            // One folder for every config: each run replaces the previous one.
+            .args([
+                "train",
+                local.to_str().unwrap(),
+                "--out",
+                "run",
+                "--quiet",
+                "--overwrite",
+            ])
             .output()
             .unwrap();
         assert!(
