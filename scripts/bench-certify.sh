@@ -23,7 +23,7 @@ cargo build --release --locked --quiet --features torch
 bin=target/release/proxyrobust
 mkdir -p "$out"
 config="$out/cnn4.toml"
-printf 'name = "bench-certify"\nmodel = "cnn4"\ndataset = "mnist10k"\nthreads = %s\n' "$threads" > "$config"
+printf 'name = "bench-certify"\nmodel = "cnn4"\ndataset = "mnist10k"\nepochs = 1\nthreads = %s\n[lr]\nbase = 0.1\n' "$threads" > "$config"
 indices=$(seq -s, 0 "$skip" $(( (limit - 1) * skip )))
 "$bin" certify "$config" --weights "$weights" --sigma "$sigma" --n 10000 --skip "$skip" --limit "$limit" \
   --quiet --out "$out/ours" > /dev/null

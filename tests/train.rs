@@ -261,6 +261,13 @@ fn resume_after_kill_or_ctrl_c_matches_an_uninterrupted_run() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no checkpoint to resume from"));
     std::fs::create_dir_all(&empty).unwrap();
+    // The record of the config matches (copied from a finished run of it): only the checkpoint
+    // is foreign.
+    std::fs::copy(
+        dir.path().join("straight-plain/run_config.json"),
+        empty.join("run_config.json"),
+    )
+    .unwrap();
     std::fs::write(empty.join("checkpoint.safetensors"), b"not safetensors").unwrap();
     let o = binary()
         .args([
