@@ -25,6 +25,7 @@ pub(crate) mod run;
 pub use checkpoint::Start;
 #[cfg(feature = "torch")]
 pub use classifier::{LoadedClassifier, load_classifier};
+#[cfg(feature = "torch")]
 pub use run::{TrainOutcome, run};
 
 use serde::{Deserialize, Serialize};
