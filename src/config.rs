@@ -39,7 +39,18 @@ pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
             .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         let message = e.message().trim().replace('\n', " ");
         match line {
-            Some(l) => Error::file(path, format!("line {l}: {message}")),
+            Some(l) => {
+                // The line itself names the field a type or value error is about.
+                let source: String = text
+                    .lines()
+                    .nth(l - 1)
+                    .unwrap_or("")
+                    .trim()
+                    .chars()
+                    .take(60)
+                    .collect();
+                Error::file(path, format!("line {l} (`{source}`): {message}"))
+            }
             None => Error::file(path, message),
         }
     })
@@ -93,6 +104,30 @@ pub fn unit_interval(field: &str, value: f64) -> Result<()> {
 pub fn at_least(field: &str, value: usize, min: usize) -> Result<()> {
     check(value >= min, field, || {
         format!("at least {min}, got {value}")
+    })
+}
+
+/// `value` is at most `max`.
+pub fn at_most(field: &str, value: usize, max: usize) -> Result<()> {
+    check(value <= max, field, || {
+        format!("at most {max}, got {value}")
+    })
+}
+
+/// The most values (f64 or f32) a sweep, check or proxy generator holds in memory at once:
+/// 10^8, under a gigabyte.
+pub const MAX_HELD_VALUES: usize = 100_000_000;
+
+/// The product of `factors` (the sizes of what `what` holds, e.g. "samples × dim") is at most
+/// [`MAX_HELD_VALUES`]; the product saturates, so sizes whose product overflows are refused too.
+pub fn fits_in_memory(field: &str, what: &str, factors: &[usize]) -> Result<()> {
+    let held = factors.iter().fold(1usize, |a, &b| a.saturating_mul(b));
+    check(held <= MAX_HELD_VALUES, field, || {
+        let sizes: Vec<String> = factors.iter().map(usize::to_string).collect();
+        format!(
+            "{what} at most 10^8 (held in memory), got {}",
+            sizes.join(" × ")
+        )
     })
 }
 
@@ -207,7 +242,7 @@ mod tests {
             a: u32,
         }
         let e = parse_toml::<Small>(Path::new("c.toml"), "\n\nb = 1\n").unwrap_err();
-        assert!(e.to_string().starts_with("c.toml: line 3: "), "{e}");
+        assert!(e.to_string().starts_with("c.toml: line 3 (`"), "{e}");
     }
 
     #[test]

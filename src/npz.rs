@@ -144,10 +144,16 @@ fn declared_npy_bytes(mut reader: impl Read) -> std::result::Result<(u64, u64), 
             "a .npy header of {header_len} bytes (at most 1 MiB)"
         ));
     }
-    let mut header = vec![0u8; header_len as usize];
+    // Read up to the declared length, so a stream shorter than its header claims allocates no
+    // more than it holds.
+    let mut header = Vec::new();
     reader
-        .read_exact(&mut header)
-        .map_err(|_| "truncated .npy header".to_string())?;
+        .take(header_len)
+        .read_to_end(&mut header)
+        .map_err(|e| format!("unreadable .npy header ({e})"))?;
+    if header.len() as u64 != header_len {
+        return Err("truncated .npy header".into());
+    }
     let header = String::from_utf8_lossy(&header);
     let field = |name: &str| {
         header

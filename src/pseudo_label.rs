@@ -61,6 +61,7 @@ pub fn run(
     threshold: f64,
     out: &Path,
 ) -> Result<PseudoLabelOutcome> {
+    check_threshold(threshold)?;
     let first = first.load()?;
     let second = second.map(Labeller::load).transpose()?;
     let (pixels, n, shape) = read_unlabeled_npz(input)?;
@@ -99,6 +100,18 @@ pub fn run(
     })
 }
 
+/// The confidence that settles a disagreement is a probability.
+fn check_threshold(threshold: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&threshold) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "threshold",
+            format!("a probability in [0, 1], got {threshold}"),
+        ))
+    }
+}
+
 /// The labels kept (`None`: discarded) for NCHW images `x` in [0, 1], in batches.
 pub fn pseudo_labels(
     classifiers: &[&dyn ModuleT],
@@ -112,12 +125,7 @@ pub fn pseudo_labels(
             format!("one or two, got {}", classifiers.len()),
         ));
     }
-    if !(0.0..=1.0).contains(&threshold) {
-        return Err(Error::invalid(
-            "threshold",
-            format!("a probability in [0, 1], got {threshold}"),
-        ));
-    }
+    check_threshold(threshold)?;
     let n = x.size()[0];
     let mut labels = Vec::with_capacity(n as usize);
     for start in (0..n).step_by(batch.max(1) as usize) {

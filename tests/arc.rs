@@ -10,9 +10,8 @@ use proxyrobust::theory::norm::Norm;
 use proxyrobust::theory::sphere::ConcentricSpheres;
 use rand::SeedableRng;
 
-fn binary() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
-}
+mod common;
+use common::binary;
 
 fn write_vectors(path: &Path, points: &faer::Mat<f64>) {
     let array = Array2::from_shape_fn((points.nrows(), points.ncols()), |(i, j)| points[(i, j)]);

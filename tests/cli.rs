@@ -2,14 +2,13 @@
 //! files, and every bad-input case (one line on stderr naming the file or field, exit code 2).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ndarray::{Array1, Array2, Array3};
 use ndarray_npy::NpzWriter;
 
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
-}
+mod common;
+use common::binary;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -5,9 +5,8 @@
 
 use std::path::Path;
 
-fn binary() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
-}
+mod common;
+use common::binary;
 
 fn config(gammas: &str) -> String {
     format!(

@@ -3,51 +3,10 @@
 //! by every reader: `.npy` point clouds, Gaussian npz archives, image npz sets (stored and
 //! deflated members).
 
-use std::io::Write;
 use std::path::Path;
 
-fn binary() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
-}
-
-/// A `.npy` stream: version 1.0 header with `descr` and `shape`, then `payload`.
-fn npy(descr: &str, shape: &str, payload: &[u8]) -> Vec<u8> {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    bytes.extend(payload);
-    bytes
-}
-
-fn npz(path: &Path, members: &[(&str, Vec<u8>)], deflated: bool) {
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    let method = if deflated {
-        zip::CompressionMethod::Deflated
-    } else {
-        zip::CompressionMethod::Stored
-    };
-    let options = zip::write::SimpleFileOptions::default().compression_method(method);
-    for (name, bytes) in members {
-        zip.start_file(format!("{name}.npy"), options).unwrap();
-        zip.write_all(bytes).unwrap();
-    }
-    zip.finish().unwrap();
-}
-
-fn refused(args: &[&str], needle: &str) {
-    let o = binary().args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-    assert!(
-        err.lines().count() == 1 && err.contains(needle) && !err.contains("panicked"),
-        "{args:?}: {err}"
-    );
-}
+mod common;
+use common::{npy, npz, refused};
 
 #[test]
 fn oversized_headers_are_refused_before_allocation() {

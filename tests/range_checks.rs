@@ -2,19 +2,8 @@
 //! would exhaust memory, radii whose squares leave f64, thread counts that would hang the run,
 //! and settings that would print wrong numbers with exit 0.
 
-fn binary() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
-}
-
-fn refused(args: &[&str], needle: &str) {
-    let o = binary().args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-    assert!(
-        err.lines().count() == 1 && err.contains(needle) && !err.contains("panicked"),
-        "{args:?}: {err}"
-    );
-}
+mod common;
+use common::{binary, refused};
 
 #[test]
 fn arc_sphere_sizes_and_radii_are_range_checked() {

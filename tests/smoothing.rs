@@ -16,6 +16,9 @@ use proxyrobust::smoothing::{
 };
 use statrs::distribution::{ContinuousCDF, Normal};
 
+#[cfg(feature = "torch")]
+mod common;
+
 const CLOPPER_PEARSON_0_001: [(u64, u64, f64); 8] = [
     (1, 100, 1.0004953285956376e-05),
     (50, 100, 0.34479800642531777),
@@ -276,9 +279,7 @@ mod with_torch {
 mod command {
     use std::path::Path;
 
-    fn binary() -> std::process::Command {
-        std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
-    }
+    use super::common::binary;
 
     fn run(args: &[&str]) -> std::process::Output {
         binary().args(args).output().unwrap()

@@ -4,6 +4,9 @@
 
 use proxyrobust::train::{TrainConfig, run};
 
+mod common;
+use common::binary;
+
 #[test]
 fn cnn4_reaches_97_percent_on_mnist10k() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,10 +139,6 @@ fn metrics_without_time(dir: &std::path::Path) -> Vec<String> {
         .lines()
         .map(|l| l.rsplit_once(',').unwrap().0.to_string())
         .collect()
-}
-
-fn binary() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
 }
 
 /// Starts a training run, waits for its first checkpoint, stops it with `signal`, resumes it

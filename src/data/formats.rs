@@ -96,12 +96,13 @@ pub fn read_idx(images: &Path, labels: &Path) -> Result<ImageDataset> {
         big_endian(&img, 8),
         big_endian(&img, 12),
     );
-    if img.len() != 16 + n * h * w {
+    // u128: three 32-bit sizes multiply without overflow.
+    let declared = 16 + n as u128 * h as u128 * w as u128;
+    if img.len() as u128 != declared {
         return Err(Error::file(
             images,
             format!(
-                "header says {n} images of {h}×{w}, so {} bytes, but the file has {}",
-                16 + n * h * w,
+                "header says {n} images of {h}×{w}, so {declared} bytes, but the file has {}",
                 img.len()
             ),
         ));

@@ -35,8 +35,11 @@ impl ImageDataset {
         shape: [usize; 3],
         num_classes: usize,
     ) -> Result<Self> {
-        let per_image: usize = shape.iter().product();
-        if per_image == 0 || pixels.len() != labels.len() * per_image {
+        let per_image = shape
+            .iter()
+            .try_fold(1usize, |a, &b| a.checked_mul(b))
+            .unwrap_or(0);
+        if per_image == 0 || Some(pixels.len()) != labels.len().checked_mul(per_image) {
             return Err(Error::invalid(
                 "images",
                 format!(

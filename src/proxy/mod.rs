@@ -187,6 +187,20 @@ pub fn proxy_set(
     count: usize,
     seed: u64,
 ) -> Result<ImageDataset> {
+    if real_subset > train.len() {
+        return Err(Error::invalid(
+            "train_subset",
+            format!(
+                "at most the {} training images (0: all), got {real_subset}",
+                train.len()
+            ),
+        ));
+    }
+    crate::config::fits_in_memory(
+        "count",
+        "count × pixels per image",
+        &[count, train.shape().iter().product()],
+    )?;
     if kind != ProxyKind::Oracle {
         let split = if real_subset == 0 {
             train.len()

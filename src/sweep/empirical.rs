@@ -42,8 +42,9 @@ impl EmpiricalData {
     /// Field checks; errors name the field under `data.`.
     pub fn validate(&self) -> Result<()> {
         at_least("data.samples_per_class", self.samples_per_class, 1)?;
-        at_least("data.model.classes", self.model.classes, 2)?;
-        at_least("data.model.dim", self.model.dim, 1)
+        self.model.validate("data.model")?;
+        self.model
+            .fits_samples("data.samples_per_class", self.samples_per_class)
     }
 
     /// The Gaussian model and its LDA classifier.

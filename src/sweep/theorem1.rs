@@ -18,7 +18,9 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::{SweepOutcome, expect_sweep};
-use crate::config::{Validate, non_negative_finite, positive_finite};
+use crate::config::{
+    Validate, at_least, at_most, fits_in_memory, non_negative_finite, positive_finite,
+};
 use crate::error::{Error, Result};
 use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
 use crate::stats::Estimate;
@@ -69,6 +71,34 @@ pub struct RealModel {
     pub cov_floor: f64,
     /// One covariance for all classes (then the LDA rule is the Bayes classifier).
     pub shared_covariance: bool,
+}
+
+impl RealModel {
+    /// Field checks under `section.`: at least 2 classes (at most 10^4), dimension ≥ 1,
+    /// `classes × dim²` covariance entries that fit in memory, positive scales.
+    pub fn validate(&self, section: &str) -> Result<()> {
+        let field = |name: &str| format!("{section}.{name}");
+        at_least(&field("classes"), self.classes, 2)?;
+        at_most(&field("classes"), self.classes, 10_000)?;
+        at_least(&field("dim"), self.dim, 1)?;
+        fits_in_memory(
+            &field("dim"),
+            "classes × dim × dim (the covariances)",
+            &[self.classes, self.dim, self.dim],
+        )?;
+        positive_finite(&field("mean_scale"), self.mean_scale)?;
+        non_negative_finite(&field("cov_scale"), self.cov_scale)?;
+        positive_finite(&field("cov_floor"), self.cov_floor)
+    }
+
+    /// `samples_per_class` points of every class fit in memory.
+    pub fn fits_samples(&self, field: &str, samples_per_class: usize) -> Result<()> {
+        fits_in_memory(
+            field,
+            "samples per class × classes × dim",
+            &[samples_per_class, self.classes, self.dim],
+        )
+    }
 }
 
 impl Default for RealModel {
@@ -204,31 +234,16 @@ impl Validate for Theorem1Config {
             ));
         }
         let r = &self.real;
-        if r.classes < 2 {
-            return Err(Error::invalid(
-                "real.classes",
-                format!("at least 2, got {}", r.classes),
-            ));
-        }
-        if r.dim == 0 {
-            return Err(Error::invalid("real.dim", "at least 1"));
-        }
-        positive_finite("real.mean_scale", r.mean_scale)?;
-        non_negative_finite("real.cov_scale", r.cov_scale)?;
-        positive_finite("real.cov_floor", r.cov_floor)?;
+        r.validate("real")?;
         if self.classifier.kind == ClassifierKind::Adversarial {
-            if self.classifier.train_samples_per_class == 0 {
-                return Err(Error::invalid(
-                    "classifier.train_samples_per_class",
-                    "at least 1",
-                ));
-            }
+            let n = self.classifier.train_samples_per_class;
+            at_least("classifier.train_samples_per_class", n, 1)?;
+            r.fits_samples("classifier.train_samples_per_class", n)?;
             self.classifier.training.validate()?;
         }
         let p = &self.proxies;
-        if p.count == 0 {
-            return Err(Error::invalid("proxies.count", "at least 1"));
-        }
+        at_least("proxies.count", p.count, 1)?;
+        at_most("proxies.count", p.count, 100_000)?;
         positive_finite("proxies.min_strength", p.min_strength)?;
         positive_finite("proxies.max_strength", p.max_strength)?;
         if p.max_strength < p.min_strength {
@@ -248,9 +263,15 @@ impl Validate for Theorem1Config {
                 "at least one of \"mean\", \"covariance\", \"both\", \"boundary\"",
             ));
         }
-        if self.evaluation.samples_per_class < 2 {
-            return Err(Error::invalid("evaluation.samples_per_class", "at least 2"));
-        }
+        at_least(
+            "evaluation.samples_per_class",
+            self.evaluation.samples_per_class,
+            2,
+        )?;
+        r.fits_samples(
+            "evaluation.samples_per_class",
+            self.evaluation.samples_per_class,
+        )?;
         if !(self.evaluation.confidence > 0.0 && self.evaluation.confidence < 1.0) {
             return Err(Error::invalid(
                 "evaluation.confidence",

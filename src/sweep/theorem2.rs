@@ -15,13 +15,13 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::{SweepOutcome, expect_sweep};
-use crate::config::{Validate, at_least, positive_finite};
+use crate::config::{Validate, at_least, at_most, fits_in_memory, positive_finite};
 use crate::error::{Error, Result};
 use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
 use crate::theory::discrimination::gaussian_linear_arc;
 use crate::theory::gaussian::{Gaussian, standard_normal_matrix, wasserstein2};
 use crate::theory::norm::Norm;
-use crate::theory::sphere::ConcentricSpheres;
+use crate::theory::sphere::{ConcentricSpheres, check_sizes};
 
 /// `experiments/theorem2_arc.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -133,7 +133,15 @@ impl Validate for Theorem2Config {
             ));
         }
         at_least("spheres.samples", s.samples, 1)?;
-        at_least("spheres.grid", s.grid, 1)?;
+        for &dim in &s.dims {
+            check_sizes(
+                ["spheres.dims", "spheres.grid", "spheres.samples"],
+                dim,
+                s.grid,
+                s.samples,
+            )?;
+        }
+        at_most("spheres.classes", s.classes.len(), 1_000)?;
         positive_finite("spheres.tolerance", s.tolerance)?;
         if s.classes
             .iter()
@@ -162,8 +170,11 @@ impl Validate for Theorem2Config {
             }
         }
         let g = &self.gaussians;
+        at_most("gaussians.count", g.count, 100_000)?;
         at_least("gaussians.dim", g.dim, 1)?;
+        fits_in_memory("gaussians.dim", "dim × dim (a covariance)", &[g.dim, g.dim])?;
         at_least("gaussians.grid", g.grid, 1)?;
+        at_most("gaussians.grid", g.grid, 10_000_000)?;
         positive_finite("gaussians.min_shift", g.min_shift)?;
         positive_finite("gaussians.max_shift", g.max_shift)?;
         if g.max_shift < g.min_shift {

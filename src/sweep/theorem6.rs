@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::empirical::{EmpiricalData, robustness};
 use super::theorem1::{Perturbation, ProxyFamily, proxy_distribution};
 use super::{SweepOutcome, expect_sweep};
-use crate::config::{Validate, at_least, non_negative_finite};
+use crate::config::{Validate, at_least, at_most, non_negative_finite};
 use crate::error::Result;
 use crate::report::{self, Axes, BLUE, GREEN, Labels, ORANGE, Series};
 use crate::theory::mixture::mixture_bound;
@@ -73,7 +73,8 @@ impl Validate for Theorem6Config {
         non_negative_finite("proxy.strength", self.proxy.strength)?;
         non_negative_finite("proxy.mean_shift", self.proxy.mean_shift)?;
         non_negative_finite("proxy.cov_shift", self.proxy.cov_shift)?;
-        at_least("weights", self.weights, 2)
+        at_least("weights", self.weights, 2)?;
+        at_most("weights", self.weights, 100_000)
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::empirical::{EmpiricalData, robustness};
 use super::{SweepOutcome, expect_sweep};
-use crate::config::{Validate, at_least};
+use crate::config::{Validate, at_least, at_most, fits_in_memory};
 use crate::error::Result;
 use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
 use crate::theory::transport::empirical_conditional_wasserstein;
@@ -53,7 +53,15 @@ impl Validate for Theorem7Config {
         expect_sweep(&self.sweep, "theorem7")?;
         self.data.validate()?;
         crate::config::positive_finite("tolerance", self.tolerance)?;
-        at_least("alphas", self.alphas, 2)
+        at_least("alphas", self.alphas, 2)?;
+        at_most("alphas", self.alphas, 100_000)?;
+        // The exact transport between a class's samples and their moved copies holds a square
+        // cost matrix per class.
+        fits_in_memory(
+            "data.samples_per_class",
+            "samples per class × samples per class (a transport cost matrix)",
+            &[self.data.samples_per_class, self.data.samples_per_class],
+        )
     }
 }
 

@@ -47,25 +47,12 @@ impl SphereCheck {
     pub fn run(&self) -> Result<SphereArc> {
         use rand::SeedableRng;
         let spheres = ConcentricSpheres::new(self.dim, self.r, self.r_tilde, self.norm)?;
-        crate::config::at_least("--grid", self.grid, 1)?;
-        for (flag, value, most) in [
-            ("--dim", self.dim, 100_000),
-            ("--grid", self.grid, 10_000_000),
-            ("--samples", self.samples, 10_000_000),
-        ] {
-            if value > most {
-                return Err(Error::invalid(flag, format!("at most {most}, got {value}")));
-            }
-        }
-        if self.samples.saturating_mul(self.dim) > 100_000_000 {
-            return Err(Error::invalid(
-                "--samples",
-                format!(
-                    "samples × dim at most 10^8 (the points are held in memory), got {} × {}",
-                    self.samples, self.dim
-                ),
-            ));
-        }
+        check_sizes(
+            ["--dim", "--grid", "--samples"],
+            self.dim,
+            self.grid,
+            self.samples,
+        )?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(self.seed);
         let check = spheres.arc_check(self.samples, self.grid, &mut rng)?;
         if let Some(dir) = &self.write_sets {
@@ -76,6 +63,19 @@ impl SphereCheck {
         }
         Ok(check)
     }
+}
+
+/// Range checks of an empirical sphere ARC, each error naming its field of `fields` (dimension,
+/// grid, samples): a grid of 1 to 10^7 steps, at most 10^5 dimensions and 10^7 samples, and
+/// samples × dim values that fit in memory.
+pub fn check_sizes(fields: [&str; 3], dim: usize, grid: usize, samples: usize) -> Result<()> {
+    use crate::config::{at_least, at_most, fits_in_memory};
+    let [dim_field, grid_field, samples_field] = fields;
+    at_least(grid_field, grid, 1)?;
+    at_most(dim_field, dim, 100_000)?;
+    at_most(grid_field, grid, 10_000_000)?;
+    at_most(samples_field, samples, 10_000_000)?;
+    fits_in_memory(samples_field, "samples × dim", &[samples, dim])
 }
 
 /// cwd and ARC of two concentric spheres: closed forms and the empirical ARC.

@@ -95,7 +95,7 @@ pub fn images_tensor(pixels: &[u8], n: usize, shape: [usize; 3], device: Device)
 }
 
 /// Reads a safetensors file (anything else, pickles included, is refused) into a name → tensor map.
-pub(crate) fn read_safetensors(path: &Path) -> Result<BTreeMap<String, Tensor>> {
+pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, Tensor>> {
     Ok(Tensor::read_safetensors(path)
         .map_err(|e| {
             Error::file(

@@ -153,6 +153,16 @@ impl TrainConfig {
                 ),
             ));
         }
+        if self.train_subset > train.len() {
+            return Err(Error::invalid(
+                "train_subset",
+                format!(
+                    "at most the {} training images of the dataset (0: all), got {}",
+                    train.len(),
+                    self.train_subset
+                ),
+            ));
+        }
         Ok((train.subset(self.train_subset), test))
     }
 }
