@@ -201,6 +201,7 @@ impl Validate for GeneratorConfig {
         config::at_least("checkpoint_every_steps", self.checkpoint_every_steps, 1)?;
         let even = |field: &str, width: usize| {
             config::at_least(field, width, 4)?;
+            config::at_most(field, width, 1024)?;
             if width.is_multiple_of(2) {
                 Ok(())
             } else {
@@ -226,6 +227,7 @@ impl Validate for GeneratorConfig {
             GeneratorModel::Gan(m) => {
                 config::positive_finite("model.lr", m.lr)?;
                 config::at_least("model.latent", m.latent, 1)?;
+                config::at_most("model.latent", m.latent, 4096)?;
                 even("model.width", m.width)?;
                 m.optimizer.validate("model.optimizer")
             }

@@ -33,13 +33,16 @@ pub struct NoiseSchedule {
     pub alpha_bars: Vec<f64>,
 }
 
+/// The most diffusion steps a schedule has (Ho et al. use 1,000; the tables are held in memory).
+pub const MAX_TIMESTEPS: usize = 100_000;
+
 impl NoiseSchedule {
     /// The schedule of `kind` over `steps` steps (at least 2).
     pub fn new(kind: BetaSchedule, steps: usize) -> Result<Self> {
-        if steps < 2 {
+        if !(2..=MAX_TIMESTEPS).contains(&steps) {
             return Err(Error::invalid(
                 "timesteps",
-                format!("at least 2, got {steps}"),
+                format!("between 2 and {MAX_TIMESTEPS}, got {steps}"),
             ));
         }
         let t_max = steps as f64;
