@@ -161,6 +161,24 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Synthetic scores (Section 2.3): each proxy sample's worst-case proxy probability over the
+    /// ε-ball under a robust discriminator trained at ε (or `--weights`), written per sample;
+    /// score-sorted groups (Figure 5) and the lowest-score selection beside a random one
+    /// (Table 11) as npz; needs the `torch` feature.
+    #[cfg(feature = "torch")]
+    Score {
+        real: PathBuf,
+        proxy: PathBuf,
+        /// An `arc` config: the discriminator, its training and the attack.
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        flags: proxyrobust::arc::score::ScoreFlags,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Randomized-smoothing CERTIFY (Cohen et al., 2019) of trained weights on the test split of a
     /// training config: a certified ℓ2 radius per image, certified accuracy against radius
     /// (Figure 2, Table 5); needs the `torch` feature.
@@ -431,6 +449,20 @@ fn run(command: Command) -> Result<()> {
             let out = out.unwrap_or_else(|| proxyrobust::arc::default_out(&config));
             let summary = proxyrobust::arc::run(&real, &proxy, &config, &out, !quiet)?;
             let text = format!("{summary}\noutputs in {}", out.display());
+            print(json, &summary, text)?;
+        }
+        #[cfg(feature = "torch")]
+        Command::Score {
+            real,
+            proxy,
+            config,
+            flags,
+            json,
+            quiet,
+        } => {
+            let config: proxyrobust::arc::ArcConfig = proxyrobust::config::load(&config)?;
+            let summary = proxyrobust::arc::score::run(&real, &proxy, &config, &flags, !quiet)?;
+            let text = format!("{summary}\noutputs in {}", flags.out.display());
             print(json, &summary, text)?;
         }
         #[cfg(feature = "torch")]

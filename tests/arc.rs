@@ -142,3 +142,108 @@ fn the_full_scale_config_validates_and_bad_configs_name_the_field() {
         assert!(!out.exists(), "{body}");
     }
 }
+
+/// `n` 8×8 grey images near `level` (±10), labelled `i % 2`.
+fn images(n: usize, level: impl Fn(usize) -> u8) -> proxyrobust::data::ImageDataset {
+    let pixels = (0..n)
+        .flat_map(|i| {
+            let base = level(i) as i32;
+            (0..64).map(move |p| (base + ((i * 7 + p * 13) % 21) as i32 - 10).clamp(0, 255) as u8)
+        })
+        .collect();
+    let labels = (0..n).map(|i| (i % 2) as i64).collect();
+    proxyrobust::data::ImageDataset::new(pixels, labels, [8, 8, 1], 2).unwrap()
+}
+
+/// Scores against a real set of dark images, of a proxy set half dark (like the real images)
+/// and half bright: the bright half scores high, the dark half low; scores lie in [0, 1] and
+/// never above the clean score; the groups and the selection follow the score order; scoring
+/// again from the saved discriminator gives the same scores.
+#[test]
+fn synthetic_scores_single_out_the_proxy_samples_unlike_real_ones() {
+    use proxyrobust::data::{read_image_npz, write_image_npz};
+    let dir = tempfile::tempdir().unwrap();
+    let (real, proxy) = (dir.path().join("real.npz"), dir.path().join("proxy.npz"));
+    write_image_npz(&real, &images(240, |_| 60)).unwrap();
+    let bright = |i: usize| i % 3 == 0;
+    write_image_npz(&proxy, &images(240, |i| if bright(i) { 200 } else { 60 })).unwrap();
+    let config = config(
+        dir.path(),
+        "name = \"score\"\nmodel = \"mlp\"\nnorm = \"linf\"\nseeds = [0]\nheld_out = 40\nepochs = 6\nlr = 0.05\n\
+         train_steps = 3\neval_steps = 5\nthreads = 1\nepsilons = [0.0, 0.05]\n",
+    );
+    let score = |out: &Path, extra: &[&str]| -> Vec<(f64, f64)> {
+        let mut args = vec![
+            "score",
+            real.to_str().unwrap(),
+            proxy.to_str().unwrap(),
+            "--config",
+            &config,
+            "--epsilon",
+            "0.05",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend(extra);
+        let o = binary().args(&args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out.join("scores.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let f: Vec<&str> = line.split(',').collect();
+                (f[2].parse().unwrap(), f[3].parse().unwrap())
+            })
+            .collect()
+    };
+    let out = dir.path().join("scored");
+    let rows = score(&out, &["--groups", "3", "--select", "60"]);
+    assert_eq!(rows.len(), 240);
+    for (i, &(clean, worst)) in rows.iter().enumerate() {
+        assert!(
+            (0.0..=1.0).contains(&worst) && worst <= clean,
+            "sample {i}: {worst} vs {clean}"
+        );
+    }
+    let mean = |pick: bool| {
+        let v: Vec<f64> = (0..240)
+            .filter(|&i| bright(i) == pick)
+            .map(|i| rows[i].1)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    // Dark proxies are real-like: the best discriminator gives them (2/3·200)/(2/3·200 + 200)
+    // = 0.4 on a balanced split of 200 per side; bright ones are proxies for sure.
+    assert!(
+        mean(true) > 0.7 && mean(false) < 0.5,
+        "bright {} dark {}",
+        mean(true),
+        mean(false)
+    );
+    let brightness = |path: &Path| -> Vec<f64> {
+        let set = read_image_npz(path, 2).unwrap();
+        set.pixels()
+            .chunks(64)
+            .map(|c| c.iter().map(|&p| p as f64).sum::<f64>() / 64.0)
+            .collect()
+    };
+    // 240 in three groups of 80: the 80 bright samples are the last group.
+    let last = brightness(&out.join("groups/group-2.npz"));
+    assert_eq!(last.len(), 80);
+    assert!(
+        last.iter().filter(|&&b| b > 128.0).count() >= 72,
+        "{last:?}"
+    );
+    let selected = brightness(&out.join("selected.npz"));
+    assert_eq!(selected.len(), 60);
+    assert!(selected.iter().all(|&b| b < 128.0), "{selected:?}");
+    assert_eq!(brightness(&out.join("random.npz")).len(), 60);
+    let weights = out.join("discriminator.safetensors");
+    let again = score(
+        &dir.path().join("again"),
+        &["--weights", weights.to_str().unwrap()],
+    );
+    assert_eq!(again, rows, "the saved discriminator scores the same");
+}

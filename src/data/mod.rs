@@ -133,6 +133,21 @@ impl ImageDataset {
         }
     }
 
+    /// The images at `indices`, in that order (each index below [`Self::len`]).
+    pub fn select(&self, indices: &[usize]) -> ImageDataset {
+        let per_image: usize = self.shape.iter().product();
+        ImageDataset {
+            pixels: indices
+                .iter()
+                .flat_map(|&i| &self.pixels[i * per_image..(i + 1) * per_image])
+                .copied()
+                .collect(),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            shape: self.shape,
+            num_classes: self.num_classes,
+        }
+    }
+
     /// The first `n` images, or the whole set when `n` is 0 (a config's `train_subset`).
     pub fn subset(self, n: usize) -> ImageDataset {
         if n == 0 { self } else { self.take(n) }

@@ -25,6 +25,8 @@
 //! (ARC per seed, mean, standard deviation, the mean curve, seconds), `robust_discrimination.{png,svg}`
 //! (Figure 3: Racc_ε per seed and the seed mean) and `manifest.json`.
 
+pub mod score;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
