@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{Threat, Version};
+use crate::bounds::{BoundsSettings, BoundsSummary};
 use crate::config::{self, Validate};
 use crate::error::{Error, Result};
 use crate::eval::{EvalSettings, evaluate};
@@ -57,6 +58,10 @@ pub struct PortExperiment {
     /// `seed`, `synthetic` and `name` are set per run).
     pub train: TrainConfig,
     pub evaluation: ExperimentEvaluation,
+    /// `[bounds]`: the bound-against-observed report ([`crate::bounds`]) for every PORT arm,
+    /// against held-out images of its proxy set (absent: none).
+    #[serde(default)]
+    pub bounds: Option<BoundsSettings>,
 }
 
 /// `proxy_sets = [{ name = "ddpm", npz = "runs/mnist_ddpm/samples.npz" }]`.
@@ -254,6 +259,9 @@ impl Validate for PortExperiment {
             return Err(Error::invalid("synthetic_counts", "sizes ≥ 1"));
         }
         self.evaluation.validate()?;
+        if let Some(b) = &self.bounds {
+            b.validate("bounds.")?;
+        }
         self.train
             .validate()
             .map_err(|e| config::in_section("train", e))
@@ -297,13 +305,20 @@ fn run_settings(config: &PortExperiment, train: &TrainConfig, arm: &Arm) -> Stri
         synthetic.images = SyntheticImages::Npz(proxy.key_file.clone());
     }
     let proxy = arm.proxy.as_ref().map(|p| &p.origin);
-    serde_json::json!({ "train": train, "proxy": proxy, "evaluation": &config.evaluation })
-        .to_string()
+    let mut key =
+        serde_json::json!({ "train": train, "proxy": proxy, "evaluation": &config.evaluation });
+    if let (Some(bounds), Some(_)) = (&config.bounds, arm.proxy.as_ref()) {
+        key["bounds"] = serde_json::json!(bounds);
+    }
+    key.to_string()
 }
 
-/// The row (and certified-accuracy curve, empty under AutoAttack) of a run finished earlier with
-/// exactly these settings, if `result.json` holds one.
-fn finished_run(result_file: &Path, settings: &str) -> Option<(RunRow, Vec<CertifiedPoint>)> {
+/// The row, certified-accuracy curve (empty under AutoAttack) and bounds row of a run finished
+/// earlier with exactly these settings, if `result.json` holds one.
+fn finished_run(
+    result_file: &Path,
+    settings: &str,
+) -> Option<(RunRow, Vec<CertifiedPoint>, Option<BoundsRow>)> {
     let text = std::fs::read_to_string(result_file).ok()?;
     let saved: serde_json::Value = serde_json::from_str(&text).ok()?;
     if saved.get("settings")?.as_str()? != settings {
@@ -314,7 +329,92 @@ fn finished_run(result_file: &Path, settings: &str) -> Option<(RunRow, Vec<Certi
         Some(curve) => serde_json::from_value(curve.clone()).ok()?,
         None => Vec::new(),
     };
-    Some((row, curve))
+    let bounds = match saved.get("bounds") {
+        Some(serde_json::Value::Null) | None => None,
+        Some(b) => Some(serde_json::from_value(b.clone()).ok()?),
+    };
+    Some((row, curve, bounds))
+}
+
+/// One PORT run's bound-against-observed figures (`bounds.csv`; the whole report is in the
+/// run's `bounds/` folder).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BoundsRow {
+    pub arm: String,
+    pub seed: u64,
+    /// Whether the evaluated proxy images lie outside the part of the set the run trained on.
+    pub proxy_held_out: bool,
+    pub rob_real: f64,
+    pub rob_proxy: f64,
+    pub delta_rob: f64,
+    pub delta_rob_half_width: f64,
+    pub ot_w1: f64,
+    pub gaussian_w2_pixels: f64,
+    pub gaussian_w2_features: f64,
+    /// `|ΔRob| − half-width ≤ ot_w1`.
+    pub theorem1_consistent: bool,
+    /// `(1 − γ)·|ΔRob|` and `(1 − γ)·ot_w1`.
+    pub theorem6_observed: Option<f64>,
+    pub theorem6_bound: Option<f64>,
+}
+
+impl BoundsRow {
+    fn of(arm: &str, seed: u64, proxy_held_out: bool, s: &BoundsSummary) -> Self {
+        let value = |name: &str| {
+            s.proximity
+                .iter()
+                .find(|p| p.name == name)
+                .map_or(f64::NAN, |p| p.value)
+        };
+        let ot = s.proximity.iter().find(|p| p.name == "ot_w1");
+        BoundsRow {
+            arm: arm.into(),
+            seed,
+            proxy_held_out,
+            rob_real: s.real.rob.mean,
+            rob_proxy: s.proxy.rob.mean,
+            delta_rob: s.delta_rob.mean,
+            delta_rob_half_width: s.delta_rob.half_width,
+            ot_w1: value("ot_w1"),
+            gaussian_w2_pixels: value("gaussian_w2_pixels"),
+            gaussian_w2_features: value("gaussian_w2_features"),
+            theorem1_consistent: ot.and_then(|p| p.consistent_with_theorem1) == Some(true),
+            theorem6_observed: s.theorem6_observed,
+            theorem6_bound: ot.and_then(|p| p.theorem6_bound),
+        }
+    }
+}
+
+/// The bounds report of the PORT run in `run_dir` against held-out images of its proxy set,
+/// written to `run_dir/bounds/`; AutoAttack under the experiment's threat unless `[bounds]`
+/// names a radius.
+fn bounds_of_run(
+    config: &PortExperiment,
+    settings: &BoundsSettings,
+    train: &TrainConfig,
+    run_dir: &Path,
+    arm: &Arm,
+    seed: u64,
+) -> Result<Option<BoundsRow>> {
+    let Some(proxy) = &arm.proxy else {
+        return Ok(None);
+    };
+    let weights = run_dir.join("weights.safetensors");
+    let model = crate::train::load_classifier(train, &weights)?;
+    let set = crate::data::read_image_npz(&proxy.file, model.test.num_classes())?;
+    let held_out = arm.count + settings.points <= set.len();
+    let mut settings = settings.clone();
+    settings.seed = seed;
+    if let (None, Some(threat)) = (settings.eps, config.evaluation.threat) {
+        settings.eps = Some(threat.epsilon);
+        settings.autoattack_norm = Some(threat.norm);
+        settings.autoattack = config.evaluation.autoattack.unwrap_or(settings.autoattack);
+    }
+    let gamma = train.synthetic.as_ref().map(|s| s.gamma);
+    let (summary, samples) =
+        crate::bounds::measure(train, &weights, &model, &set, gamma, None, &settings, false)?;
+    crate::bounds::write(&run_dir.join("bounds"), &summary, &samples)?;
+    Ok(Some(BoundsRow::of(&arm.name, seed, held_out, &summary)))
 }
 
 /// Clean and robust accuracy of the model trained in `run_dir`, and its certified-accuracy curve
@@ -436,13 +536,20 @@ pub fn run(
     for kind in &config.proxies {
         let key_file = PathBuf::from("proxies").join(format!("{}.npz", kind.name()));
         let file = dir.join(&key_file);
-        let samples = proxy_set(*kind, &train, config.real_subset, largest, config.seeds[0])?;
+        let generated = largest + config.bounds.as_ref().map_or(0, |b| b.points);
+        let samples = proxy_set(
+            *kind,
+            &train,
+            config.real_subset,
+            generated,
+            config.seeds[0],
+        )?;
         crate::data::write_image_npz(&file, &samples)?;
         proxy_files.push(ArmProxy {
             name: kind.name().into(),
             file,
             key_file,
-            origin: serde_json::json!({ "kind": kind, "real_subset": config.real_subset, "seed": config.seeds[0], "generated": largest }),
+            origin: serde_json::json!({ "kind": kind, "real_subset": config.real_subset, "seed": config.seeds[0], "generated": generated }),
         });
     }
     for set in &config.proxy_sets {
@@ -460,6 +567,7 @@ pub fn run(
     let bar = report::progress(arms.len() * config.seeds.len(), "port runs", show);
     let mut rows = Vec::new();
     let mut curves = Vec::new();
+    let mut bounds_rows = Vec::new();
     for &seed in &config.seeds {
         for arm in &arms {
             let mut train_config = config.train.clone();
@@ -476,8 +584,9 @@ pub fn run(
             let run_dir = dir.join("models").join(&train_config.name);
             let settings_key = run_settings(config, &train_config, arm);
             let result_file = run_dir.join("result.json");
-            if let Some((row, run_curve)) = finished_run(&result_file, &settings_key) {
+            if let Some((row, run_curve, bounds)) = finished_run(&result_file, &settings_key) {
                 curves.extend(curve_rows(&row.arm, seed, &run_curve));
+                bounds_rows.extend(bounds);
                 rows.push(row);
                 report::write_csv(&dir.join("runs.csv"), &rows)?;
                 bar.inc(1);
@@ -503,9 +612,14 @@ pub fn run(
                 train_seconds: outcome.epochs.iter().map(|e| e.seconds).sum(),
             });
             curves.extend(curve_rows(&arm.name, seed, &run_curve));
+            let bounds = match &config.bounds {
+                Some(b) => bounds_of_run(config, b, &train_config, &run_dir, arm, seed)?,
+                None => None,
+            };
+            bounds_rows.extend(bounds.clone());
             report::write_json(
                 &result_file,
-                &serde_json::json!({ "settings": settings_key, "row": rows.last(), "curve": run_curve }),
+                &serde_json::json!({ "settings": settings_key, "row": rows.last(), "curve": run_curve, "bounds": bounds }),
             )?;
             report::write_csv(&dir.join("runs.csv"), &rows)?;
             bar.inc(1);
@@ -525,6 +639,10 @@ pub fn run(
         "proxies/",
         "models/",
     ];
+    if !bounds_rows.is_empty() {
+        report::write_csv(&dir.join("bounds.csv"), &bounds_rows)?;
+        outputs.push("bounds.csv");
+    }
     if !curves.is_empty() {
         report::write_csv(&dir.join("certified.csv"), &curves)?;
         plot_certified(dir, &arms, &curves, config)?;

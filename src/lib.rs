@@ -16,6 +16,8 @@ pub use error::{Error, Result};
 pub mod arc;
 #[cfg(feature = "torch")]
 pub mod attack;
+#[cfg(feature = "torch")]
+pub mod bounds;
 pub mod data;
 #[cfg(feature = "torch")]
 pub mod eval;

@@ -143,6 +143,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bound against observed (Theorem 1) for a trained classifier: clean and AutoAttack robust
+    /// accuracy and the mean minimal adversarial distance on real test images and on held-out
+    /// proxy images, |ΔRob| with its interval, beside the proximity estimates (exact-OT W1 of
+    /// class-conditional subsamples, W2 of fitted Gaussians in pixel and feature space, 4·ARC);
+    /// needs the `torch` feature.
+    #[cfg(feature = "torch")]
+    Bounds {
+        /// The training config of the classifier (its dataset gives the real test split).
+        config: PathBuf,
+        /// The proxy set (npz `image`, `label`); its last `--points` images are evaluated.
+        proxy: PathBuf,
+        /// safetensors weights (default: runs/<name>/weights.safetensors).
+        #[arg(long)]
+        weights: Option<PathBuf>,
+        /// An `arc` run's summary.json: adds 4·ARC.
+        #[arg(long)]
+        arc: Option<PathBuf>,
+        #[command(flatten)]
+        settings: proxyrobust::bounds::BoundsSettings,
+        /// Output folder (default runs/<name>/bounds).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        quiet: bool,
+    },
     /// ARC (Section 2.2, Figure 3) of a proxy set against a real one: a robust discriminator
     /// adversarially trained at each ε of the config's grid, Racc_ε on a held-out split, ARC by
     /// the trapezoid rule over seeds; sets are npz `image` (uint8 N×H×W×C) or `x` (float N×d);
@@ -377,6 +404,32 @@ fn run(command: Command) -> Result<()> {
             let outcome = proxyrobust::eval::run(&config, weights, &flags, out, !quiet)?;
             let text = format!("{}outputs in {}", outcome.summary, outcome.out.display());
             print(json, &outcome.summary, text)?;
+        }
+        #[cfg(feature = "torch")]
+        Command::Bounds {
+            config,
+            proxy,
+            weights,
+            arc,
+            settings,
+            out,
+            json,
+            quiet,
+        } => {
+            let config = proxyrobust::train::TrainConfig::load(&config)?;
+            let out =
+                out.unwrap_or_else(|| PathBuf::from("runs").join(&config.name).join("bounds"));
+            let summary = proxyrobust::bounds::run(
+                &config,
+                weights,
+                &proxy,
+                arc.as_deref(),
+                &settings,
+                &out,
+                !quiet,
+            )?;
+            let text = format!("{summary}outputs in {}", out.display());
+            print(json, &summary, text)?;
         }
         #[cfg(feature = "torch")]
         Command::Generator { action } => {

@@ -27,7 +27,6 @@
 
 pub mod score;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -44,9 +43,9 @@ use crate::model::Architecture;
 use crate::report::{self, Axes, Labels, Series, plot};
 use crate::theory::discrimination::trapezoid;
 use crate::theory::norm::Norm;
-use crate::train::objective::{FreePerturbation, Objective};
-use crate::train::schedule::{LearningRate, Schedule};
-use crate::train::{Sgd, SgdConfig};
+use crate::train::SgdConfig;
+use crate::train::objective::Objective;
+use crate::train::tensors::{FitSchedule, fit};
 
 /// `arc` configs (`experiments/arc_*.toml`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -282,12 +281,12 @@ fn pgd(norm: Norm, epsilon: f64, steps: usize, restarts: usize) -> Option<Pgd> {
     })
 }
 
-/// Trains `net` (whose parameters are `parameters`) for `epochs` on the splits by PGD at
-/// `epsilon` (box units), SGD with momentum and cosine decay.
+/// Trains `net` (its variables in `vs`) for `epochs` on the splits by PGD at `epsilon` (box
+/// units), SGD with momentum and cosine decay.
 #[allow(clippy::too_many_arguments)]
 fn train_discriminator(
     net: &impl ModuleT,
-    parameters: &BTreeMap<String, Tensor>,
+    vs: &tch::nn::VarStore,
     splits: &Splits,
     config: &ArcConfig,
     epsilon: f64,
@@ -304,33 +303,21 @@ fn train_discriminator(
         },
         None => Objective::Natural,
     };
-    let lr = LearningRate {
-        base: config.lr,
-        warmup_epochs: 0.0,
-        schedule: Schedule::Cosine,
+    let schedule = FitSchedule {
+        epochs,
+        batch_size: config.batch_size,
+        lr: config.lr,
+        optimizer: config.optimizer.clone(),
     };
-    let mut sgd = Sgd::new(config.optimizer.clone());
-    let n = splits.train_x.size()[0];
-    let batch = config.batch_size as i64;
-    let steps_per_epoch = (n + batch - 1) / batch;
-    let mut free = FreePerturbation::default();
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    for epoch in 0..epochs {
-        let mut order: Vec<i64> = (0..n).collect();
-        order.shuffle(&mut rng);
-        for (step, chunk) in order.chunks(batch as usize).enumerate() {
-            let index = Tensor::from_slice(chunk);
-            let x = splits.train_x.index_select(0, &index).to_device(device);
-            let y = splits.train_y.index_select(0, &index).to_device(device);
-            let loss = objective
-                .batch_loss(net, &x, &y, 0.0, &mut free)
-                .per_sample
-                .mean(Kind::Float);
-            loss.backward();
-            let t = (epoch as i64 * steps_per_epoch + step as i64) as f64 / steps_per_epoch as f64;
-            sgd.step(parameters, lr.at(t, epochs));
-        }
-    }
+    fit(
+        net,
+        vs,
+        (&splits.train_x, &splits.train_y),
+        &objective,
+        &schedule,
+        device,
+        seed,
+    );
 }
 
 /// Racc_ε on the held-out split: the fraction of held-out samples (balanced, so ½ real + ½
@@ -444,16 +431,10 @@ pub fn run(
                 }
                 _ => config.epochs,
             };
-            let parameters: BTreeMap<String, Tensor> = vs
-                .trainable_variables()
-                .into_iter()
-                .enumerate()
-                .map(|(i, t)| (i.to_string(), t))
-                .collect();
             let box_epsilon = epsilon * scale;
             train_discriminator(
                 &net,
-                &parameters,
+                &vs,
                 &splits,
                 config,
                 box_epsilon,

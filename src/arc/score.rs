@@ -128,15 +128,9 @@ pub fn run(
             let seed = config.seeds[0];
             tch::manual_seed(seed as i64);
             let splits = split(&real_set, &proxy_set, config, seed)?;
-            let parameters: BTreeMap<String, Tensor> = vs
-                .trainable_variables()
-                .into_iter()
-                .enumerate()
-                .map(|(i, t)| (i.to_string(), t))
-                .collect();
             train_discriminator(
                 &net,
-                &parameters,
+                &vs,
                 &splits,
                 config,
                 epsilon,

@@ -17,6 +17,7 @@ pub mod quality;
 use faer::Mat;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::data::ImageDataset;
@@ -177,6 +178,18 @@ pub fn write_mnist_proxy(request: &ProxyRequest) -> Result<ProxyOutcome> {
     })
 }
 
+/// Every `(class, row)` of `rows_per_class` in an order shuffled by `seed` (a stream of its own,
+/// so the samples do not depend on it).
+fn shuffled_order(rows_per_class: &[Mat<f64>], seed: u64) -> Vec<(usize, usize)> {
+    let mut order: Vec<(usize, usize)> = rows_per_class
+        .iter()
+        .enumerate()
+        .flat_map(|(y, rows)| (0..rows.nrows()).map(move |r| (y, r)))
+        .collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x0dde_5eed));
+    order
+}
+
 /// `count` proxy images for a classifier trained on the first `real_subset` images of `train`
 /// (0: all of them): a generator fitted on those images, or for [`ProxyKind::Oracle`] the real
 /// images that follow them in `train` (all that remain when fewer than `count`).
@@ -225,7 +238,9 @@ pub fn proxy_set(
 }
 
 /// Fits `kind` on `train` and samples `count` labelled images (pixels clipped to [0, 1] and
-/// rounded to uint8), reproducibly from `seed`.
+/// rounded to uint8), reproducibly from `seed`, in an order shuffled across classes: any prefix
+/// of the set (a run's `synthetic.limit`, a size sweep's first N) is a class-balanced random
+/// subset, and so is any suffix (the held-out images of a bounds report).
 pub fn fit_and_sample(
     kind: ProxyKind,
     train: &ImageDataset,
@@ -276,11 +291,10 @@ pub fn fit_and_sample(
     }
     let d: usize = train.shape().iter().product();
     let (mut pixels, mut labels) = (Vec::with_capacity(count * d), Vec::with_capacity(count));
-    for (y, rows) in rows_per_class.iter().enumerate() {
-        for r in 0..rows.nrows() {
-            pixels.extend((0..d).map(|c| (rows[(r, c)].clamp(0.0, 1.0) * 255.0).round() as u8));
-            labels.push(y as i64);
-        }
+    for (y, r) in shuffled_order(&rows_per_class, seed) {
+        let rows = &rows_per_class[y];
+        pixels.extend((0..d).map(|c| (rows[(r, c)].clamp(0.0, 1.0) * 255.0).round() as u8));
+        labels.push(y as i64);
     }
     ImageDataset::new(pixels, labels, train.shape(), train.num_classes())
 }

@@ -174,7 +174,7 @@ fn accuracy_per_class(net: &impl ModuleT, x: &Tensor, y: &Tensor, classes: usize
 }
 
 /// The penultimate-layer features of `images` (NCHW in [0, 1]) as float64 rows, in batches.
-fn features_of(features: &impl ModuleT, images: &Tensor) -> Tensor {
+pub(crate) fn features_of(features: &impl ModuleT, images: &Tensor) -> Tensor {
     let n = images.size()[0];
     tch::no_grad(|| {
         let blocks: Vec<Tensor> = (0..n)
@@ -191,7 +191,7 @@ fn features_of(features: &impl ModuleT, images: &Tensor) -> Tensor {
 }
 
 /// The Gaussian with the sample mean and the unbiased sample covariance of the rows of `rows`.
-fn fitted_gaussian(rows: &Tensor) -> Result<Gaussian> {
+pub(crate) fn fitted_gaussian(rows: &Tensor) -> Result<Gaussian> {
     let [n, d] = rows.size()[..] else {
         return Err(Error::invalid("features", "a matrix of feature rows"));
     };

@@ -6,6 +6,9 @@
 //! PNG and SVG, a markdown bound-vs-observed report and a JSON manifest.
 
 mod empirical;
+mod estimate;
+#[cfg(feature = "torch")]
+pub mod network;
 pub mod theorem1;
 pub mod theorem2;
 pub mod theorem6;
@@ -17,6 +20,7 @@ use serde::Deserialize;
 
 use crate::config::{self, Validate, parse_toml};
 use crate::error::{Error, Result};
+pub use estimate::{AttackSpread, Calibration, Extent};
 
 /// A parsed and validated sweep config.
 #[derive(Clone, Debug)]

@@ -102,7 +102,7 @@ pub fn run(config: &Theorem6Config, run_dir: &Path, show_progress: bool) -> Resu
     };
     let proxy_dist = proxy_distribution(
         &dist,
-        &h,
+        Some(&h),
         &family,
         config.proxy.kind,
         config.proxy.strength,

@@ -294,6 +294,26 @@ impl CommonDraws {
         })
     }
 
+    /// The draws mapped to each class of `dist` (`x = m_y + L_y z`), one n × d matrix per class.
+    pub fn samples(&self, dist: &ClassConditionalGaussians) -> Result<Vec<Mat<f64>>> {
+        if dist.num_classes() != self.per_class.len() {
+            return Err(Error::invalid(
+                "classes",
+                format!(
+                    "the same number of classes in the distribution ({}) and the draws ({})",
+                    dist.num_classes(),
+                    self.per_class.len()
+                ),
+            ));
+        }
+        Ok(self
+            .per_class
+            .iter()
+            .enumerate()
+            .map(|(y, z)| dist.class(y).transform_standard_normal(z.as_ref()))
+            .collect())
+    }
+
     /// Distances to the boundary of the mapped draws, per class.
     pub fn class_distances(
         &self,

@@ -14,6 +14,8 @@ pub mod port;
 pub mod schedule;
 #[cfg(feature = "torch")]
 mod sgd;
+#[cfg(feature = "torch")]
+pub mod tensors;
 
 #[cfg(feature = "torch")]
 pub use sgd::Sgd;
