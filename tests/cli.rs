@@ -109,7 +109,12 @@ fn theorem1_sweep_end_to_end() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "proxy,perturbation,strength,cwd_w2,bound,mean_distance,rob_real,rob_real_half_width,rob_proxy,rob_proxy_half_width,delta_rob,delta_rob_half_width,holds,holds_point"
+        "proxy,perturbation,strength,cwd_w2,bound,mean_distance,rob_real,rob_real_half_width,rob_proxy,rob_proxy_half_width,delta_rob,delta_rob_half_width,holds,holds_point,attack_disagreement,unbroken"
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        !report.contains("Rob is estimated"),
+        "a linear classifier's distances are exact: {report}"
     );
     let rows: Vec<Vec<String>> = lines
         .map(|l| l.split(',').map(String::from).collect())

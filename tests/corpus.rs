@@ -727,6 +727,29 @@ fn weights(c: &mut Corpus) {
             "{out}",
         ],
     );
+    let not_json = c.file("summary.json", "{ not json");
+    for (name, needle, extra) in [
+        ("bounds with a bad proxy", "label-count.npz", &[][..]),
+        ("bounds radius", "--max-radius", &["--max-radius", "-1"][..]),
+        ("bounds points", "--points", &["--points", "1"][..]),
+        (
+            "bounds ARC summary",
+            "summary.json",
+            &["--arc", not_json.as_str()][..],
+        ),
+    ] {
+        let mut args = vec![
+            "bounds",
+            &config,
+            bad_set,
+            "--weights",
+            good,
+            "--out",
+            "{out}",
+        ];
+        args.extend_from_slice(extra);
+        c.case(name, needle, &args);
+    }
     let unlabeled = npz_file(
         c,
         "no-image.npz",

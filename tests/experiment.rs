@@ -209,3 +209,66 @@ fn a_certification_grid_writes_certified_curves_and_mixed_evaluations_are_refuse
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("evaluation.certify.alpha"), "{err}");
 }
+
+/// With `[bounds]`, every PORT run gets the bound-against-observed report against proxy images
+/// it never trained on, the grid collects them in `bounds.csv`, and a second run reuses them.
+#[test]
+fn an_experiment_with_bounds_reports_them_for_every_port_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config("[0.4]").replace("seeds = [0]", "seeds = [0]\nbaseline = false")
+        + "[bounds]\npoints = 100\nmax_radius = 3.0\not_per_class = 10\not_repeats = 1\n";
+    let runs = run(&text, dir.path());
+    assert_eq!(runs.lines().count(), 2, "{runs}");
+    let out = dir.path().join("out");
+    let bounds = std::fs::read_to_string(out.join("bounds.csv")).unwrap();
+    let lines: Vec<&str> = bounds.lines().collect();
+    assert_eq!(
+        lines[0],
+        "arm,seed,proxy_held_out,rob_real,rob_proxy,delta_rob,delta_rob_half_width,ot_w1,gaussian_w2_pixels,gaussian_w2_features,theorem1_consistent,theorem6_observed,theorem6_bound"
+    );
+    assert_eq!(lines.len(), 2, "{bounds}");
+    let fields: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(
+        &fields[..3],
+        ["port-gaussian-g0.4-n300", "0", "true"],
+        "{bounds}"
+    );
+    let value = |i: usize| fields[i].parse::<f64>().unwrap();
+    let (rob_real, rob_proxy, delta) = (value(3), value(4), value(5));
+    assert!((rob_real - rob_proxy - delta).abs() < 1e-9, "{bounds}");
+    assert!(
+        value(7) > 0.0 && value(8) > 0.0 && value(9) > 0.0,
+        "{bounds}"
+    );
+    // Theorem 6 on the γ = 0.4 mixture: both sides scaled by 1 − γ.
+    assert!((value(11) - 0.6 * delta.abs()).abs() < 1e-9, "{bounds}");
+    assert!((value(12) - 0.6 * value(7)).abs() < 1e-9, "{bounds}");
+    let report = out.join("models/port-gaussian-g0.4-n300-s0/bounds");
+    for file in ["bounds.json", "report.md", "samples.csv"] {
+        assert!(report.join(file).exists(), "{file}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("bounds.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        summary["settings"]["autoattack_norm"], "linf",
+        "AutoAttack under the experiment's threat: {summary}"
+    );
+    assert!(summary["proxy"]["autoattack_robust_accuracy"].is_number());
+    let held_out = proxy_set_len(&out) - 100;
+    assert_eq!(
+        held_out, 300,
+        "the generated set is 100 images longer than any arm uses"
+    );
+    assert_eq!(run(&text, dir.path()), runs);
+    assert_eq!(
+        std::fs::read_to_string(out.join("bounds.csv")).unwrap(),
+        bounds
+    );
+}
+
+fn proxy_set_len(out: &Path) -> usize {
+    proxyrobust::data::read_image_npz(&out.join("proxies/gaussian.npz"), 10)
+        .unwrap()
+        .len()
+}

@@ -980,6 +980,9 @@ fn report_markdown(
 /// distances are exact).
 fn write_estimator(s: &mut String, config: &Theorem1Config, estimator: &Estimator) {
     use std::fmt::Write;
+    if config.classifier.kind != ClassifierKind::Network {
+        return;
+    }
     let net = &config.classifier.network;
     let _ = writeln!(
         s,
