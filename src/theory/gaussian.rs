@@ -497,7 +497,9 @@ fn smaller_gram(f1: &Factor, f2: &Factor) -> Option<Pooled> {
 /// and given back to, a process-wide list of freed matrices, so that repeated distances at one
 /// dimension reuse memory the process already has. With the allocator's defaults a matrix of
 /// 128 KiB or more (d ≥ 128) is mapped fresh and unmapped when freed, and every W2 would fault
-/// its pages in again. At most [`Pooled::KEPT_BYTES`] are kept, the oldest dropped first.
+/// its pages in again. Only such matrices are kept (smaller ones come back from the allocator's
+/// own free lists), at most [`Pooled::KEPT_COUNT`] of them and [`Pooled::KEPT_BYTES`] in all,
+/// the oldest dropped first: the list stays short however many small Gaussians a process makes.
 struct Pooled(Mat<f64>);
 
 static FREED: std::sync::Mutex<Vec<Mat<f64>>> = std::sync::Mutex::new(Vec::new());
@@ -510,6 +512,10 @@ impl Pooled {
     /// Most bytes of freed matrices kept for reuse (a matrix larger than this is freed: there
     /// the O(d³) work dwarfs the mapping).
     const KEPT_BYTES: usize = 64 << 20;
+    /// The smallest matrix kept: the allocator maps fresh memory from this size on.
+    const MIN_KEPT_BYTES: usize = 128 << 10;
+    /// Most freed matrices kept (the W2 route holds a handful at a time).
+    const KEPT_COUNT: usize = 32;
 
     /// An `nrows × ncols` zero matrix, in the memory of a freed one of that shape if one is kept.
     fn zeros(nrows: usize, ncols: usize) -> Self {
@@ -564,12 +570,12 @@ impl std::ops::DerefMut for Pooled {
 impl Drop for Pooled {
     fn drop(&mut self) {
         let m = std::mem::replace(&mut self.0, Mat::new());
-        if bytes(&m) == 0 || bytes(&m) > Self::KEPT_BYTES {
+        if !(Self::MIN_KEPT_BYTES..=Self::KEPT_BYTES).contains(&bytes(&m)) {
             return;
         }
         if let Ok(mut freed) = FREED.lock() {
             let mut kept: usize = freed.iter().map(bytes).sum::<usize>() + bytes(&m);
-            while kept > Self::KEPT_BYTES {
+            while kept > Self::KEPT_BYTES || freed.len() >= Self::KEPT_COUNT {
                 kept -= bytes(&freed.remove(0));
             }
             freed.push(m);
@@ -745,4 +751,29 @@ fn check_same_labels(a: &ClassConditionalGaussians, b: &ClassConditionalGaussian
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod pool_tests {
+    use super::*;
+
+    /// The freed-matrix list keeps neither small matrices nor more than its count, however many
+    /// Gaussians are dropped, and a kept matrix is handed out again at its shape.
+    #[test]
+    fn the_pool_stays_short_and_keeps_only_large_matrices() {
+        for _ in 0..10_000 {
+            drop(Gaussian::new(vec![0.0; 2], Mat::identity(2, 2)).unwrap());
+        }
+        for _ in 0..(2 * Pooled::KEPT_COUNT) {
+            drop(Pooled(Mat::zeros(128, 128)));
+        }
+        {
+            let freed = FREED.lock().unwrap();
+            assert!(freed.len() <= Pooled::KEPT_COUNT, "{} kept", freed.len());
+            assert!(freed.iter().all(|m| bytes(m) >= Pooled::MIN_KEPT_BYTES));
+            assert!(freed.iter().map(bytes).sum::<usize>() <= Pooled::KEPT_BYTES);
+        }
+        let reused = Pooled::zeros(128, 128);
+        assert!(reused.0.as_ref().col_iter().all(|c| c.iter().all(|v| *v == 0.0)));
+    }
 }
