@@ -226,7 +226,10 @@ const DEFLATE_MAX_RATIO: u64 = 1032;
 /// hold (its uncompressed size, and for compressed members at most deflate's maximal expansion
 /// of its compressed size) before any array is read. Missing members are left to the reader.
 pub(crate) fn check_npz_members(path: &Path, keys: &[&str]) -> Result<()> {
-    let file = File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
+    let bytes_of = |e: std::io::Error| Error::file(path, format!("cannot read: {e}"));
+    let mut file = File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
+    let length = file.metadata().map_err(bytes_of)?.len();
+    check_central_directory(path, &mut file, length)?;
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
         .map_err(|e| Error::file(path, format!("not a valid .npz archive ({e})")))?;
     for key in keys {
@@ -240,6 +243,59 @@ pub(crate) fn check_npz_members(path: &Path, keys: &[&str]) -> Result<()> {
                 .min(entry.compressed_size().saturating_mul(DEFLATE_MAX_RATIO)),
         };
         check_declared(path, &format!("key `{key}`"), entry, available)?;
+    }
+    Ok(())
+}
+
+/// The smallest central-directory record of a zip entry (46 bytes before its name).
+const CENTRAL_RECORD: u64 = 46;
+
+/// Checks the zip's end-of-central-directory record (and its zip64 form) against the file's
+/// `length` before the zip reader trusts it: the directory lies within the file and the entries
+/// it declares fit in it at 46 bytes each. (The reader sizes its entry list by the declared count,
+/// bounded only by the declared directory offset, so a few hundred bytes could ask for
+/// megabytes.) A file without the record is left to the zip reader to refuse.
+fn check_central_directory(path: &Path, file: &mut File, length: u64) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let tail = length.min(22 + u64::from(u16::MAX));
+    let mut end = vec![0u8; tail as usize];
+    file.seek(SeekFrom::Start(length - tail))
+        .and_then(|_| file.read_exact(&mut end))
+        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let Some(at) = (0..end.len().saturating_sub(21))
+        .rev()
+        .find(|&i| end[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
+    else {
+        return Ok(());
+    };
+    let u16_at = |i: usize| u64::from(u16::from_le_bytes([end[i], end[i + 1]]));
+    let u32_at = |i: usize| u64::from(u32::from_le_bytes(end[i..i + 4].try_into().unwrap()));
+    // Entries on this disk and in all: a reader may size its list by either.
+    let (mut entries, mut size, mut offset) = (
+        u16_at(at + 8).max(u16_at(at + 10)),
+        u32_at(at + 12),
+        u32_at(at + 16),
+    );
+    let zip64_locator = at >= 20 && end[at - 20..at - 16] == [0x50, 0x4b, 0x06, 0x07];
+    if (entries == 0xffff || offset == 0xffff_ffff) && zip64_locator {
+        let record = u64::from_le_bytes(end[at - 12..at - 4].try_into().unwrap());
+        let mut zip64 = [0u8; 56];
+        if record.checked_add(56).is_some_and(|e| e <= length) {
+            file.seek(SeekFrom::Start(record))
+                .and_then(|_| file.read_exact(&mut zip64))
+                .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+            let u64_at = |i: usize| u64::from_le_bytes(zip64[i..i + 8].try_into().unwrap());
+            (entries, size, offset) = (u64_at(24).max(u64_at(32)), u64_at(40), u64_at(48));
+        }
+    }
+    let directory_end = offset.checked_add(size);
+    if directory_end.is_none_or(|e| e > length) || entries.saturating_mul(CENTRAL_RECORD) > size {
+        return Err(Error::file(
+            path,
+            format!(
+                "not a valid .npz archive (its zip directory declares {entries} entries in {size} bytes at offset {offset}, in a file of {length} bytes)"
+            ),
+        ));
     }
     Ok(())
 }
