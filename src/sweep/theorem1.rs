@@ -694,7 +694,10 @@ fn classifier_and_draws(
     {
         let _ = progress;
         config.validate_network()?;
-        unreachable!("validate_network refuses a network without the torch feature")
+        Err(Error::invalid(
+            "classifier.kind",
+            "\"lda\" or \"adversarial\" (\"network\" needs a build with the torch feature)",
+        ))
     }
 }
 

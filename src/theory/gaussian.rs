@@ -774,6 +774,12 @@ mod pool_tests {
             assert!(freed.iter().map(bytes).sum::<usize>() <= Pooled::KEPT_BYTES);
         }
         let reused = Pooled::zeros(128, 128);
-        assert!(reused.0.as_ref().col_iter().all(|c| c.iter().all(|v| *v == 0.0)));
+        assert!(
+            reused
+                .0
+                .as_ref()
+                .col_iter()
+                .all(|c| c.iter().all(|v| *v == 0.0))
+        );
     }
 }
