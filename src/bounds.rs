@@ -44,7 +44,7 @@ use crate::attack::{MinimalDistance, Threat, Version};
 use crate::config;
 use crate::data::{ImageDataset, read_image_npz};
 use crate::error::{Error, Result};
-use crate::eval::{EvalSettings, SampleResult, evaluate};
+use crate::eval::{EvalSettings, SampleResult, evaluate, fraction};
 use crate::proxy::quality::{features_of, fitted_gaussian};
 use crate::report;
 use crate::stats::Estimate;
@@ -355,10 +355,15 @@ pub fn measure(
 
     let observed = |rows: &[SampleResult], rob: Interval| Observed {
         points: rows.len(),
-        clean_accuracy: fraction(rows.iter().map(|r| r.clean_correct)),
-        autoattack_robust_accuracy: settings
-            .eps
-            .map(|_| fraction(rows.iter().map(|r| r.autoattack_robust == Some(true)))),
+        clean_accuracy: fraction(&rows.iter().map(|r| r.clean_correct).collect::<Vec<_>>()),
+        autoattack_robust_accuracy: settings.eps.map(|_| {
+            fraction(
+                &rows
+                    .iter()
+                    .map(|r| r.autoattack_robust == Some(true))
+                    .collect::<Vec<_>>(),
+            )
+        }),
         rob,
         unbroken: rows.iter().filter(|r| r.distance.is_none()).count(),
     };
@@ -475,15 +480,6 @@ impl SampleRow {
             distance: r.distance,
         }
     }
-}
-
-fn fraction(hits: impl Iterator<Item = bool>) -> f64 {
-    let (mut yes, mut all) = (0usize, 0usize);
-    for h in hits {
-        yes += h as usize;
-        all += 1;
-    }
-    yes as f64 / all.max(1) as f64
 }
 
 /// Class proportions of the evaluated points.

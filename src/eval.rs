@@ -260,7 +260,7 @@ pub struct EvalSummary {
     pub distance: Option<DistanceSummary>,
 }
 
-fn fraction(hits: &[bool]) -> f64 {
+pub(crate) fn fraction(hits: &[bool]) -> f64 {
     hits.iter().filter(|h| **h).count() as f64 / hits.len().max(1) as f64
 }
 
@@ -287,7 +287,7 @@ fn to_bools(t: &Tensor) -> Vec<bool> {
         .collect()
 }
 
-fn to_f64s(t: &Tensor) -> Vec<f64> {
+pub(crate) fn to_f64s(t: &Tensor) -> Vec<f64> {
     Vec::<f64>::try_from(t.to_kind(Kind::Double).to_device(tch::Device::Cpu)).unwrap_or_default()
 }
 
