@@ -94,6 +94,16 @@ enum Bench {
         /// Memory layout of the model (the models use channels-last).
         #[arg(long, value_enum, default_value_t = LayoutName::ChannelsLast)]
         layout: LayoutName,
+        /// Arithmetic of the forward passes: fp32 or bf16 (autocast).
+        #[arg(long, default_value = "fp32")]
+        precision: String,
+        /// Also time TRADES training (β = 6, the same PGD-k inner maximisation).
+        #[arg(long)]
+        trades: bool,
+        /// The device's peak in TFLOP/s for the precision (from its spec sheet) for model-FLOP
+        /// utilisation; omitted, only FLOP/s are reported.
+        #[arg(long)]
+        peak_tflops: Option<f64>,
     },
 }
 
@@ -151,6 +161,9 @@ fn run(which: Bench) -> Result<String> {
             threads,
             device,
             layout,
+            precision,
+            trades,
+            peak_tflops,
         } => {
             use proxyrobust::model::layout::Layout;
             let shape: [i64; 3] = shape
@@ -161,15 +174,23 @@ fn run(which: Bench) -> Result<String> {
                 LayoutName::Contiguous => Layout::Contiguous,
             };
             Ok(json(&train_throughput(
-                model.parse()?,
-                shape,
-                batch,
-                steps,
-                pgd_steps,
-                eps,
-                alpha,
+                &TrainBench {
+                    arch: model.parse()?,
+                    shape,
+                    batch,
+                    steps,
+                    pgd_steps,
+                    epsilon: eps,
+                    step_size: alpha,
+                    layout,
+                    precision: proxyrobust::train::precision::Precision::parse(
+                        "--precision",
+                        &precision,
+                    )?,
+                    trades,
+                    peak_tflops,
+                },
                 device.start(threads)?,
-                layout,
             )?))
         }
     }
@@ -345,10 +366,32 @@ fn ot(x: &Path, y: &Path, p: u32, metric: Norm, reps: usize, general: bool) -> R
     })
 }
 
-/// Training throughput of one model, natural and PGD-k (ℓ∞, random start), measured like
-/// `shared/reference/pgd_train_reference.py`: random inputs in [0, 1] and random labels, the
-/// model in train mode (also while attacking), SGD (lr 0.01, momentum 0.9, weight decay 5e-4),
-/// one warm-up step, then `steps` timed steps.
+/// What `bench train` measures: one model at one batch size, natural and PGD-k (ℓ∞, random
+/// start) training, optionally TRADES, in a memory layout and a precision.
+#[cfg(feature = "torch")]
+struct TrainBench {
+    arch: proxyrobust::model::Architecture,
+    shape: [i64; 3],
+    batch: i64,
+    steps: usize,
+    pgd_steps: usize,
+    epsilon: f64,
+    step_size: f64,
+    layout: proxyrobust::model::layout::Layout,
+    precision: proxyrobust::train::precision::Precision,
+    trades: bool,
+    peak_tflops: Option<f64>,
+}
+
+/// Training throughput, measured like `shared/reference/pgd_train_reference.py`: random inputs
+/// in [0, 1] and random labels, the model in train mode (also while attacking), SGD (lr 0.01,
+/// momentum 0.9, weight decay 5e-4), one warm-up step, then `steps` timed steps.
+///
+/// Model FLOPs: `forward_flops_per_image` F is PyTorch's profiler count of one forward pass
+/// (convolutions and matrix products); a training forward + backward is 3F, an attack
+/// iteration (forward + input gradient) 2F. So natural training is 3F per image, PGD-k
+/// (2k + 3)F and TRADES-k (1 + 2k + 6)F (a clean pass, k iterations, then clean and adversarial
+/// passes with backward). Utilisation = achieved model FLOP/s ÷ the peak given.
 #[cfg(feature = "torch")]
 #[derive(Debug, Serialize)]
 struct TrainThroughput {
@@ -358,32 +401,32 @@ struct TrainThroughput {
     threads: i32,
     device: String,
     layout: String,
+    precision: &'static str,
+    forward_flops_per_image: f64,
     natural_img_per_s: f64,
+    natural_tflops: f64,
     pgd_steps: usize,
     pgd_img_per_s: f64,
+    pgd_tflops: f64,
+    trades_img_per_s: Option<f64>,
+    trades_tflops: Option<f64>,
+    peak_tflops: Option<f64>,
+    natural_mfu: Option<f64>,
+    pgd_mfu: Option<f64>,
+    trades_mfu: Option<f64>,
 }
 
-/// Measures [`TrainThroughput`] for `arch` on `device`, the model in `layout`.
+/// Measures [`TrainThroughput`] for `bench` on `device`.
 #[cfg(feature = "torch")]
-#[allow(clippy::too_many_arguments)]
-fn train_throughput(
-    arch: proxyrobust::model::Architecture,
-    shape: [i64; 3],
-    batch: i64,
-    steps: usize,
-    pgd_steps: usize,
-    epsilon: f64,
-    step_size: f64,
-    device: tch::Device,
-    layout: proxyrobust::model::layout::Layout,
-) -> Result<TrainThroughput> {
+fn train_throughput(bench: &TrainBench, device: tch::Device) -> Result<TrainThroughput> {
     use std::collections::BTreeMap;
+    use proxyrobust::train::objective::{FreePerturbation, Objective};
     use tch::nn::ModuleT;
     use tch::{Kind, Tensor};
 
     tch::manual_seed(0);
     let vs = tch::nn::VarStore::new(device);
-    let net = proxyrobust::model::build_in_layout(&vs, arch, shape, 10, layout)?;
+    let net = proxyrobust::model::build_in_layout(&vs, bench.arch, bench.shape, 10, bench.layout)?;
     let parameters: BTreeMap<String, Tensor> = vs
         .trainable_variables()
         .into_iter()
@@ -395,52 +438,94 @@ fn train_throughput(
         nesterov: false,
         weight_decay: 5e-4,
     });
-    let [c, h, w] = shape;
+    let [c, h, w] = bench.shape;
+    let batch = bench.batch;
     let x = Tensor::rand([batch, c, h, w], (Kind::Float, device));
     let y = Tensor::randint(10, [batch], (Kind::Int64, device));
+    // Counted in fp32: under autocast the profiler records each cast convolution twice.
+    let (_, forward_flops) = proxyrobust_torch_ext::count_flops(|| {
+        tch::no_grad(|| net.forward_t(&x, false))
+    })
+    .map_err(|e| proxyrobust::Error::invalid("flops", e.to_string()))?;
+    let per_image = forward_flops as f64 / batch as f64;
+    let net = proxyrobust::train::precision::with_precision(net, bench.precision, device);
     let sync = || {
         if let tch::Device::Cuda(i) = device {
             tch::Cuda::synchronize(i as i64);
         }
     };
-    let mut measure = |pgd: Option<&proxyrobust::attack::Pgd>| -> f64 {
+    let attack = proxyrobust::attack::Pgd {
+        norm: Norm::Linf,
+        epsilon: bench.epsilon,
+        step_size: bench.step_size,
+        steps: bench.pgd_steps,
+        random_start: true,
+        restarts: 1,
+    };
+    let trades = Objective::Trades {
+        norm: Norm::Linf,
+        epsilon: bench.epsilon,
+        step_size: bench.step_size,
+        steps: bench.pgd_steps,
+        beta: 6.0,
+    };
+    let mut free = FreePerturbation::default();
+    #[derive(Clone, Copy)]
+    enum Training {
+        Natural,
+        Pgd,
+        Trades,
+    }
+    let mut measure = |kind: Training| -> f64 {
         let mut start = Instant::now();
-        for i in 0..=steps {
+        for i in 0..=bench.steps {
             if i == 1 {
                 sync();
                 start = Instant::now();
             }
-            let input = match pgd {
-                Some(attack) => attack.perturb(&net, &x, &y, true),
-                None => x.shallow_clone(),
+            let loss = match kind {
+                Training::Natural => net.forward_t(&x, true).cross_entropy_for_logits(&y),
+                Training::Pgd => net
+                    .forward_t(&attack.perturb(&net, &x, &y, true), true)
+                    .cross_entropy_for_logits(&y),
+                Training::Trades => trades
+                    .batch_loss(&net, &x, &y, 0.0, &mut free)
+                    .per_sample
+                    .mean(Kind::Float),
             };
-            net.forward_t(&input, true)
-                .cross_entropy_for_logits(&y)
-                .backward();
+            loss.backward();
             sgd.step(&parameters, 0.01);
         }
         sync();
-        (steps as i64 * batch) as f64 / start.elapsed().as_secs_f64()
+        (bench.steps as i64 * batch) as f64 / start.elapsed().as_secs_f64()
     };
-    let natural = measure(None);
-    let attack = proxyrobust::attack::Pgd {
-        norm: Norm::Linf,
-        epsilon,
-        step_size,
-        steps: pgd_steps,
-        random_start: true,
-        restarts: 1,
-    };
-    let adversarial = measure(Some(&attack));
+    let natural = measure(Training::Natural);
+    let adversarial = measure(Training::Pgd);
+    let trades_rate = bench.trades.then(|| measure(Training::Trades));
+    let k = bench.pgd_steps as f64;
+    let tflops = |rate: f64, passes: f64| rate * passes * per_image / 1e12;
+    let (natural_tflops, pgd_tflops) = (tflops(natural, 3.0), tflops(adversarial, 2.0 * k + 3.0));
+    let trades_tflops = trades_rate.map(|r| tflops(r, 2.0 * k + 7.0));
+    let mfu = |t: f64| bench.peak_tflops.map(|p| t / p);
     Ok(TrainThroughput {
-        model: format!("{arch:?}").to_lowercase(),
-        shape,
+        model: format!("{:?}", bench.arch).to_lowercase(),
+        shape: bench.shape,
         batch,
         threads: tch::get_num_threads(),
         device: format!("{device:?}"),
-        layout: format!("{layout:?}"),
+        layout: format!("{:?}", bench.layout),
+        precision: bench.precision.name(),
+        forward_flops_per_image: per_image,
         natural_img_per_s: natural,
-        pgd_steps,
+        natural_tflops,
+        pgd_steps: bench.pgd_steps,
         pgd_img_per_s: adversarial,
+        pgd_tflops,
+        trades_img_per_s: trades_rate,
+        trades_tflops,
+        peak_tflops: bench.peak_tflops,
+        natural_mfu: mfu(natural_tflops),
+        pgd_mfu: mfu(pgd_tflops),
+        trades_mfu: trades_tflops.and_then(mfu),
     })
 }

@@ -8,10 +8,16 @@
 # 1. trains CNN-4 naturally and with PGD on MNIST-10k on the GPU (device = "auto") and evaluates
 #    the robust one with AutoAttack "fast";
 # 2. training throughput on CUDA by scripts/bench-train.sh (both sides alternating, ROUNDS rounds);
-# 3. the memory-layout probe on CUDA (contiguous vs channels-last).
+# 3. the memory-layout probe on CUDA (contiguous vs channels-last);
+# 4. throughput at the paper's scale (part `scale`): natural, PGD-10 and TRADES-10 training of
+#    ResNet-18 and WRN-34-10 at CIFAR shape, batch 256 (128 real + 128 synthetic), ours in bf16
+#    against the seed recipe, the tuned anchor and torch.compile, with model-FLOP utilisation
+#    against PEAK_TFLOPS (default 989: the dense bf16 tensor-core peak of the H100 SXM and the
+#    H200); AutoAttack (standard, 1,000 digits) and CERTIFY (n = 100,000) of the PGD-trained
+#    CNN-4 of part 1, fp32 against bf16. All in one call: scripts/device-check.sh 2 train,scale
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds="${1:-2}"; parts="${2:-train,bench,layout}"
+rounds="${1:-2}"; parts="${2:-train,bench,layout,scale}"
 part() { [[ ",$parts," == *",$1,"* ]]; }
 venv="${TORCH_VENV:-/opt/torch/.venv}"
 ref="${PROXYROBUST_REFERENCE:-../shared/reference}"
@@ -47,4 +53,26 @@ if part layout; then
 echo "== memory layout on CUDA"
 "$probe" resnet18 3,32,32 128 10 cuda | tee "$out/layout-resnet18.txt"
 "$probe" cnn4 1,28,28 128 20 cuda | tee "$out/layout-cnn4.txt"
+fi
+
+if part scale; then
+echo "== throughput at the paper's scale on CUDA"
+OUT="$out/scale" PRECISION=bf16 TRADES=1 COMPILE=1 PEAK_TFLOPS="${PEAK_TFLOPS:-989}" \
+  PROXYROBUST_BENCH=./target/release/examples/bench PROXYROBUST_PYTHON="$python" PROXYROBUST_REFERENCE="$ref" \
+  BENCH_SPECS="resnet18 3,32,32 256 20;wrn-34-10 3,32,32 256 5" \
+  scripts/bench-train.sh 8 cuda "$rounds"
+weights=runs/mnist_cnn4_pgd/weights.safetensors
+if [ -f "$weights" ]; then
+  sed 's/^name = .*/&\nprecision = "bf16"/' experiments/mnist_cnn4_pgd.toml > "$out/mnist_cnn4_pgd_bf16.toml"
+  for config in experiments/mnist_cnn4_pgd.toml "$out/mnist_cnn4_pgd_bf16.toml"; do
+    start=$(date +%s%N)
+    "$bin" eval "$config" --weights "$weights" --eps 0.3 --autoattack standard --limit 1000 --quiet --json \
+      --out "$out/scale/eval-$(basename "$config" .toml)" > "$out/scale/eval-$(basename "$config" .toml).json"
+    echo "AutoAttack standard, 1000 digits, $(basename "$config"): $(( ($(date +%s%N) - start) / 1000000 )) ms" | tee -a "$out/scale/attack.txt"
+  done
+  start=$(date +%s%N)
+  "$bin" certify experiments/mnist_cnn4_pgd.toml --weights "$weights" --sigma 0.25 --n 100000 --batch 10000 --limit 20 \
+    --quiet --json --out "$out/scale/certify" > "$out/scale/certify.json"
+  echo "CERTIFY n=100000, 20 digits: $(( ($(date +%s%N) - start) / 1000000 )) ms" | tee -a "$out/scale/attack.txt"
+fi
 fi

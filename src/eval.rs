@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use tch::nn::ModuleT;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use crate::attack::threat::misclassified;
 use crate::attack::{Attack, MinimalDistance, Pgd, Threat, Version, chain};
 use crate::error::{Error, Result};
+use crate::host::{to_bools, to_f64s};
 use crate::report;
 use crate::stats::Estimate;
 use crate::theory::norm::Norm;
@@ -277,18 +278,6 @@ fn per_class(hits: &[bool], labels: &[i64], classes: usize) -> Vec<f64> {
             )
         })
         .collect()
-}
-
-fn to_bools(t: &Tensor) -> Vec<bool> {
-    Vec::<i64>::try_from(t.to_kind(Kind::Int64).to_device(tch::Device::Cpu))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| v != 0)
-        .collect()
-}
-
-pub(crate) fn to_f64s(t: &Tensor) -> Vec<f64> {
-    Vec::<f64>::try_from(t.to_kind(Kind::Double).to_device(tch::Device::Cpu)).unwrap_or_default()
 }
 
 /// Runs `attack` on the points of `robust` (in batches), clearing the ones it breaks.

@@ -22,6 +22,8 @@ pub mod data;
 #[cfg(feature = "torch")]
 pub mod eval;
 #[cfg(feature = "torch")]
+pub mod host;
+#[cfg(feature = "torch")]
 pub mod experiment;
 pub mod npz;
 pub mod proxy;

@@ -1,5 +1,6 @@
 //! Natural training on tch (feature `torch`): CNN-4 on the embedded MNIST-10k split reaches at
-//! least 97% clean test accuracy, and the run folder is complete.
+//! least 97% clean test accuracy (and bf16 autocast lands within half a point of it), and the
+//! run folder is complete.
 #![cfg(feature = "torch")]
 
 use proxyrobust::train::{TrainConfig, run};
@@ -22,6 +23,20 @@ fn cnn4_reaches_97_percent_on_mnist10k() {
         outcome.final_test_accuracy
     );
     assert_eq!(outcome.epochs.len(), config.epochs);
+
+    // The same recipe under bf16 autocast ends within half a point of fp32's clean accuracy.
+    let bf16 = TrainConfig {
+        precision: proxyrobust::train::precision::Precision::Bf16,
+        ..config.clone()
+    };
+    let bf16_dir = tempfile::tempdir().unwrap();
+    let bf16_outcome = run(&bf16, bf16_dir.path(), false, proxyrobust::train::Start::Fresh).unwrap();
+    assert!(
+        (bf16_outcome.final_test_accuracy - outcome.final_test_accuracy).abs() <= 0.005,
+        "bf16 {} against fp32 {}",
+        bf16_outcome.final_test_accuracy,
+        outcome.final_test_accuracy
+    );
     let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
     assert!(
         csv.starts_with("epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,seconds\n")

@@ -184,7 +184,13 @@ pub fn run(
         .seed(flags.seed)?
         .with("weights", &weights)?
         .with("flags", flags)?;
-    let model = crate::train::load_classifier(config, &weights)?;
+    // Certification counts noisy predictions of the base classifier in fp32, whatever precision
+    // it was trained in.
+    let fp32 = crate::train::TrainConfig {
+        precision: crate::train::precision::Precision::Fp32,
+        ..config.clone()
+    };
+    let model = crate::train::load_classifier(&fp32, &weights)?;
     let mut indices: Vec<usize> = (0..model.test.len()).step_by(flags.skip).collect();
     if flags.limit > 0 {
         indices.truncate(flags.limit);

@@ -269,7 +269,7 @@ impl NetworkRobustness {
             let xb = inputs.narrow(0, start, len).to_device(self.device);
             let yb = labels.narrow(0, start, len).to_device(self.device);
             let d = self.search.measure(model, &xb, &yb);
-            let host = crate::eval::to_f64s;
+            let host = crate::host::to_f64s;
             let (fab, bisection, upper) = (host(&d.fab), host(&d.bisection), host(&d.upper_bound));
             flat.extend((0..len as usize).map(|i| PointDistance {
                 fab: fab[i] / self.unit.scale,

@@ -79,17 +79,22 @@ pub enum Start {
 pub(crate) const RUN_CONFIG: &str = "run_config.json";
 
 /// Config fields any resumed run may change: where and how fast it runs, not what it computes.
-pub(crate) const RESUMABLE_FIELDS: [&str; 4] =
-    ["device", "threads", "checkpoint_every_steps", "name"];
+pub(crate) const RESUMABLE_FIELDS: [&str; 5] = [
+    "device",
+    "threads",
+    "checkpoint_every_steps",
+    "log_every_steps",
+    "name",
+];
 
 /// Prepares `run_dir` for a run of `config` started as `start`: removes temporary files that dead
 /// processes left behind; a fresh start refuses a folder holding `checkpoint.safetensors`; a
 /// resume needs the checkpoint and a recorded config equal to `config` in every top-level field
 /// but `resumable` (the error names the fields that differ); fresh and overwriting starts record
 /// `config` in `run_config.json`.
-pub(crate) fn claim_run_dir(
+pub(crate) fn claim_run_dir<T: serde::Serialize + serde::de::DeserializeOwned>(
     run_dir: &Path,
-    config: &impl serde::Serialize,
+    config: &T,
     start: Start,
     resumable: &[&str],
 ) -> Result<()> {
@@ -120,6 +125,12 @@ pub(crate) fn claim_run_dir(
                         "no readable record of the config the checkpoint was made with; start again with --overwrite",
                     )
                 })?;
+            // Read back through the config type, so a field added since the checkpoint was made
+            // compares as its default.
+            let recorded = serde_json::from_value::<T>(recorded.clone())
+                .ok()
+                .and_then(|c| serde_json::to_value(c).ok())
+                .unwrap_or(recorded);
             let changed = changed_fields(&recorded, &current, resumable);
             if !changed.is_empty() {
                 return Err(Error::invalid(

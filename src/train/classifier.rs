@@ -28,7 +28,8 @@ pub struct LoadedClassifier {
 
 /// The model of `config` on [0, 1] inputs: with `normalize`, inputs are first standardised by
 /// the dataset's per-channel mean and deviation (constants, not parameters, so weights files
-/// keep the model's own names and attacks still act in pixel space).
+/// keep the model's own names and attacks still act in pixel space). Its forward passes compute
+/// in `config.precision` ([`super::precision`]).
 pub fn classifier(
     config: &TrainConfig,
     vs: &VarStore,
@@ -36,7 +37,11 @@ pub fn classifier(
     classes: i64,
 ) -> Result<nn::SequentialT> {
     let parts = classifier_parts(config, vs, input, classes)?;
-    Ok(parts.features.add(parts.head))
+    Ok(super::precision::with_precision(
+        parts.features.add(parts.head),
+        config.precision,
+        vs.device(),
+    ))
 }
 
 /// [`classifier`] split before its last layer ([`model::Parts`]); the normalisation, if any,

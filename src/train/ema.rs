@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use tch::nn::{self, VarStore};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::TrainConfig;
 use super::classifier::{classifier, load_parameters};
@@ -108,7 +108,7 @@ impl WeightAverage {
                 format!("missing `{UPDATES_KEY}`: the checkpoint was written without ema_decay"),
             )
         })?;
-        self.updates = updates.to_kind(Kind::Double).double_value(&[0]) as i64;
+        self.updates = crate::host::scalar(updates) as i64;
         Ok(())
     }
 }
@@ -116,6 +116,7 @@ impl WeightAverage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Kind;
 
     /// The average follows v̄_{t+1} = d_t v̄_t + (1 − d_t) v_t with d_t = min(d, (1+t)/(10+t)),
     /// recomputed here in f64 from its definition; integer buffers are copied.

@@ -11,6 +11,7 @@ pub mod classifier;
 mod ema;
 pub mod objective;
 pub mod port;
+pub mod precision;
 pub mod schedule;
 #[cfg(feature = "torch")]
 mod sgd;
@@ -65,6 +66,11 @@ pub struct TrainConfig {
     /// Also checkpoint every this many steps inside an epoch (0: at epoch ends only).
     #[serde(default)]
     pub checkpoint_every_steps: usize,
+    /// The training loss and accuracy are summed on the device and read to the host (which waits
+    /// for the device) once every this many steps, at checkpoints and at the end of an epoch; a
+    /// non-finite loss is caught then. Default 50.
+    #[serde(default = "default_log_every_steps")]
+    pub log_every_steps: usize,
     #[serde(default)]
     pub optimizer: SgdConfig,
     /// `[augment]`: random crop with padding and flips (none by default).
@@ -92,6 +98,9 @@ pub struct TrainConfig {
     /// `[synthetic]`: train with PORT on real plus these proxy images ([`port::SyntheticConfig`]).
     #[serde(default)]
     pub synthetic: Option<port::SyntheticConfig>,
+    /// Arithmetic of the forward passes: "fp32" (default) or "bf16" autocast (`precision`).
+    #[serde(default)]
+    pub precision: precision::Precision,
     pub lr: LearningRate,
 }
 
@@ -103,6 +112,9 @@ fn default_dataset() -> DatasetSource {
 }
 fn default_batch() -> usize {
     128
+}
+fn default_log_every_steps() -> usize {
+    50
 }
 
 /// `[optimizer]`: SGD with momentum, Nesterov and weight decay (Appendix B: 0.9, 5e-4).
@@ -180,6 +192,7 @@ impl Validate for TrainConfig {
         }
         config::at_least("epochs", self.epochs, 1)?;
         config::at_least("batch_size", self.batch_size, 1)?;
+        config::at_least("log_every_steps", self.log_every_steps, 1)?;
         unit_interval_open("optimizer.momentum", self.optimizer.momentum)?;
         non_negative_finite("optimizer.weight_decay", self.optimizer.weight_decay)?;
         self.augment.validate()?;

@@ -116,20 +116,24 @@ pub fn aggregation_weights(gamma: f64, real: usize, synthetic: usize) -> Vec<f64
 }
 
 #[cfg(feature = "torch")]
-pub use with_torch::{PortBatches, StepBatch, SyntheticSource};
+pub use with_torch::{Draws, PortBatches, StepBatch, SyntheticSource};
 
 #[cfg(feature = "torch")]
 mod with_torch {
     use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::mpsc::{Receiver, sync_channel};
+    use std::thread::JoinHandle;
 
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
     use tch::{Device, Kind, Tensor};
 
-    use super::{SyntheticConfig, SyntheticImages, aggregation_weights};
+    use super::{SyntheticConfig, SyntheticImages};
     use crate::data::augment::Augment;
     use crate::data::formats::MappedImages;
     use crate::data::{ImageDataset, read_image_npz};
     use crate::error::{Error, Result};
-    use crate::train::classifier::tensors;
 
     /// The inputs of one training step: the real batch, then (with PORT) the synthetic images,
     /// and the per-sample weights of L_agg.
@@ -164,45 +168,178 @@ mod with_torch {
     }
 
     /// PORT's batch mixing: joins each real batch with synthetic images drawn uniformly at
-    /// random, weighted so that the summed loss is L_agg (paper Section 2.3).
+    /// random, weighted so that the summed loss is L_agg (paper Section 2.3). The draws are
+    /// gathered by a background thread a few steps ahead of training ([`PortBatches::start`]).
     pub struct PortBatches {
-        source: SyntheticSource,
+        source: Arc<SyntheticSource>,
         batch_size: usize,
         gamma: f64,
         limit: usize,
+        prefetch: Option<Prefetch>,
     }
+
+    /// The steps a run will take, for the background thread to draw their synthetic batches
+    /// in order: `epochs` epochs of `⌈real / batch⌉` steps, starting at `from` (epoch, step).
+    pub struct Draws {
+        pub seed: u64,
+        pub from: (usize, usize),
+        pub epochs: usize,
+        /// Real training images and the real batch size (the last batch may be short).
+        pub real: usize,
+        pub batch: usize,
+        pub device: Device,
+    }
+
+    /// One step's synthetic images (uint8 NHWC on the host, pinned for a CUDA device) and labels.
+    struct Drawn {
+        at: (usize, usize),
+        images: Tensor,
+        labels: Tensor,
+    }
+
+    struct Prefetch {
+        receiver: Option<Receiver<Result<Drawn>>>,
+        worker: Option<JoinHandle<()>>,
+    }
+
+    impl Drop for Prefetch {
+        fn drop(&mut self) {
+            // Dropping the receiver makes the worker's next send fail, so it ends.
+            self.receiver.take();
+            if let Some(worker) = self.worker.take() {
+                let _ = worker.join();
+            }
+        }
+    }
+
+    /// Steps the background thread may run ahead of training.
+    const AHEAD: usize = 4;
 
     impl PortBatches {
         /// Opens the `[synthetic]` images for `classes` classes of real images of `shape`.
         pub fn open(config: &SyntheticConfig, classes: usize, shape: [usize; 3]) -> Result<Self> {
             Ok(PortBatches {
-                source: SyntheticSource::open(config, classes, shape)?,
+                source: Arc::new(SyntheticSource::open(config, classes, shape)?),
                 batch_size: config.batch_size,
                 gamma: config.gamma,
                 limit: config.limit,
+                prefetch: None,
             })
         }
 
-        /// The real batch `(x, y)` (augmented already) joined by `batch_size` synthetic images
-        /// (as many as the real ones when 0), which `augment` augments in turn.
-        pub fn join(&self, x: Tensor, y: Tensor, augment: &Augment) -> Result<StepBatch> {
-            let real = x.size()[0];
-            let count = if self.batch_size == 0 {
-                real as usize
+        /// Synthetic images per step for a real batch of `real` images.
+        fn count(&self, real: usize) -> usize {
+            if self.batch_size == 0 {
+                real
             } else {
                 self.batch_size
-            };
-            let (xs, ys) = self.source.sample(count, self.limit, x.device())?;
-            let weights =
-                Tensor::from_slice(&aggregation_weights(self.gamma, real as usize, count))
-                    .to_kind(Kind::Float)
-                    .to_device(x.device());
+            }
+        }
+
+        /// Starts the background thread that draws the synthetic batches of `draws`' steps.
+        /// Step (e, s) draws its indices from a generator seeded by (seed, e, s) alone, so a
+        /// resumed run draws what the uninterrupted run drew.
+        pub fn start(&mut self, draws: Draws) {
+            let (sender, receiver) = sync_channel(AHEAD);
+            let source = self.source.clone();
+            let limit = self.limit;
+            let counts: Vec<usize> = (0..draws.real.div_ceil(draws.batch.max(1)))
+                .map(|s| self.count(draws.batch.min(draws.real - s * draws.batch)))
+                .collect();
+            let worker = std::thread::spawn(move || {
+                let (first_epoch, first_step) = draws.from;
+                for epoch in first_epoch..draws.epochs {
+                    let from = if epoch == first_epoch { first_step } else { 0 };
+                    for (step, &count) in counts.iter().enumerate().skip(from) {
+                        let mut rng = StdRng::seed_from_u64(
+                            crate::train::run::derived_seed(draws.seed, epoch, step as i64) as u64
+                                ^ SYNTHETIC_STREAM,
+                        );
+                        let drawn = source
+                            .draw(&mut rng, count, limit)
+                            .map(|(images, labels)| Drawn {
+                                at: (epoch, step),
+                                images: pinned(images, draws.device),
+                                labels: pinned(labels, draws.device),
+                            });
+                        if sender.send(drawn).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+            self.prefetch = Some(Prefetch {
+                receiver: Some(receiver),
+                worker: Some(worker),
+            });
+        }
+
+        /// The real batch `(x, y)` of step `at` (augmented already) joined by its synthetic
+        /// images, which `augment` augments in turn, with L_agg's per-sample weights. The copy to
+        /// the device is asynchronous from pinned memory on CUDA; nothing waits for the device.
+        pub fn join(
+            &self,
+            x: Tensor,
+            y: Tensor,
+            augment: &Augment,
+            at: (usize, usize),
+        ) -> Result<StepBatch> {
+            let device = x.device();
+            let receiver = self
+                .prefetch
+                .as_ref()
+                .and_then(|p| p.receiver.as_ref())
+                .ok_or_else(|| Error::invalid("synthetic", "PortBatches::start before join"))?;
+            let drawn = receiver.recv().map_err(|_| {
+                Error::invalid("synthetic", "the synthetic batch reader stopped early")
+            })??;
+            if drawn.at != at {
+                return Err(Error::invalid(
+                    "synthetic",
+                    format!(
+                        "the synthetic batch of step {at:?}, the reader gave {:?}",
+                        drawn.at
+                    ),
+                ));
+            }
+            let real = x.size()[0];
+            let count = drawn.labels.size()[0];
+            let xs = drawn
+                .images
+                .to_device_(device, Kind::Uint8, true, false)
+                .permute([0, 3, 1, 2])
+                .to_kind(Kind::Float)
+                / 255.0;
+            let ys = drawn.labels.to_device_(device, Kind::Int64, true, false);
+            let weights = Tensor::cat(
+                &[
+                    Tensor::full([real], self.gamma / real as f64, (Kind::Float, device)),
+                    Tensor::full(
+                        [count],
+                        (1.0 - self.gamma) / count as f64,
+                        (Kind::Float, device),
+                    ),
+                ],
+                0,
+            );
             Ok(StepBatch {
                 inputs: Tensor::cat(&[x, augment.apply(&xs)], 0),
                 labels: Tensor::cat(&[&y, &ys], 0),
                 weights: Some(weights),
                 real,
             })
+        }
+    }
+
+    /// A stream of its own for the synthetic draws, apart from libtorch's generator.
+    const SYNTHETIC_STREAM: u64 = 0x5EED_0F_5E7;
+
+    /// `t` in page-locked memory when it is bound for a CUDA device (so the copy can overlap
+    /// computation), else as it is.
+    fn pinned(t: Tensor, device: Device) -> Tensor {
+        match device {
+            Device::Cuda(_) => t.pin_memory(device),
+            _ => t,
         }
     }
 
@@ -269,26 +406,15 @@ mod with_torch {
             }
         }
 
-        /// `count` images drawn uniformly with replacement from the first `limit` (0: all)
-        /// by libtorch's generator (so seeded runs repeat), as NCHW floats in [0, 1].
-        pub fn sample(
-            &self,
-            count: usize,
-            limit: usize,
-            device: Device,
-        ) -> Result<(Tensor, Tensor)> {
+        /// `count` images drawn uniformly with replacement from the first `limit` (0: all) by
+        /// `rng`, as uint8 NHWC images and int64 labels on the host.
+        fn draw(&self, rng: &mut StdRng, count: usize, limit: usize) -> Result<(Tensor, Tensor)> {
             let n = if limit > 0 {
                 limit.min(self.len())
             } else {
                 self.len()
             };
-            let picks: Vec<i64> = Vec::try_from(Tensor::randint(
-                n as i64,
-                [count as i64],
-                (Kind::Int64, Device::Cpu),
-            ))
-            .map_err(|e: tch::TchError| Error::invalid("synthetic", e.to_string()))?;
-            let indices: Vec<usize> = picks.into_iter().map(|i| i as usize).collect();
+            let indices: Vec<usize> = (0..count).map(|_| rng.random_range(0..n)).collect();
             let batch = match self {
                 SyntheticSource::Memory(set) => {
                     let [h, w, c] = set.shape();
@@ -306,7 +432,11 @@ mod with_torch {
                 }
                 SyntheticSource::Mapped(m) => m.gather(&indices)?,
             };
-            Ok(tensors(&batch, device))
+            let [h, w, c] = batch.shape().map(|v| v as i64);
+            Ok((
+                Tensor::from_slice(batch.pixels()).view([count as i64, h, w, c]),
+                Tensor::from_slice(batch.labels()),
+            ))
         }
     }
 }

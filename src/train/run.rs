@@ -20,7 +20,7 @@ use super::checkpoint::{self, COLLAPSED_FRACTION, Position, Start};
 use super::classifier::{classifier, input_shape, tensors};
 use super::ema::WeightAverage;
 use super::objective::FreePerturbation;
-use super::port::{PortBatches, StepBatch};
+use super::port::{Draws, PortBatches, StepBatch};
 use super::{EpochMetrics, Sgd, TrainConfig};
 use crate::config::Validate;
 use crate::error::{Error, Result};
@@ -88,7 +88,7 @@ pub fn run(
     let (train, test) = config.splits()?;
     tch::manual_seed(config.seed as i64);
     let mut trainer = Trainer::new(config, device, input_shape(&train), train.num_classes())?;
-    let port = match &config.synthetic {
+    let mut port = match &config.synthetic {
         Some(s) => Some(PortBatches::open(s, train.num_classes(), train.shape())?),
         None => None,
     };
@@ -103,6 +103,16 @@ pub fn run(
     let n = train.len() as i64;
     let batch = config.batch_size as i64;
     let steps_per_epoch = (n + batch - 1) / batch;
+    if let Some(port) = &mut port {
+        port.start(Draws {
+            seed: config.seed,
+            from: (at.epoch, at.step as usize),
+            epochs: config.epochs,
+            real: n as usize,
+            batch: config.batch_size,
+            device,
+        });
+    }
     let bar = report::progress(
         steps_per_epoch as usize * config.epochs,
         "train",
@@ -126,33 +136,23 @@ pub fn run(
             );
             let step = match &port {
                 None => StepBatch::real_only(xb, yb),
-                Some(port) => port.join(xb, yb, &config.augment)?,
+                Some(port) => port.join(xb, yb, &config.augment, (at.epoch, at.step as usize))?,
             };
             let progress = at.epoch as f64 + at.step as f64 / steps_per_epoch as f64;
             lr = config.lr.at(progress, config.epochs);
-            let batch_loss = trainer.step(&step, progress, lr, &mut at);
-            if !batch_loss.is_finite() {
-                return Err(Error::invalid(
-                    "training",
-                    format!(
-                        "a finite loss; epoch {} step {} gave {batch_loss} (lr {lr:.3e}); the last checkpoint, {}, is as it was",
-                        at.epoch + 1,
-                        at.step + 1,
-                        if checkpoint.exists() {
-                            checkpoint.display().to_string()
-                        } else {
-                            "none yet".into()
-                        }
-                    ),
-                ));
-            }
+            trainer.step(&step, progress, lr);
             at.step += 1;
-            bar.set_message(format!("epoch {} loss {batch_loss:.4}", at.epoch + 1));
             bar.inc(1);
             let periodic = config.checkpoint_every_steps > 0
                 && at.step % config.checkpoint_every_steps as i64 == 0;
             was_interrupted = interrupted.load(Ordering::SeqCst);
-            if was_interrupted || (periodic && at.step < steps_per_epoch) {
+            let saving = was_interrupted || (periodic && at.step < steps_per_epoch);
+            if saving || at.step % config.log_every_steps as i64 == 0 {
+                // The checkpoint only ever holds weights whose losses were read and finite.
+                let loss = trainer.read_sums(&mut at, lr, &checkpoint)?;
+                bar.set_message(format!("epoch {} loss {loss:.4}", at.epoch + 1));
+            }
+            if saving {
                 trainer.save(&checkpoint, &at)?;
             }
             if was_interrupted {
@@ -162,6 +162,7 @@ pub fn run(
         if was_interrupted {
             break;
         }
+        trainer.read_sums(&mut at, lr, &checkpoint)?;
         let (test_loss, test_accuracy, majority) =
             evaluate(trainer.evaluated(), &x_test, &y_test, 512);
         let metrics = EpochMetrics {
@@ -203,6 +204,10 @@ struct Trainer<'a> {
     sgd: Sgd,
     average: Option<WeightAverage>,
     free: FreePerturbation,
+    /// The real samples' summed loss and correct count since the last read, on the device
+    /// (f64, shape [2]), and the number of real samples and steps they cover.
+    sums: Tensor,
+    window: (i64, usize),
 }
 
 impl<'a> Trainer<'a> {
@@ -234,12 +239,15 @@ impl<'a> Trainer<'a> {
             sgd: Sgd::new(config.optimizer.clone()),
             average,
             free: FreePerturbation::default(),
+            sums: Tensor::zeros([2], (Kind::Double, device)),
+            window: (0, 0),
         })
     }
 
     /// One optimiser step (or the objective's replays of it) on `batch` at fractional epoch
-    /// `progress`; adds the real samples' loss and correct count to `at`; returns the loss.
-    fn step(&mut self, batch: &StepBatch, progress: f64, lr: f64, at: &mut Position) -> f64 {
+    /// `progress`. The real samples' loss and correct count are added to the device-side sums;
+    /// nothing is read to the host.
+    fn step(&mut self, batch: &StepBatch, progress: f64, lr: f64) {
         let config = self.config;
         let objective = if config.epsilon_warmup_epochs > 0.0 {
             config
@@ -249,8 +257,8 @@ impl<'a> Trainer<'a> {
             config.objective.clone()
         };
         let (x, y, real) = (&batch.inputs, &batch.labels, batch.real);
-        let mut batch_loss = 0.0;
-        for _ in 0..objective.replays() {
+        let replays = objective.replays();
+        for replay in 0..replays {
             let out = objective.batch_loss(&self.net, x, y, config.label_smoothing, &mut self.free);
             batch.loss(&out.per_sample).backward();
             objective.after_backward(x, &mut self.free);
@@ -258,17 +266,56 @@ impl<'a> Trainer<'a> {
             if let Some(average) = &mut self.average {
                 average.update(&self.parameters);
             }
-            // Epoch metrics count the real samples (the first `real` rows).
-            batch_loss = out
-                .per_sample
-                .narrow(0, 0, real)
-                .mean(Kind::Float)
-                .double_value(&[]);
-            at.correct += correct_count(&out.logits.narrow(0, 0, real), &y.narrow(0, 0, real))
-                / objective.replays() as f64;
+            // Epoch metrics count the real samples (the first `real` rows): the last replay's
+            // loss and the mean correct count over the replays.
+            tch::no_grad(|| {
+                let correct = out
+                    .logits
+                    .narrow(0, 0, real)
+                    .argmax(-1, false)
+                    .eq_tensor(&y.narrow(0, 0, real))
+                    .sum(Kind::Double)
+                    / replays as f64;
+                let loss = if replay + 1 == replays {
+                    out.per_sample.narrow(0, 0, real).sum(Kind::Double)
+                } else {
+                    Tensor::zeros([], (Kind::Double, x.device()))
+                };
+                let _ = self.sums.g_add_(&Tensor::stack(&[loss, correct], 0));
+            });
         }
-        at.loss_sum += batch_loss * real as f64;
-        batch_loss
+        self.window = (self.window.0 + real, self.window.1 + 1);
+    }
+
+    /// Reads the device-side sums (one host read), adds them to `at` and returns the window's
+    /// mean loss; a non-finite loss stops the run with an error naming the steps it covers.
+    fn read_sums(&mut self, at: &mut Position, lr: f64, checkpoint: &Path) -> Result<f64> {
+        let (real, steps) = std::mem::take(&mut self.window);
+        if steps == 0 {
+            return Ok(f64::NAN);
+        }
+        let sums = crate::host::to_f64s(&self.sums);
+        let _ = self.sums.zero_();
+        let loss = sums[0] / real as f64;
+        if !loss.is_finite() {
+            return Err(Error::invalid(
+                "training",
+                format!(
+                    "a finite loss; epoch {} steps {}–{} gave a mean of {loss} (lr {lr:.3e}); the last checkpoint, {}, is as it was",
+                    at.epoch + 1,
+                    at.step as usize + 1 - steps,
+                    at.step,
+                    if checkpoint.exists() {
+                        checkpoint.display().to_string()
+                    } else {
+                        "none yet".into()
+                    }
+                ),
+            ));
+        }
+        at.loss_sum += sums[0];
+        at.correct += sums[1];
+        Ok(loss)
     }
 
     /// The model evaluated after each epoch: the weight average when there is one.
@@ -301,24 +348,20 @@ fn evaluate(net: &nn::SequentialT, x: &Tensor, y: &Tensor, batch: i64) -> (f64, 
             let len = batch.min(n - start);
             let logits = net.forward_t(&x.narrow(0, start, len), false);
             let yb = y.narrow(0, start, len);
-            loss += logits.cross_entropy_for_logits(&yb).double_value(&[]) * len as f64;
-            correct += correct_count(&logits, &yb);
+            loss += crate::host::scalar(&logits.cross_entropy_for_logits(&yb)) * len as f64;
+            correct += crate::host::scalar(
+                &logits
+                    .argmax(-1, false)
+                    .eq_tensor(&yb)
+                    .sum(Kind::Double),
+            );
             predictions.push(logits.argmax(-1, false));
             start += len;
         }
     });
     let counts = Tensor::cat(&predictions, 0).bincount::<Tensor>(None, 0);
-    let majority = counts.max().to_kind(Kind::Double).double_value(&[]) / n as f64;
+    let majority = crate::host::scalar(&counts.max()) / n as f64;
     (loss / n as f64, correct / n as f64, majority)
-}
-
-fn correct_count(logits: &Tensor, labels: &Tensor) -> f64 {
-    logits
-        .argmax(-1, false)
-        .eq_tensor(labels)
-        .to_kind(Kind::Double)
-        .sum(Kind::Double)
-        .double_value(&[])
 }
 
 /// A seed derived from the run seed and a position, so every position draws its own numbers.
