@@ -43,7 +43,7 @@ done
 # PORT in bf16 on the GPU: synthetic batches gathered off the training thread, pinned, copied
 # asynchronously; the epoch's metrics are the only host reads.
 "$bin" proxy oracle --count 5000 --train-subset 1000 --out "$out/oracle.npz"
-printf 'name = "port_bf16"\nmodel = "cnn4"\ntrain_subset = 1000\nepochs = 5\nbatch_size = 64\ndevice = "cuda"\nprecision = "bf16"\n[objective]\nkind = "pgd"\nnorm = "linf"\nepsilon = 0.3\nstep_size = 0.05\nsteps = 10\n[synthetic]\nnpz = "%s"\ngamma = 0.4\n[lr]\nbase = 0.05\n' "$out/oracle.npz" > "$out/port_bf16.toml"
+printf 'name = "port_bf16"\nmodel = "cnn4"\ntrain_subset = 1000\nepochs = 5\nbatch_size = 64\ndevice = "cuda"\nprecision = "bf16"\nepsilon_warmup_epochs = 2\n[objective]\nkind = "pgd"\nnorm = "linf"\nepsilon = 0.3\nstep_size = 0.05\nsteps = 10\n[synthetic]\nnpz = "%s"\ngamma = 0.4\n[lr]\nbase = 0.05\n' "$out/oracle.npz" > "$out/port_bf16.toml"
 start=$(date +%s%N)
 "$bin" train "$out/port_bf16.toml" --quiet --overwrite --out "runs/port_bf16"
 echo "port_bf16: $(( ($(date +%s%N) - start) / 1000000 )) ms wall" | tee -a "$out/train.txt"
