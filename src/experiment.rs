@@ -33,6 +33,8 @@ use crate::smoothing::{CertifiedPoint, Mode, Smooth, SmoothingSettings};
 use crate::train::TrainConfig;
 use crate::train::port::{SyntheticConfig, SyntheticImages};
 
+pub mod jobs;
+
 /// `experiments/mnist_port*.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,6 +64,9 @@ pub struct PortExperiment {
     /// against held-out images of its proxy set (absent: none).
     #[serde(default)]
     pub bounds: Option<BoundsSettings>,
+    /// `[slurm]`: resources per cell of the job array `experiment --slurm` writes.
+    #[serde(default)]
+    pub slurm: Option<jobs::SlurmSettings>,
 }
 
 /// `proxy_sets = [{ name = "ddpm", npz = "runs/mnist_ddpm/samples.npz" }]`.
@@ -262,6 +267,9 @@ impl Validate for PortExperiment {
         if let Some(b) = &self.bounds {
             b.validate("bounds.")?;
         }
+        if let Some(s) = &self.slurm {
+            s.validate()?;
+        }
         self.train
             .validate()
             .map_err(|e| config::in_section("train", e))
@@ -315,10 +323,7 @@ fn run_settings(config: &PortExperiment, train: &TrainConfig, arm: &Arm) -> Stri
 
 /// The row, certified-accuracy curve (empty under AutoAttack) and bounds row of a run finished
 /// earlier with exactly these settings, if `result.json` holds one.
-fn finished_run(
-    result_file: &Path,
-    settings: &str,
-) -> Option<(RunRow, Vec<CertifiedPoint>, Option<BoundsRow>)> {
+fn finished_run(result_file: &Path, settings: &str) -> Option<CellOutcome> {
     let text = std::fs::read_to_string(result_file).ok()?;
     let saved: serde_json::Value = serde_json::from_str(&text).ok()?;
     if saved.get("settings")?.as_str()? != settings {
@@ -512,148 +517,362 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
     (v.mean(), std)
 }
 
-/// Runs the whole grid under `dir`.
+/// The grid of an experiment: its arms (baseline and PORT arms, with their proxy files written
+/// under `dir/proxies/`) and its cells, one training run per (seed, arm), seeds outermost.
+pub struct Grid {
+    arms: Vec<Arm>,
+    /// (seed, arm index) per cell, in the order a sequential run trains them.
+    cells: Vec<(u64, usize)>,
+}
+
+/// How [`Grid::prepare`] treats proxy files already on disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ProxyFiles {
+    /// Fit and write every proxy set (a sequential run, or the parent of parallel cells).
+    Write,
+    /// Keep the files present (deterministic, written whole by a rename) and write the missing
+    /// ones: a cell run beside other cells.
+    Reuse,
+    /// Touch nothing: only the layout of the cells is wanted (`--list`).
+    Skip,
+}
+
+impl Grid {
+    /// Fits the experiment's proxies and lays out its cells under `dir`.
+    pub fn prepare(config: &PortExperiment, dir: &Path, files: ProxyFiles) -> Result<Self> {
+        config.validate()?;
+        if files != ProxyFiles::Skip {
+            report::create_run_dir(dir)?;
+        }
+        let largest = *config
+            .synthetic_counts
+            .iter()
+            .max()
+            .expect("validated non-empty");
+        let mut proxy_files = Vec::new();
+        for kind in &config.proxies {
+            let key_file = PathBuf::from("proxies").join(format!("{}.npz", kind.name()));
+            let file = dir.join(&key_file);
+            let generated = largest + config.bounds.as_ref().map_or(0, |b| b.points);
+            if files == ProxyFiles::Write || (files == ProxyFiles::Reuse && !file.exists()) {
+                let (train, _) = config.train.dataset.load()?;
+                let samples = proxy_set(
+                    *kind,
+                    &train,
+                    config.real_subset,
+                    generated,
+                    config.seeds[0],
+                )?;
+                crate::data::write_image_npz(&file, &samples)?;
+            }
+            proxy_files.push(ArmProxy {
+                name: kind.name().into(),
+                file,
+                key_file,
+                origin: serde_json::json!({ "kind": kind, "real_subset": config.real_subset, "seed": config.seeds[0], "generated": generated }),
+            });
+        }
+        for set in &config.proxy_sets {
+            let bytes = match files {
+                ProxyFiles::Skip => 0,
+                _ => std::fs::metadata(&set.npz)
+                    .map_err(|e| Error::file(&set.npz, format!("cannot read proxy set: {e}")))?
+                    .len(),
+            };
+            proxy_files.push(ArmProxy {
+                name: set.name.clone(),
+                file: set.npz.clone(),
+                key_file: set.npz.clone(),
+                origin: serde_json::json!({ "set": set.name, "npz": set.npz, "bytes": bytes }),
+            });
+        }
+        let arms = config.arms(&proxy_files);
+        let cells = config
+            .seeds
+            .iter()
+            .flat_map(|&seed| (0..arms.len()).map(move |a| (seed, a)))
+            .collect();
+        Ok(Grid { arms, cells })
+    }
+
+    /// The cells' stable ids (`<arm>-s<seed>`, also the run folder's name under `models/`), in
+    /// order; a cell may be named by its id or its position.
+    pub fn cell_ids(&self) -> Vec<String> {
+        self.cells
+            .iter()
+            .map(|&(seed, a)| format!("{}-s{seed}", self.arms[a].name))
+            .collect()
+    }
+
+    /// The position of the cell named `id` (an id of [`Grid::cell_ids`] or a position).
+    pub fn cell_index(&self, id: &str) -> Result<usize> {
+        let ids = self.cell_ids();
+        ids.iter()
+            .position(|c| c == id)
+            .or_else(|| id.parse::<usize>().ok().filter(|&i| i < ids.len()))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "--cell",
+                    format!(
+                        "a cell id of `experiment --list` or a position below {}, got {id:?}",
+                        ids.len()
+                    ),
+                )
+            })
+    }
+
+    /// The training config, run folder and settings key of cell `index`.
+    fn cell(&self, config: &PortExperiment, dir: &Path, index: usize) -> (TrainConfig, PathBuf, String) {
+        let (seed, a) = self.cells[index];
+        let arm = &self.arms[a];
+        let mut train_config = config.train.clone();
+        train_config.name = format!("{}-s{seed}", arm.name);
+        train_config.seed = seed;
+        train_config.train_subset = config.real_subset;
+        train_config.synthetic = arm.proxy.as_ref().map(|p| SyntheticConfig {
+            images: SyntheticImages::Npz(p.file.clone()),
+            batch_size: 0,
+            gamma: arm.gamma.unwrap_or(0.4),
+            limit: arm.count,
+        });
+        let run_dir = dir.join("models").join(&train_config.name);
+        let settings = run_settings(config, &train_config, arm);
+        (train_config, run_dir, settings)
+    }
+
+    /// The recorded outcome of cell `index`, if it finished with its current settings.
+    fn finished(&self, config: &PortExperiment, dir: &Path, index: usize) -> Option<CellOutcome> {
+        let (_, run_dir, settings) = self.cell(config, dir, index);
+        finished_run(&run_dir.join("result.json"), &settings)
+    }
+
+    /// Trains and evaluates cell `index` unless it finished with these settings already, and
+    /// records its outcome in `models/<id>/result.json`.
+    pub fn run_cell(&self, config: &PortExperiment, dir: &Path, index: usize) -> Result<()> {
+        if self.finished(config, dir, index).is_some() {
+            return Ok(());
+        }
+        let (seed, a) = self.cells[index];
+        let arm = &self.arms[a];
+        let (train_config, run_dir, settings) = self.cell(config, dir, index);
+        // The settings key decided this run is stale or new: replace whatever the folder holds.
+        let outcome = crate::train::run(
+            &train_config,
+            &run_dir,
+            false,
+            crate::train::Start::Overwrite,
+        )?;
+        let (clean_accuracy, robust_accuracy, run_curve) =
+            evaluate_run(config, &train_config, &run_dir, seed)?;
+        let row = RunRow {
+            arm: arm.name.clone(),
+            proxy: arm.proxy.as_ref().map_or("none".into(), |p| p.name.clone()),
+            gamma: arm.gamma,
+            synthetic_images: arm.count,
+            seed,
+            clean_accuracy,
+            robust_accuracy,
+            train_seconds: outcome.epochs.iter().map(|e| e.seconds).sum(),
+        };
+        let bounds = match &config.bounds {
+            Some(b) => bounds_of_run(config, b, &train_config, &run_dir, arm, seed)?,
+            None => None,
+        };
+        report::write_json(
+            &run_dir.join("result.json"),
+            &serde_json::json!({ "settings": settings, "row": row, "curve": run_curve, "bounds": bounds }),
+        )
+    }
+
+    /// Writes the experiment's outputs from its cells' recorded outcomes: runs.csv, summary.csv,
+    /// bounds.csv and certified.csv where there are such figures, the plots, report.md and the
+    /// manifest. Refuses while any cell is unfinished, naming them.
+    pub fn merge(&self, config: &PortExperiment, dir: &Path) -> Result<(Vec<RunRow>, Vec<SummaryRow>)> {
+        let ids = self.cell_ids();
+        let mut outcomes = Vec::new();
+        let mut missing = Vec::new();
+        for index in 0..self.cells.len() {
+            match self.finished(config, dir, index) {
+                Some(outcome) => outcomes.push(outcome),
+                None => missing.push(ids[index].as_str()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::invalid(
+                "experiment",
+                format!(
+                    "every cell finished before the merge; {} of {} are not: {}",
+                    missing.len(),
+                    ids.len(),
+                    missing.join(", ")
+                ),
+            ));
+        }
+        let (mut rows, mut curves, mut bounds_rows) = (Vec::new(), Vec::new(), Vec::new());
+        for (row, curve, bounds) in outcomes {
+            curves.extend(curve_rows(&row.arm, row.seed, &curve));
+            bounds_rows.extend(bounds);
+            rows.push(row);
+        }
+        let mut manifest = report::Manifest::new(
+            "experiment",
+            config,
+            report::device_name(config.train.device.start(config.train.threads)?),
+        )?
+        .seed(&config.seeds)?;
+        let (train, _) = config.train.dataset.load()?;
+        report::write_csv(&dir.join("runs.csv"), &rows)?;
+        let summary = summarise(&self.arms, &rows, train.num_classes());
+        report::write_csv(&dir.join("summary.csv"), &summary)?;
+        plot_runs(dir, &self.arms, &rows, config)?;
+        write_report(dir, config, &summary)?;
+        let mut outputs = vec![
+            "runs.csv",
+            "summary.csv",
+            "robust_accuracy.png",
+            "robust_accuracy.svg",
+            "report.md",
+            "proxies/",
+            "models/",
+        ];
+        if !bounds_rows.is_empty() {
+            report::write_csv(&dir.join("bounds.csv"), &bounds_rows)?;
+            outputs.push("bounds.csv");
+        }
+        if !curves.is_empty() {
+            report::write_csv(&dir.join("certified.csv"), &curves)?;
+            plot_certified(dir, &self.arms, &curves, config)?;
+            outputs.extend([
+                "certified.csv",
+                "certified_accuracy.png",
+                "certified_accuracy.svg",
+            ]);
+        }
+        manifest.write(dir, &outputs)?;
+        Ok((rows, summary))
+    }
+}
+
+/// A finished cell's row, certified-accuracy curve (empty under AutoAttack) and bounds row.
+type CellOutcome = (RunRow, Vec<CertifiedPoint>, Option<BoundsRow>);
+
+/// How `experiment` runs its grid: all of it in this process (no flag), or split into cells.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct CellFlags {
+    /// Print the grid's cells (position and id), one per line, and stop.
+    #[arg(long, group = "cell_mode")]
+    pub list: bool,
+    /// Run only this cell (its id or position from --list); the outputs wait for --merge.
+    #[arg(long, group = "cell_mode")]
+    pub cell: Option<String>,
+    /// Write the outputs from the finished cells (refused while any is unfinished).
+    #[arg(long, group = "cell_mode")]
+    pub merge: bool,
+    /// Write a Slurm job array (one task per cell, resources from `[slurm]`), its merge job and
+    /// a submit script under OUT/slurm/, and stop.
+    #[arg(long, group = "cell_mode")]
+    pub slurm: bool,
+    /// Run the cells as N processes at a time on this machine (one GPU each where there are
+    /// GPUs), then merge.
+    #[arg(long, group = "cell_mode")]
+    pub jobs: Option<usize>,
+}
+
+/// What an `experiment` invocation did, for the terminal.
+pub enum Done {
+    Listed(Vec<String>),
+    Cell(String, PathBuf),
+    Slurm(PathBuf, usize),
+    Merged(Vec<SummaryRow>, PathBuf),
+}
+
+impl std::fmt::Display for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Done::Listed(ids) => {
+                let lines: Vec<String> = ids.iter().enumerate().map(|(i, id)| format!("{i}\t{id}")).collect();
+                write!(f, "{}", lines.join("\n"))
+            }
+            Done::Cell(id, dir) => write!(f, "cell {id} finished: {}", dir.display()),
+            Done::Slurm(folder, cells) => write!(
+                f,
+                "a job array of {cells} cells and its merge: submit with {}",
+                folder.join("submit.sh").display()
+            ),
+            Done::Merged(summary, dir) => {
+                for row in summary {
+                    writeln!(f, "{row}")?;
+                }
+                write!(f, "outputs in {}", dir.display())
+            }
+        }
+    }
+}
+
+/// Runs `experiment` as `flags` ask, for the config read from `config_file`.
+pub fn run_as(
+    config_file: &Path,
+    config: &PortExperiment,
+    dir: &Path,
+    flags: &CellFlags,
+    show: bool,
+) -> Result<Done> {
+    if flags.list {
+        return Ok(Done::Listed(Grid::prepare(config, dir, ProxyFiles::Skip)?.cell_ids()));
+    }
+    let files = if flags.cell.is_some() || flags.merge {
+        ProxyFiles::Reuse
+    } else {
+        ProxyFiles::Write
+    };
+    if let Some(id) = &flags.cell {
+        let grid = Grid::prepare(config, dir, files)?;
+        let index = grid.cell_index(id)?;
+        grid.run_cell(config, dir, index)?;
+        let ids = grid.cell_ids();
+        return Ok(Done::Cell(ids[index].clone(), dir.join("models").join(&ids[index])));
+    }
+    if flags.merge {
+        let grid = Grid::prepare(config, dir, files)?;
+        let (_, summary) = grid.merge(config, dir)?;
+        return Ok(Done::Merged(summary, dir.to_owned()));
+    }
+    if flags.slurm {
+        let grid = Grid::prepare(config, dir, files)?;
+        let folder = jobs::write_slurm(config_file, config, dir, &grid)?;
+        return Ok(Done::Slurm(folder, grid.cell_ids().len()));
+    }
+    if let Some(n) = flags.jobs {
+        let grid = Grid::prepare(config, dir, files)?;
+        let gpus = match config.train.device.resolve()? {
+            tch::Device::Cuda(_) => tch::Cuda::device_count().max(0) as usize,
+            _ => 0,
+        };
+        jobs::run_jobs(config_file, config, dir, &grid, n, gpus, show)?;
+        let (_, summary) = grid.merge(config, dir)?;
+        return Ok(Done::Merged(summary, dir.to_owned()));
+    }
+    let (_, summary) = run(config, dir, show)?;
+    Ok(Done::Merged(summary, dir.to_owned()))
+}
+
+/// Runs the whole grid under `dir`, cell after cell (reusing cells finished with the same
+/// settings), then merges: the outputs are those of [`Grid::merge`] whichever way the cells ran.
 pub fn run(
     config: &PortExperiment,
     dir: &Path,
     show: bool,
 ) -> Result<(Vec<RunRow>, Vec<SummaryRow>)> {
-    config.validate()?;
-    let mut manifest = report::Manifest::new(
-        "experiment",
-        config,
-        report::device_name(config.train.device.start(config.train.threads)?),
-    )?
-    .seed(&config.seeds)?;
-    report::create_run_dir(dir)?;
-    let (train, _) = config.train.dataset.load()?;
-    let largest = *config
-        .synthetic_counts
-        .iter()
-        .max()
-        .expect("validated non-empty");
-    let mut proxy_files = Vec::new();
-    for kind in &config.proxies {
-        let key_file = PathBuf::from("proxies").join(format!("{}.npz", kind.name()));
-        let file = dir.join(&key_file);
-        let generated = largest + config.bounds.as_ref().map_or(0, |b| b.points);
-        let samples = proxy_set(
-            *kind,
-            &train,
-            config.real_subset,
-            generated,
-            config.seeds[0],
-        )?;
-        crate::data::write_image_npz(&file, &samples)?;
-        proxy_files.push(ArmProxy {
-            name: kind.name().into(),
-            file,
-            key_file,
-            origin: serde_json::json!({ "kind": kind, "real_subset": config.real_subset, "seed": config.seeds[0], "generated": generated }),
-        });
-    }
-    for set in &config.proxy_sets {
-        let bytes = std::fs::metadata(&set.npz)
-            .map_err(|e| Error::file(&set.npz, format!("cannot read proxy set: {e}")))?
-            .len();
-        proxy_files.push(ArmProxy {
-            name: set.name.clone(),
-            file: set.npz.clone(),
-            key_file: set.npz.clone(),
-            origin: serde_json::json!({ "set": set.name, "npz": set.npz, "bytes": bytes }),
-        });
-    }
-    let arms = config.arms(&proxy_files);
-    let bar = report::progress(arms.len() * config.seeds.len(), "port runs", show);
-    let mut rows = Vec::new();
-    let mut curves = Vec::new();
-    let mut bounds_rows = Vec::new();
-    for &seed in &config.seeds {
-        for arm in &arms {
-            let mut train_config = config.train.clone();
-            train_config.name = format!("{}-s{seed}", arm.name);
-            train_config.seed = seed;
-            train_config.train_subset = config.real_subset;
-            train_config.synthetic = arm.proxy.as_ref().map(|p| SyntheticConfig {
-                images: SyntheticImages::Npz(p.file.clone()),
-                batch_size: 0,
-                gamma: arm.gamma.unwrap_or(0.4),
-                limit: arm.count,
-            });
-            bar.set_message(train_config.name.clone());
-            let run_dir = dir.join("models").join(&train_config.name);
-            let settings_key = run_settings(config, &train_config, arm);
-            let result_file = run_dir.join("result.json");
-            if let Some((row, run_curve, bounds)) = finished_run(&result_file, &settings_key) {
-                curves.extend(curve_rows(&row.arm, seed, &run_curve));
-                bounds_rows.extend(bounds);
-                rows.push(row);
-                report::write_csv(&dir.join("runs.csv"), &rows)?;
-                bar.inc(1);
-                continue;
-            }
-            // The settings key decided this run is stale or new: replace whatever the folder holds.
-            let outcome = crate::train::run(
-                &train_config,
-                &run_dir,
-                false,
-                crate::train::Start::Overwrite,
-            )?;
-            let (clean_accuracy, robust_accuracy, run_curve) =
-                evaluate_run(config, &train_config, &run_dir, seed)?;
-            rows.push(RunRow {
-                arm: arm.name.clone(),
-                proxy: arm.proxy.as_ref().map_or("none".into(), |p| p.name.clone()),
-                gamma: arm.gamma,
-                synthetic_images: arm.count,
-                seed,
-                clean_accuracy,
-                robust_accuracy,
-                train_seconds: outcome.epochs.iter().map(|e| e.seconds).sum(),
-            });
-            curves.extend(curve_rows(&arm.name, seed, &run_curve));
-            let bounds = match &config.bounds {
-                Some(b) => bounds_of_run(config, b, &train_config, &run_dir, arm, seed)?,
-                None => None,
-            };
-            bounds_rows.extend(bounds.clone());
-            report::write_json(
-                &result_file,
-                &serde_json::json!({ "settings": settings_key, "row": rows.last(), "curve": run_curve, "bounds": bounds }),
-            )?;
-            report::write_csv(&dir.join("runs.csv"), &rows)?;
-            bar.inc(1);
-        }
+    let grid = Grid::prepare(config, dir, ProxyFiles::Write)?;
+    let ids = grid.cell_ids();
+    let bar = report::progress(ids.len(), "port runs", show);
+    for (index, id) in ids.iter().enumerate() {
+        bar.set_message(id.clone());
+        grid.run_cell(config, dir, index)?;
+        bar.inc(1);
     }
     bar.finish_and_clear();
-    let summary = summarise(&arms, &rows, train.num_classes());
-    report::write_csv(&dir.join("summary.csv"), &summary)?;
-    plot_runs(dir, &arms, &rows, config)?;
-    write_report(dir, config, &summary)?;
-    let mut outputs = vec![
-        "runs.csv",
-        "summary.csv",
-        "robust_accuracy.png",
-        "robust_accuracy.svg",
-        "report.md",
-        "proxies/",
-        "models/",
-    ];
-    if !bounds_rows.is_empty() {
-        report::write_csv(&dir.join("bounds.csv"), &bounds_rows)?;
-        outputs.push("bounds.csv");
-    }
-    if !curves.is_empty() {
-        report::write_csv(&dir.join("certified.csv"), &curves)?;
-        plot_certified(dir, &arms, &curves, config)?;
-        outputs.extend([
-            "certified.csv",
-            "certified_accuracy.png",
-            "certified_accuracy.svg",
-        ]);
-    }
-    manifest.write(dir, &outputs)?;
-    Ok((rows, summary))
+    grid.merge(config, dir)
 }
 
 /// Per arm: mean and spread over seeds, the gain over the baseline paired by seed with its 95%

@@ -263,6 +263,8 @@ enum Command {
         out: Option<PathBuf>,
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        cells: proxyrobust::experiment::CellFlags,
     },
 }
 
@@ -565,12 +567,16 @@ fn run(command: Command) -> Result<()> {
             println!("{outcome}");
         }
         #[cfg(feature = "torch")]
-        Command::Experiment { config, out, quiet } => {
+        Command::Experiment {
+            config,
+            out,
+            quiet,
+            cells,
+        } => {
             let experiment = proxyrobust::experiment::PortExperiment::load(&config)?;
             let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&experiment.name));
-            let (_, summary) = proxyrobust::experiment::run(&experiment, &dir, !quiet)?;
-            summary.iter().for_each(|row| println!("{row}"));
-            println!("outputs in {}", dir.display());
+            let done = proxyrobust::experiment::run_as(&config, &experiment, &dir, &cells, !quiet)?;
+            println!("{done}");
         }
         Command::Proxy(request) => println!("{}", proxyrobust::proxy::write_mnist_proxy(&request)?),
         Command::ArcSphere { check, json } => {

@@ -272,3 +272,88 @@ fn proxy_set_len(out: &Path) -> usize {
         .unwrap()
         .len()
 }
+
+/// The grid split into cells: `--list` names them, `--jobs 2` runs them as separate processes and
+/// merges into the rows and summary a sequential run writes (training times aside), `--merge`
+/// refuses while cells are unfinished, and `--slurm` writes a job array with one task per cell.
+#[test]
+fn cells_run_apart_merge_into_the_sequential_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("grid.toml");
+    std::fs::write(
+        &file,
+        config("[0.4]").replace("seeds = [0]", "seeds = [0, 1]")
+            + "[slurm]\ntime = \"02:00:00\"\ngpus_per_task = 0\n",
+    )
+    .unwrap();
+    let experiment = |out: &str, flags: &[&str]| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "experiment",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend(flags);
+        binary().args(&args).output().unwrap()
+    };
+    let listed = experiment("listed", &["--list"]);
+    assert!(listed.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout).lines().collect::<Vec<_>>(),
+        [
+            "0\tbaseline-s0",
+            "1\tport-gaussian-g0.4-n300-s0",
+            "2\tbaseline-s1",
+            "3\tport-gaussian-g0.4-n300-s1"
+        ]
+    );
+    assert!(!dir.path().join("listed").exists(), "--list writes nothing");
+
+    assert!(experiment("sequential", &[]).status.success());
+    let parallel = experiment("parallel", &["--jobs", "2"]);
+    assert!(
+        parallel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parallel.stderr)
+    );
+    let without_time = |out: &str| -> Vec<String> {
+        std::fs::read_to_string(dir.path().join(out).join("runs.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
+    };
+    assert_eq!(without_time("parallel"), without_time("sequential"));
+    assert_eq!(without_time("parallel").len(), 5);
+    let read = |out: &str, name: &str| std::fs::read_to_string(dir.path().join(out).join(name)).unwrap();
+    assert_eq!(read("parallel", "summary.csv"), read("sequential", "summary.csv"));
+    assert!(dir.path().join("parallel/report.md").exists());
+
+    let one = experiment("cells", &["--cell", "port-gaussian-g0.4-n300-s1"]);
+    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    let merge = experiment("cells", &["--merge"]);
+    let err = String::from_utf8_lossy(&merge.stderr);
+    assert_eq!(merge.status.code(), Some(2), "{err}");
+    assert!(
+        err.lines().count() == 1
+            && err.contains("3 of 4 are not: baseline-s0, port-gaussian-g0.4-n300-s0, baseline-s1"),
+        "{err}"
+    );
+    let bad = experiment("cells", &["--cell", "nope"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--cell"));
+
+    assert!(experiment("cells", &["--slurm"]).status.success());
+    let array = read("cells", "slurm/cells.sbatch");
+    assert!(
+        array.contains("#SBATCH --array=0-3")
+            && array.contains("#SBATCH --time=02:00:00")
+            && !array.contains("--gpus-per-task")
+            && array.contains("--cell \"$SLURM_ARRAY_TASK_ID\""),
+        "{array}"
+    );
+    assert!(read("cells", "slurm/merge.sbatch").contains("--merge"));
+    assert!(read("cells", "slurm/submit.sh").contains("--dependency=afterok:"));
+}
