@@ -6,11 +6,15 @@
 //!   any device type and reduced dtype; tch's `autocast` only toggles the CUDA default (fp16).
 //! - [`count_flops`]: the FLOPs PyTorch's profiler counts for a computation (model-FLOP
 //!   utilisation in the benchmarks).
+//! - [`ProcessGroup`]: c10d's Gloo and NCCL process groups with a TCPStore rendezvous, for
+//!   data-parallel training (all-reduce, broadcast).
 
 mod autocast;
+mod distributed;
 mod flops;
 
 pub use autocast::{Autocast, autocast_enabled};
+pub use distributed::{Backend, ProcessGroup, nccl_available};
 pub use flops::count_flops;
 
 /// A failure inside libtorch, with its message.

@@ -6,24 +6,15 @@
 #include <set>
 #include <string>
 
+#include "shim.h"
+
 namespace {
 thread_local std::string last_error;
-
-template <typename F>
-int guarded(F&& f) {
-  try {
-    f();
-    return 0;
-  } catch (const c10::Error& e) {
-    last_error = e.what_without_backtrace();
-  } catch (const std::exception& e) {
-    last_error = e.what();
-  } catch (...) {
-    last_error = "unknown C++ exception";
-  }
-  return -1;
-}
 }  // namespace
+
+void proxyrobust::set_last_error(std::string message) { last_error = std::move(message); }
+
+using proxyrobust::guarded;
 
 extern "C" {
 
