@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use tch::nn::ModuleT;
 use tch::Tensor;
+use tch::nn::ModuleT;
 
 use crate::attack::threat::misclassified;
 use crate::attack::{Attack, MinimalDistance, Pgd, Threat, Version, chain};

@@ -622,7 +622,12 @@ impl Grid {
     }
 
     /// The training config, run folder and settings key of cell `index`.
-    fn cell(&self, config: &PortExperiment, dir: &Path, index: usize) -> (TrainConfig, PathBuf, String) {
+    fn cell(
+        &self,
+        config: &PortExperiment,
+        dir: &Path,
+        index: usize,
+    ) -> (TrainConfig, PathBuf, String) {
         let (seed, a) = self.cells[index];
         let arm = &self.arms[a];
         let mut train_config = config.train.clone();
@@ -687,7 +692,11 @@ impl Grid {
     /// Writes the experiment's outputs from its cells' recorded outcomes: runs.csv, summary.csv,
     /// bounds.csv and certified.csv where there are such figures, the plots, report.md and the
     /// manifest. Refuses while any cell is unfinished, naming them.
-    pub fn merge(&self, config: &PortExperiment, dir: &Path) -> Result<(Vec<RunRow>, Vec<SummaryRow>)> {
+    pub fn merge(
+        &self,
+        config: &PortExperiment,
+        dir: &Path,
+    ) -> Result<(Vec<RunRow>, Vec<SummaryRow>)> {
         let ids = self.cell_ids();
         let mut outcomes = Vec::new();
         let mut missing = Vec::new();
@@ -790,7 +799,11 @@ impl std::fmt::Display for Done {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Done::Listed(ids) => {
-                let lines: Vec<String> = ids.iter().enumerate().map(|(i, id)| format!("{i}\t{id}")).collect();
+                let lines: Vec<String> = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(i, id)| format!("{i}\t{id}"))
+                    .collect();
                 write!(f, "{}", lines.join("\n"))
             }
             Done::Cell(id, dir) => write!(f, "cell {id} finished: {}", dir.display()),
@@ -818,7 +831,9 @@ pub fn run_as(
     show: bool,
 ) -> Result<Done> {
     if flags.list {
-        return Ok(Done::Listed(Grid::prepare(config, dir, ProxyFiles::Skip)?.cell_ids()));
+        return Ok(Done::Listed(
+            Grid::prepare(config, dir, ProxyFiles::Skip)?.cell_ids(),
+        ));
     }
     let files = if flags.cell.is_some() || flags.merge {
         ProxyFiles::Reuse
@@ -830,7 +845,10 @@ pub fn run_as(
         let index = grid.cell_index(id)?;
         grid.run_cell(config, dir, index)?;
         let ids = grid.cell_ids();
-        return Ok(Done::Cell(ids[index].clone(), dir.join("models").join(&ids[index])));
+        return Ok(Done::Cell(
+            ids[index].clone(),
+            dir.join("models").join(&ids[index]),
+        ));
     }
     if flags.merge {
         let grid = Grid::prepare(config, dir, files)?;

@@ -20,11 +20,13 @@ pub mod attack;
 pub mod bounds;
 pub mod data;
 #[cfg(feature = "torch")]
+pub mod distributed;
+#[cfg(feature = "torch")]
 pub mod eval;
 #[cfg(feature = "torch")]
-pub mod host;
-#[cfg(feature = "torch")]
 pub mod experiment;
+#[cfg(feature = "torch")]
+pub mod host;
 pub mod npz;
 pub mod proxy;
 #[cfg(feature = "torch")]

@@ -301,7 +301,9 @@ fn cells_run_apart_merge_into_the_sequential_outputs() {
     let listed = experiment("listed", &["--list"]);
     assert!(listed.status.success());
     assert_eq!(
-        String::from_utf8_lossy(&listed.stdout).lines().collect::<Vec<_>>(),
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
         [
             "0\tbaseline-s0",
             "1\tport-gaussian-g0.4-n300-s0",
@@ -327,12 +329,20 @@ fn cells_run_apart_merge_into_the_sequential_outputs() {
     };
     assert_eq!(without_time("parallel"), without_time("sequential"));
     assert_eq!(without_time("parallel").len(), 5);
-    let read = |out: &str, name: &str| std::fs::read_to_string(dir.path().join(out).join(name)).unwrap();
-    assert_eq!(read("parallel", "summary.csv"), read("sequential", "summary.csv"));
+    let read =
+        |out: &str, name: &str| std::fs::read_to_string(dir.path().join(out).join(name)).unwrap();
+    assert_eq!(
+        read("parallel", "summary.csv"),
+        read("sequential", "summary.csv")
+    );
     assert!(dir.path().join("parallel/report.md").exists());
 
     let one = experiment("cells", &["--cell", "port-gaussian-g0.4-n300-s1"]);
-    assert!(one.status.success(), "{}", String::from_utf8_lossy(&one.stderr));
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
     let merge = experiment("cells", &["--merge"]);
     let err = String::from_utf8_lossy(&merge.stderr);
     assert_eq!(merge.status.code(), Some(2), "{err}");

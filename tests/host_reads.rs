@@ -103,7 +103,11 @@ fn training_steps_and_attack_iterations_read_nothing_to_the_host() {
         };
         let _ = apgd.perturb(&net, &x, &y);
     }
-    assert_eq!(host::reads(), before, "PGD and APGD read nothing to the host");
+    assert_eq!(
+        host::reads(),
+        before,
+        "PGD and APGD read nothing to the host"
+    );
 
     // The counter sees only reads made through `host`; the training step's and the attacks'
     // files must not read tensors any other way (test modules excepted).
@@ -118,7 +122,8 @@ fn training_steps_and_attack_iterations_read_nothing_to_the_host() {
         "src/attack/threat.rs",
         "src/data/augment.rs",
     ] {
-        let text = std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let text =
+            std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let code = text.split("#[cfg(test)]").next().unwrap();
         for pattern in [
             "double_value",

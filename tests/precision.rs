@@ -53,7 +53,8 @@ fn a_pgd_step_in_bf16_matches_fp32() {
     let (loss32, grad32) = loss_and_input_gradient(&fp32, &x, &y);
     let (loss16, grad16) = loss_and_input_gradient(&bf16, &x, &y);
     let relative_loss = (loss16 - loss32).abs() / loss32;
-    let relative_grad = (&grad16 - &grad32).norm().double_value(&[]) / grad32.norm().double_value(&[]);
+    let relative_grad =
+        (&grad16 - &grad32).norm().double_value(&[]) / grad32.norm().double_value(&[]);
     let cosine = (&grad16 * &grad32).sum(Kind::Double).double_value(&[])
         / (grad16.norm().double_value(&[]) * grad32.norm().double_value(&[]));
     let signs = grad16
@@ -62,9 +63,14 @@ fn a_pgd_step_in_bf16_matches_fp32() {
         .to_kind(Kind::Double)
         .mean(Kind::Double)
         .double_value(&[]);
-    eprintln!("loss {loss32} vs {loss16}: relative {relative_loss:.2e}; gradient relative {relative_grad:.3e}, cosine {cosine:.5}, sign agreement {signs:.4}");
+    eprintln!(
+        "loss {loss32} vs {loss16}: relative {relative_loss:.2e}; gradient relative {relative_grad:.3e}, cosine {cosine:.5}, sign agreement {signs:.4}"
+    );
     assert!(relative_loss < 1e-2, "loss {loss32} vs {loss16}");
-    assert!(relative_grad < 0.25, "gradient relative error {relative_grad}");
+    assert!(
+        relative_grad < 0.25,
+        "gradient relative error {relative_grad}"
+    );
     assert!(cosine > 0.97, "gradient cosine {cosine}");
     assert!(signs > 0.95, "sign agreement {signs}");
 }

@@ -30,7 +30,13 @@ fn cnn4_reaches_97_percent_on_mnist10k() {
         ..config.clone()
     };
     let bf16_dir = tempfile::tempdir().unwrap();
-    let bf16_outcome = run(&bf16, bf16_dir.path(), false, proxyrobust::train::Start::Fresh).unwrap();
+    let bf16_outcome = run(
+        &bf16,
+        bf16_dir.path(),
+        false,
+        proxyrobust::train::Start::Fresh,
+    )
+    .unwrap();
     assert!(
         (bf16_outcome.final_test_accuracy - outcome.final_test_accuracy).abs() <= 0.005,
         "bf16 {} against fp32 {}",

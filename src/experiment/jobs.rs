@@ -53,7 +53,9 @@ impl SlurmSettings {
             let (days, rest) = t.split_once('-').unwrap_or(("0", t));
             days.parse::<u32>().is_ok()
                 && rest.split(':').count() <= 3
-                && rest.split(':').all(|p| !p.is_empty() && p.parse::<u32>().is_ok())
+                && rest
+                    .split(':')
+                    .all(|p| !p.is_empty() && p.parse::<u32>().is_ok())
         };
         if !clock(&self.time) {
             return Err(Error::invalid(
@@ -227,9 +229,9 @@ pub fn run_jobs(
             if gpus > 0 {
                 command.env("CUDA_VISIBLE_DEVICES", (slot % gpus).to_string());
             }
-            let child = command
-                .spawn()
-                .map_err(|e| Error::invalid("--jobs", format!("cannot start a cell process: {e}")))?;
+            let child = command.spawn().map_err(|e| {
+                Error::invalid("--jobs", format!("cannot start a cell process: {e}"))
+            })?;
             running.push((slot, cell, child));
         }
         if running.is_empty() {

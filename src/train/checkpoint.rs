@@ -79,11 +79,12 @@ pub enum Start {
 pub(crate) const RUN_CONFIG: &str = "run_config.json";
 
 /// Config fields any resumed run may change: where and how fast it runs, not what it computes.
-pub(crate) const RESUMABLE_FIELDS: [&str; 5] = [
+pub(crate) const RESUMABLE_FIELDS: [&str; 6] = [
     "device",
     "threads",
     "checkpoint_every_steps",
     "log_every_steps",
+    "collective_timeout_seconds",
     "name",
 ];
 

@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tch::nn::{self, VarStore};
 use tch::Tensor;
+use tch::nn::{self, VarStore};
 
 use super::TrainConfig;
 use super::classifier::{classifier, load_parameters};

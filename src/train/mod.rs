@@ -71,6 +71,10 @@ pub struct TrainConfig {
     /// non-finite loss is caught then. Default 50.
     #[serde(default = "default_log_every_steps")]
     pub log_every_steps: usize,
+    /// In a data-parallel run (docs/distributed.md), a collective that has not completed after
+    /// this many seconds — another rank died or hangs — stops the run with an error. Default 600.
+    #[serde(default = "default_collective_timeout")]
+    pub collective_timeout_seconds: u64,
     #[serde(default)]
     pub optimizer: SgdConfig,
     /// `[augment]`: random crop with padding and flips (none by default).
@@ -115,6 +119,9 @@ fn default_batch() -> usize {
 }
 fn default_log_every_steps() -> usize {
     50
+}
+fn default_collective_timeout() -> u64 {
+    600
 }
 
 /// `[optimizer]`: SGD with momentum, Nesterov and weight decay (Appendix B: 0.9, 5e-4).
@@ -193,6 +200,11 @@ impl Validate for TrainConfig {
         config::at_least("epochs", self.epochs, 1)?;
         config::at_least("batch_size", self.batch_size, 1)?;
         config::at_least("log_every_steps", self.log_every_steps, 1)?;
+        config::at_least(
+            "collective_timeout_seconds",
+            self.collective_timeout_seconds as usize,
+            1,
+        )?;
         unit_interval_open("optimizer.momentum", self.optimizer.momentum)?;
         non_negative_finite("optimizer.weight_decay", self.optimizer.weight_decay)?;
         self.augment.validate()?;

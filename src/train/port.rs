@@ -179,14 +179,13 @@ mod with_torch {
     }
 
     /// The steps a run will take, for the background thread to draw their synthetic batches
-    /// in order: `epochs` epochs of `⌈real / batch⌉` steps, starting at `from` (epoch, step).
+    /// in order: `epochs` epochs of `real_per_step.len()` steps, starting at `from` (epoch, step).
     pub struct Draws {
         pub seed: u64,
         pub from: (usize, usize),
         pub epochs: usize,
-        /// Real training images and the real batch size (the last batch may be short).
-        pub real: usize,
-        pub batch: usize,
+        /// The real batch size of each step of an epoch (the last may be short).
+        pub real_per_step: Vec<usize>,
         pub device: Device,
     }
 
@@ -243,9 +242,7 @@ mod with_torch {
             let (sender, receiver) = sync_channel(AHEAD);
             let source = self.source.clone();
             let limit = self.limit;
-            let counts: Vec<usize> = (0..draws.real.div_ceil(draws.batch.max(1)))
-                .map(|s| self.count(draws.batch.min(draws.real - s * draws.batch)))
-                .collect();
+            let counts: Vec<usize> = draws.real_per_step.iter().map(|&r| self.count(r)).collect();
             let worker = std::thread::spawn(move || {
                 let (first_epoch, first_step) = draws.from;
                 for epoch in first_epoch..draws.epochs {
@@ -255,13 +252,14 @@ mod with_torch {
                             crate::train::run::derived_seed(draws.seed, epoch, step as i64) as u64
                                 ^ SYNTHETIC_STREAM,
                         );
-                        let drawn = source
-                            .draw(&mut rng, count, limit)
-                            .map(|(images, labels)| Drawn {
-                                at: (epoch, step),
-                                images: pinned(images, draws.device),
-                                labels: pinned(labels, draws.device),
-                            });
+                        let drawn =
+                            source
+                                .draw(&mut rng, count, limit)
+                                .map(|(images, labels)| Drawn {
+                                    at: (epoch, step),
+                                    images: pinned(images, draws.device),
+                                    labels: pinned(labels, draws.device),
+                                });
                         if sender.send(drawn).is_err() {
                             return;
                         }

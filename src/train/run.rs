@@ -23,6 +23,7 @@ use super::objective::FreePerturbation;
 use super::port::{Draws, PortBatches, StepBatch};
 use super::{EpochMetrics, Sgd, TrainConfig};
 use crate::config::Validate;
+use crate::distributed::{DataParallel, Launch, shard};
 use crate::error::{Error, Result};
 use crate::report;
 
@@ -81,10 +82,20 @@ pub fn run(
     start: Start,
 ) -> Result<TrainOutcome> {
     config.validate()?;
-    let device = config.device.start(config.threads)?;
+    let launch = Launch::from_env()?;
+    let device = match (config.device.start(config.threads)?, &launch) {
+        (tch::Device::Cuda(_), Some(l)) => tch::Device::Cuda(l.local_rank),
+        (device, _) => device,
+    };
+    let (rank, world) = launch
+        .as_ref()
+        .map_or((0, 1), |l| (l.rank as i64, l.world_size as i64));
+    // Rank 0 alone writes: the run folder, checkpoints, metrics and the manifest.
+    let lead = rank == 0;
     let mut manifest = report::Manifest::new("train", config, report::device_name(device))?
         .seed(config.seed)?
-        .with("start", start)?;
+        .with("start", start)?
+        .with("launch", &launch)?;
     let (train, test) = config.splits()?;
     tch::manual_seed(config.seed as i64);
     let mut trainer = Trainer::new(config, device, input_shape(&train), train.num_classes())?;
@@ -92,31 +103,39 @@ pub fn run(
         Some(s) => Some(PortBatches::open(s, train.num_classes(), train.shape())?),
         None => None,
     };
-    checkpoint::claim_run_dir(run_dir, config, start, &checkpoint::RESUMABLE_FIELDS)?;
+    if lead {
+        checkpoint::claim_run_dir(run_dir, config, start, &checkpoint::RESUMABLE_FIELDS)?;
+    }
     let checkpoint = run_dir.join("checkpoint.safetensors");
     let mut at = match start {
         Start::Resume => trainer.restore(&checkpoint)?,
         Start::Fresh | Start::Overwrite => Position::start(),
     };
+    if let Some(launch) = launch {
+        trainer.join(launch, device, config)?;
+    }
     let (x_train, y_train) = tensors(&train, device);
     let (x_test, y_test) = tensors(&test, device);
     let n = train.len() as i64;
     let batch = config.batch_size as i64;
-    let steps_per_epoch = (n + batch - 1) / batch;
+    let steps_per_epoch = (n + world * batch - 1) / (world * batch);
+    // Every rank draws its own noise and synthetic images; rank 0 draws what a single process does.
+    let seed = config.seed ^ (rank as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     if let Some(port) = &mut port {
         port.start(Draws {
-            seed: config.seed,
+            seed,
             from: (at.epoch, at.step as usize),
             epochs: config.epochs,
-            real: n as usize,
-            batch: config.batch_size,
+            real_per_step: (0..steps_per_epoch)
+                .map(|s| shard(n, batch, world, rank, s).1 as usize)
+                .collect(),
             device,
         });
     }
     let bar = report::progress(
         steps_per_epoch as usize * config.epochs,
         "train",
-        show_progress,
+        show_progress && lead,
     );
     bar.set_position((at.epoch * steps_per_epoch as usize + at.step as usize) as u64);
     let interrupted = interrupt_flag();
@@ -127,9 +146,16 @@ pub fn run(
         let order = Tensor::randperm(n, (Kind::Int64, device));
         let mut lr = 0.0;
         while at.step < steps_per_epoch {
-            tch::manual_seed(derived_seed(config.seed, at.epoch, at.step));
-            let start = at.step * batch;
-            let index = order.narrow(0, start, batch.min(n - start));
+            tch::manual_seed(derived_seed(seed, at.epoch, at.step));
+            let (first, len) = shard(n, batch, world, rank, at.step);
+            let index = if first + len <= n {
+                order.narrow(0, first, len)
+            } else {
+                order.index_select(
+                    0,
+                    &Tensor::arange_start(first, first + len, (Kind::Int64, device)).remainder(n),
+                )
+            };
             let (xb, yb) = (
                 config.augment.apply(&x_train.index_select(0, &index)),
                 y_train.index_select(0, &index),
@@ -140,19 +166,25 @@ pub fn run(
             };
             let progress = at.epoch as f64 + at.step as f64 / steps_per_epoch as f64;
             lr = config.lr.at(progress, config.epochs);
-            trainer.step(&step, progress, lr);
+            trainer.step(&step, progress, lr)?;
             at.step += 1;
             bar.inc(1);
             let periodic = config.checkpoint_every_steps > 0
                 && at.step % config.checkpoint_every_steps as i64 == 0;
-            was_interrupted = interrupted.load(Ordering::SeqCst);
+            let logging = at.step % config.log_every_steps as i64 == 0;
+            // Ranks stop together: a Ctrl-C is acted on at the next logging step, by all.
+            was_interrupted = match &trainer.parallel {
+                None => interrupted.load(Ordering::SeqCst),
+                Some(_) if logging => trainer.any_rank(interrupted.load(Ordering::SeqCst))?,
+                Some(_) => false,
+            };
             let saving = was_interrupted || (periodic && at.step < steps_per_epoch);
-            if saving || at.step % config.log_every_steps as i64 == 0 {
+            if saving || logging {
                 // The checkpoint only ever holds weights whose losses were read and finite.
                 let loss = trainer.read_sums(&mut at, lr, &checkpoint)?;
                 bar.set_message(format!("epoch {} loss {loss:.4}", at.epoch + 1));
             }
-            if saving {
+            if saving && lead {
                 trainer.save(&checkpoint, &at)?;
             }
             if was_interrupted {
@@ -163,8 +195,11 @@ pub fn run(
             break;
         }
         trainer.read_sums(&mut at, lr, &checkpoint)?;
-        let (test_loss, test_accuracy, majority) =
-            evaluate(trainer.evaluated(), &x_test, &y_test, 512);
+        let (test_loss, test_accuracy, majority) = if lead {
+            evaluate(trainer.evaluated(), &x_test, &y_test, 512)
+        } else {
+            (f64::NAN, f64::NAN, 0.0)
+        };
         let metrics = EpochMetrics {
             epoch: at.epoch + 1,
             lr,
@@ -176,15 +211,19 @@ pub fn run(
         };
         at = at.next_epoch(metrics, majority >= COLLAPSED_FRACTION);
         bar.set_message(format!("epoch {} test acc {test_accuracy:.4}", at.epoch));
-        // The checkpoint first: metrics.csv never claims an epoch the checkpoint lacks.
-        trainer.save(&checkpoint, &at)?;
-        report::write_csv(&run_dir.join("metrics.csv"), &at.finished)?;
+        if lead {
+            // The checkpoint first: metrics.csv never claims an epoch the checkpoint lacks.
+            trainer.save(&checkpoint, &at)?;
+            report::write_csv(&run_dir.join("metrics.csv"), &at.finished)?;
+        }
     }
     bar.finish_and_clear();
     manifest = manifest
         .with("interrupted", was_interrupted)?
         .with("collapsed_epochs", &at.collapsed)?;
-    checkpoint::finish_run(run_dir, trainer.saved(), &mut manifest)?;
+    if lead {
+        checkpoint::finish_run(run_dir, trainer.saved(), &mut manifest)?;
+    }
     Ok(TrainOutcome {
         run_dir: run_dir.to_owned(),
         final_test_accuracy: at.finished.last().map(|e| e.test_accuracy).unwrap_or(0.0),
@@ -208,6 +247,8 @@ struct Trainer<'a> {
     /// (f64, shape [2]), and the number of real samples and steps they cover.
     sums: Tensor,
     window: (i64, usize),
+    /// The process group of a data-parallel run (none for a single process).
+    parallel: Option<DataParallel>,
 }
 
 impl<'a> Trainer<'a> {
@@ -241,13 +282,49 @@ impl<'a> Trainer<'a> {
             free: FreePerturbation::default(),
             sums: Tensor::zeros([2], (Kind::Double, device)),
             window: (0, 0),
+            parallel: None,
         })
+    }
+
+    /// Joins the launch's process group and takes rank 0's weights and buffers.
+    fn join(&mut self, launch: Launch, device: tch::Device, config: &TrainConfig) -> Result<()> {
+        let parallel = DataParallel::join(
+            launch,
+            device,
+            std::time::Duration::from_secs(config.collective_timeout_seconds),
+        )?;
+        // In name order, the same on every rank (VarStore's map has no order).
+        let sorted = |vs: &VarStore| -> Vec<Tensor> {
+            vs.variables()
+                .into_iter()
+                .collect::<BTreeMap<_, _>>()
+                .into_values()
+                .collect()
+        };
+        let mut variables = sorted(&self.vs);
+        if let Some(average) = &self.average {
+            variables.extend(sorted(&average.vs));
+        }
+        parallel.broadcast_from_first(&variables)?;
+        self.parallel = Some(parallel);
+        Ok(())
+    }
+
+    /// Whether `flag` is set on any rank (a collective: every rank calls it at the same step).
+    fn any_rank(&self, flag: bool) -> Result<bool> {
+        let Some(parallel) = &self.parallel else {
+            return Ok(flag);
+        };
+        let t = Tensor::from(f64::from(u8::from(flag))).to_device(self.vs.device());
+        parallel.sum(&t)?;
+        Ok(crate::host::scalar(&t) > 0.0)
     }
 
     /// One optimiser step (or the objective's replays of it) on `batch` at fractional epoch
     /// `progress`. The real samples' loss and correct count are added to the device-side sums;
-    /// nothing is read to the host.
-    fn step(&mut self, batch: &StepBatch, progress: f64, lr: f64) {
+    /// nothing is read to the host. In a data-parallel run the gradients are averaged over the
+    /// ranks before each update.
+    fn step(&mut self, batch: &StepBatch, progress: f64, lr: f64) -> Result<()> {
         let config = self.config;
         let objective = if config.epsilon_warmup_epochs > 0.0 {
             config
@@ -262,6 +339,9 @@ impl<'a> Trainer<'a> {
             let out = objective.batch_loss(&self.net, x, y, config.label_smoothing, &mut self.free);
             batch.loss(&out.per_sample).backward();
             objective.after_backward(x, &mut self.free);
+            if let Some(parallel) = &self.parallel {
+                parallel.average_gradients(&self.parameters)?;
+            }
             self.sgd.step(&self.parameters, lr);
             if let Some(average) = &mut self.average {
                 average.update(&self.parameters);
@@ -285,6 +365,7 @@ impl<'a> Trainer<'a> {
             });
         }
         self.window = (self.window.0 + real, self.window.1 + 1);
+        Ok(())
     }
 
     /// Reads the device-side sums (one host read), adds them to `at` and returns the window's
@@ -294,6 +375,13 @@ impl<'a> Trainer<'a> {
         if steps == 0 {
             return Ok(f64::NAN);
         }
+        let real = match &self.parallel {
+            Some(parallel) => {
+                parallel.sum(&self.sums)?;
+                real * parallel.launch.world_size as i64
+            }
+            None => real,
+        };
         let sums = crate::host::to_f64s(&self.sums);
         let _ = self.sums.zero_();
         let loss = sums[0] / real as f64;
@@ -349,12 +437,8 @@ fn evaluate(net: &nn::SequentialT, x: &Tensor, y: &Tensor, batch: i64) -> (f64, 
             let logits = net.forward_t(&x.narrow(0, start, len), false);
             let yb = y.narrow(0, start, len);
             loss += crate::host::scalar(&logits.cross_entropy_for_logits(&yb)) * len as f64;
-            correct += crate::host::scalar(
-                &logits
-                    .argmax(-1, false)
-                    .eq_tensor(&yb)
-                    .sum(Kind::Double),
-            );
+            correct +=
+                crate::host::scalar(&logits.argmax(-1, false).eq_tensor(&yb).sum(Kind::Double));
             predictions.push(logits.argmax(-1, false));
             start += len;
         }

@@ -16,8 +16,11 @@ unsafe extern "C" {
         previous_enabled: *mut c_int,
         previous_dtype: *mut c_int,
     ) -> c_int;
-    fn proxyrobust_autocast_exit(device_type: c_int, previous_enabled: c_int, previous_dtype: c_int)
-    -> c_int;
+    fn proxyrobust_autocast_exit(
+        device_type: c_int,
+        previous_enabled: c_int,
+        previous_dtype: c_int,
+    ) -> c_int;
     fn proxyrobust_autocast_enabled(device_type: c_int) -> c_int;
 }
 
@@ -59,7 +62,12 @@ impl Autocast {
         let (mut previous_enabled, mut previous_dtype) = (0, 0);
         // SAFETY: both out-pointers are valid for writes; the shim catches every C++ exception.
         check(unsafe {
-            proxyrobust_autocast_enter(device_type, dtype, &mut previous_enabled, &mut previous_dtype)
+            proxyrobust_autocast_enter(
+                device_type,
+                dtype,
+                &mut previous_enabled,
+                &mut previous_dtype,
+            )
         })?;
         Ok(Autocast {
             device_type,
@@ -108,7 +116,10 @@ mod tests {
             }
             assert!(autocast_enabled(Device::Cpu));
             // Ops on the fp32 list promote back.
-            assert_eq!(a.matmul(&a).log_softmax(-1, Kind::Float).kind(), Kind::Float);
+            assert_eq!(
+                a.matmul(&a).log_softmax(-1, Kind::Float).kind(),
+                Kind::Float
+            );
         }
         assert!(!autocast_enabled(Device::Cpu));
         assert_eq!(a.matmul(&a).kind(), Kind::Float);

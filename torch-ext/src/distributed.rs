@@ -153,7 +153,10 @@ mod tests {
                     group.all_reduce_sum(&t).unwrap();
                     let b = Tensor::full([2], rank as f64 + 7.0, (Kind::Float, Device::Cpu));
                     group.broadcast(&b, 0).unwrap();
-                    (Vec::<f32>::try_from(&t).unwrap(), Vec::<f32>::try_from(&b).unwrap())
+                    (
+                        Vec::<f32>::try_from(&t).unwrap(),
+                        Vec::<f32>::try_from(&b).unwrap(),
+                    )
                 })
             })
             .collect();

@@ -34,7 +34,8 @@ mod tests {
         let options = (Kind::Float, Device::Cpu);
         let x = Tensor::rand([3, 2, 8, 8], options);
         let w = Tensor::rand([4, 2, 3, 3], options);
-        let (_, conv) = count_flops(|| x.conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1)).unwrap();
+        let (_, conv) =
+            count_flops(|| x.conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1)).unwrap();
         assert_eq!(conv, 2 * 3 * 4 * 8 * 8 * 2 * 3 * 3);
         let (a, b) = (Tensor::rand([3, 5], options), Tensor::rand([5, 7], options));
         let (_, mm) = count_flops(|| a.mm(&b)).unwrap();
