@@ -419,8 +419,8 @@ struct TrainThroughput {
 /// Measures [`TrainThroughput`] for `bench` on `device`.
 #[cfg(feature = "torch")]
 fn train_throughput(bench: &TrainBench, device: tch::Device) -> Result<TrainThroughput> {
-    use std::collections::BTreeMap;
     use proxyrobust::train::objective::{FreePerturbation, Objective};
+    use std::collections::BTreeMap;
     use tch::nn::ModuleT;
     use tch::{Kind, Tensor};
 
@@ -443,10 +443,9 @@ fn train_throughput(bench: &TrainBench, device: tch::Device) -> Result<TrainThro
     let x = Tensor::rand([batch, c, h, w], (Kind::Float, device));
     let y = Tensor::randint(10, [batch], (Kind::Int64, device));
     // Counted in fp32: under autocast the profiler records each cast convolution twice.
-    let (_, forward_flops) = proxyrobust_torch_ext::count_flops(|| {
-        tch::no_grad(|| net.forward_t(&x, false))
-    })
-    .map_err(|e| proxyrobust::Error::invalid("flops", e.to_string()))?;
+    let (_, forward_flops) =
+        proxyrobust_torch_ext::count_flops(|| tch::no_grad(|| net.forward_t(&x, false)))
+            .map_err(|e| proxyrobust::Error::invalid("flops", e.to_string()))?;
     let per_image = forward_flops as f64 / batch as f64;
     let net = proxyrobust::train::precision::with_precision(net, bench.precision, device);
     let sync = || {
