@@ -161,3 +161,68 @@ fn a_half_set_launch_environment_is_refused() {
         "{err}"
     );
 }
+
+/// Ctrl-C stops both ranks at the same logging step with a checkpoint; `--resume` on both ends
+/// with the same weights, byte for byte, as the uninterrupted two-rank run.
+#[test]
+fn an_interrupted_two_rank_run_resumes_to_the_uninterrupted_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("resume.toml");
+    std::fs::write(
+        &config,
+        "name = \"resume\"\nmodel = \"cnn4\"\ntrain_subset = 4000\nepochs = 4\nbatch_size = 32\nthreads = 1\nlog_every_steps = 4\ncollective_timeout_seconds = 30\n[lr]\nbase = 0.05\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let both = |out: &Path, extra: &[&str]| -> Vec<Child> {
+        let port = free_port();
+        (0..2)
+            .map(|r| {
+                let mut child = binary();
+                child
+                    .args(["train", config, "--out", out.to_str().unwrap(), "--quiet"])
+                    .args(extra)
+                    .env("RANK", r.to_string())
+                    .env("WORLD_SIZE", "2")
+                    .env("LOCAL_RANK", r.to_string())
+                    .env("MASTER_ADDR", "127.0.0.1")
+                    .env("MASTER_PORT", port.to_string())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+                child.spawn().unwrap()
+            })
+            .collect()
+    };
+    let finish = |children: Vec<Child>| -> Vec<String> {
+        children
+            .into_iter()
+            .map(|c| {
+                let o = c.wait_with_output().unwrap();
+                assert!(o.status.success() || o.status.code() == Some(130), "{}", String::from_utf8_lossy(&o.stderr));
+                String::from_utf8_lossy(&o.stdout).into_owned()
+            })
+            .collect()
+    };
+    let whole = dir.path().join("whole");
+    finish(both(&whole, &[]));
+
+    let parts = dir.path().join("parts");
+    let children = both(&parts, &[]);
+    let started = Instant::now();
+    while std::fs::read_to_string(parts.join("metrics.csv")).map_or(0, |m| m.lines().count()) < 2
+        && started.elapsed() < Duration::from_secs(120)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for c in &children {
+        // SAFETY: signalling a child process this test started.
+        unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
+    }
+    let printed = finish(children);
+    assert!(printed.iter().all(|p| p.contains("interrupted after")), "{printed:?}");
+    finish(both(&parts, &["--resume"]));
+    assert_eq!(
+        std::fs::read(whole.join("weights.safetensors")).unwrap(),
+        std::fs::read(parts.join("weights.safetensors")).unwrap()
+    );
+}
