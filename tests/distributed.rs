@@ -198,7 +198,11 @@ fn an_interrupted_two_rank_run_resumes_to_the_uninterrupted_weights() {
             .into_iter()
             .map(|c| {
                 let o = c.wait_with_output().unwrap();
-                assert!(o.status.success() || o.status.code() == Some(130), "{}", String::from_utf8_lossy(&o.stderr));
+                assert!(
+                    o.status.success() || o.status.code() == Some(130),
+                    "{}",
+                    String::from_utf8_lossy(&o.stderr)
+                );
                 String::from_utf8_lossy(&o.stdout).into_owned()
             })
             .collect()
@@ -219,7 +223,10 @@ fn an_interrupted_two_rank_run_resumes_to_the_uninterrupted_weights() {
         unsafe { libc::kill(c.id() as i32, libc::SIGINT) };
     }
     let printed = finish(children);
-    assert!(printed.iter().all(|p| p.contains("interrupted after")), "{printed:?}");
+    assert!(
+        printed.iter().all(|p| p.contains("interrupted after")),
+        "{printed:?}"
+    );
     finish(both(&parts, &["--resume"]));
     assert_eq!(
         std::fs::read(whole.join("weights.safetensors")).unwrap(),

@@ -450,4 +450,64 @@ mod command {
             assert!(!bad.exists(), "{flags:?} wrote {}", bad.display());
         }
     }
+
+    /// A test set certified in three shards and merged gives the rows of one run (times aside);
+    /// a merge with a shard missing, and a shard number out of range, are refused.
+    #[test]
+    fn shards_merge_into_the_rows_of_one_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let (config, weights) = trained(dir.path());
+        let certify = |out: &Path, extra: &[&str]| {
+            let mut args = vec![
+                "certify",
+                &config,
+                "--weights",
+                &weights,
+                "--sigma",
+                "0.25",
+                "--n",
+                "300",
+                "--skip",
+                "3",
+                "--limit",
+                "7",
+                "--quiet",
+                "--out",
+            ];
+            let out = out.to_str().unwrap().to_string();
+            args.push(&out);
+            args.extend(extra);
+            run(&args)
+        };
+        let (whole, sharded) = (dir.path().join("whole"), dir.path().join("sharded"));
+        assert!(certify(&whole, &[]).status.success());
+        for shard in ["0/3", "1/3", "2/3"] {
+            let o = certify(&sharded, &["--shard", shard]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        assert!(
+            !sharded.join("samples.csv").exists(),
+            "a shard writes only its own rows"
+        );
+        assert!(certify(&sharded, &["--merge-shards", "3"]).status.success());
+        let without_time = |dir: &Path| -> Vec<String> {
+            std::fs::read_to_string(dir.join("samples.csv"))
+                .unwrap()
+                .lines()
+                .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+                .collect()
+        };
+        assert_eq!(without_time(&sharded), without_time(&whole));
+        assert_eq!(without_time(&whole).len(), 8);
+        assert_eq!(
+            std::fs::read_to_string(sharded.join("curve.csv")).unwrap(),
+            std::fs::read_to_string(whole.join("curve.csv")).unwrap()
+        );
+        let o = certify(&dir.path().join("none"), &["--merge-shards", "2"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("missing shards 0, 1"));
+        let o = certify(&dir.path().join("none"), &["--shard", "2/2"]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("--shard"));
+    }
 }

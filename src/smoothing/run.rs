@@ -72,6 +72,14 @@ pub struct CertifyFlags {
     /// Output folder (default: runs/<name>/<certify|predict>-sigma<σ>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Run only shard I of N (`I/N`, I from 0): every N-th chosen image from the I-th, written
+    /// to OUT/shards/shard-I-of-N.csv. Each image's noise is seeded by its index, so the shards
+    /// together give exactly the rows of one run; `--merge-shards N` writes its outputs.
+    #[arg(long, conflicts_with = "merge_shards")]
+    pub shard: Option<String>,
+    /// Write the outputs of a run from its N shard files (refused while any is missing).
+    #[arg(long)]
+    pub merge_shards: Option<usize>,
 }
 
 /// Table 5's ℓ2 radius, 110/255 (2/255 in ℓ∞ on CIFAR-10's 3,072 pixels).
@@ -91,6 +99,10 @@ impl CertifyFlags {
         if self.skip == 0 {
             return Err(Error::invalid("--skip", "at least 1"));
         }
+        self.shard()?;
+        if self.merge_shards == Some(0) {
+            return Err(Error::invalid("--merge-shards", "at least 1 shard"));
+        }
         if let Some(r) = self.radii().iter().find(|r| !(r.is_finite() && **r >= 0.0)) {
             return Err(Error::invalid(
                 "--radii",
@@ -98,6 +110,23 @@ impl CertifyFlags {
             ));
         }
         Ok(settings)
+    }
+
+    /// `--shard I/N` as (I, N).
+    fn shard(&self) -> Result<Option<(usize, usize)>> {
+        let Some(text) = &self.shard else {
+            return Ok(None);
+        };
+        let parsed = text
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+        match parsed {
+            Some((i, n)) if i < n => Ok(Some((i, n))),
+            _ => Err(Error::invalid(
+                "--shard",
+                format!("I/N with 0 ≤ I < N, got {text:?}"),
+            )),
+        }
     }
 
     fn radii(&self) -> Vec<f64> {
@@ -108,7 +137,7 @@ impl CertifyFlags {
 }
 
 /// One row of `samples.csv`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct SampleRow {
     pub idx: usize,
     pub label: i64,
@@ -200,10 +229,6 @@ pub fn run(
         classes: model.test.num_classes() as i64,
         settings,
     };
-    let rows = smooth_points(
-        &smooth, &model.x, &model.y, &indices, mode, flags.seed, show,
-    )?;
-    let summary = summarise(mode, &settings, &rows, &flags.radii());
     let out = flags.out.clone().unwrap_or_else(|| {
         Path::new("runs").join(&config.name).join(format!(
             "{}-sigma{}",
@@ -211,6 +236,23 @@ pub fn run(
             settings.sigma
         ))
     });
+    let rows = match (flags.shard()?, flags.merge_shards) {
+        (Some((i, n)), _) => {
+            let mine: Vec<usize> = indices.iter().copied().skip(i).step_by(n).collect();
+            let rows = smooth_points(&smooth, &model.x, &model.y, &mine, mode, flags.seed, show)?;
+            report::write_csv(&shard_file(&out, i, n), &rows)?;
+            let summary = summarise(mode, &settings, &rows, &flags.radii());
+            return Ok(CertifyOutcome { summary, out });
+        }
+        (None, Some(n)) => {
+            manifest = manifest.with("merged_shards", n)?;
+            merged_shards(&out, n, &indices)?
+        }
+        (None, None) => smooth_points(
+            &smooth, &model.x, &model.y, &indices, mode, flags.seed, show,
+        )?,
+    };
+    let summary = summarise(mode, &settings, &rows, &flags.radii());
     report::create_run_dir(&out)?;
     report::write_csv(&out.join("samples.csv"), &rows)?;
     report::write_json(&out.join("summary.json"), &summary)?;
@@ -225,6 +267,48 @@ pub fn run(
     }
     manifest.write(&out, &outputs)?;
     Ok(CertifyOutcome { summary, out })
+}
+
+/// Where shard `i` of `n` writes its rows.
+fn shard_file(out: &Path, i: usize, n: usize) -> PathBuf {
+    out.join("shards").join(format!("shard-{i}-of-{n}.csv"))
+}
+
+/// The rows of `n` shard files, in the order of `indices`, which they must cover exactly.
+fn merged_shards(out: &Path, n: usize, indices: &[usize]) -> Result<Vec<SampleRow>> {
+    let missing: Vec<String> = (0..n)
+        .filter(|&i| !shard_file(out, i, n).exists())
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::invalid(
+            "--merge-shards",
+            format!(
+                "all {n} shard files under {}; missing shards {}",
+                out.join("shards").display(),
+                missing.join(", ")
+            ),
+        ));
+    }
+    let mut rows = Vec::new();
+    for i in 0..n {
+        let file = shard_file(out, i, n);
+        let mut reader = csv::Reader::from_path(&file)
+            .map_err(|e| Error::file(&file, format!("not readable: {e}")))?;
+        for row in reader.deserialize::<SampleRow>() {
+            rows.push(
+                row.map_err(|e| Error::file(&file, format!("not a samples.csv shard: {e}")))?,
+            );
+        }
+    }
+    rows.sort_by_key(|r| r.idx);
+    if rows.iter().map(|r| r.idx).ne(indices.iter().copied()) {
+        return Err(Error::invalid(
+            "--merge-shards",
+            "shards made with the flags given here (the same --skip and --limit): their images differ from the ones these flags choose",
+        ));
+    }
+    Ok(rows)
 }
 
 /// The smoothed classifier on the test points `indices` of (`x`, `y`), image `idx` with tch seed
