@@ -198,6 +198,20 @@ impl Device {
     }
 }
 
+/// A `--shard I/N` flag as (I, N), 0 ≤ I < N.
+pub fn parse_shard(flag: &str, text: &str) -> Result<(usize, usize)> {
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some((i, n)) if i < n => Ok((i, n)),
+        _ => Err(Error::invalid(
+            flag,
+            format!("I/N with 0 ≤ I < N, got {text:?}"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -187,6 +187,13 @@ enum Command {
         json: bool,
         #[arg(long)]
         quiet: bool,
+        /// Compute only cells I, I+N, … of the grid (`I/N`; a cell is one seed's ladder, or one
+        /// (seed, ε) without a ladder), recorded under OUT/cells/ for `--merge`.
+        #[arg(long, conflicts_with = "merge")]
+        shard: Option<String>,
+        /// Write the outputs from every cell's record (refused while any is missing).
+        #[arg(long)]
+        merge: bool,
     },
     /// Synthetic scores (Section 2.3): each proxy sample's worst-case proxy probability over the
     /// ε-ball under a robust discriminator trained at ε (or `--weights`), written per sample;
@@ -499,12 +506,30 @@ fn run(command: Command) -> Result<()> {
             out,
             json,
             quiet,
+            shard,
+            merge,
         } => {
+            use proxyrobust::arc::{ArcOutcome, Part};
             let config: proxyrobust::arc::ArcConfig = proxyrobust::config::load(&config)?;
             let out = out.unwrap_or_else(|| proxyrobust::arc::default_out(&config));
-            let summary = proxyrobust::arc::run(&real, &proxy, &config, &out, !quiet)?;
-            let text = format!("{summary}\noutputs in {}", out.display());
-            print(json, &summary, text)?;
+            let part = match (shard, merge) {
+                (Some(text), _) => {
+                    let (i, n) = proxyrobust::config::parse_shard("--shard", &text)?;
+                    Part::Shard(i, n)
+                }
+                (None, true) => Part::Merge,
+                (None, false) => Part::All,
+            };
+            match proxyrobust::arc::run(&real, &proxy, &config, &out, !quiet, part)? {
+                ArcOutcome::Summary(summary) => {
+                    let text = format!("{summary}\noutputs in {}", out.display());
+                    print(json, &summary, text)?;
+                }
+                ArcOutcome::Shard { cells, of } => println!(
+                    "{cells} of {of} cells recorded under {}; --merge when all are",
+                    out.join("cells").display()
+                ),
+            }
         }
         #[cfg(feature = "torch")]
         Command::Score {

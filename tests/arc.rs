@@ -247,3 +247,51 @@ fn synthetic_scores_single_out_the_proxy_samples_unlike_real_ones() {
     );
     assert_eq!(again, rows, "the saved discriminator scores the same");
 }
+
+/// The ε grid in shards: without a ladder each (seed, ε) is a cell; two shards and the merge
+/// write the curve a single run writes, and a merge with cells missing is refused naming them.
+#[test]
+fn grid_shards_merge_into_the_curve_of_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, proxy) = spheres(dir.path(), 2, 1.0, 1.4, 300);
+    let config = config(
+        dir.path(),
+        "name = \"shards\"\nmodel = \"mlp\"\nnorm = \"l2\"\nseeds = [0, 1]\nheld_out = 100\nepochs = 3\nlr = 0.05\n\
+         train_steps = 3\neval_steps = 5\nthreads = 1\nepsilons = [0.0, 0.1, 0.2]\n",
+    );
+    let arc = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "arc",
+            real.as_str(),
+            proxy.as_str(),
+            "--config",
+            config.as_str(),
+            "--quiet",
+            "--out",
+        ];
+        let out = out.to_str().unwrap().to_string();
+        args.push(&out);
+        args.extend(extra);
+        binary().args(&args).output().unwrap()
+    };
+    assert!(arc("whole", &[]).status.success());
+    let first = arc("split", &["--shard", "0/2"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let refused = arc("split", &["--merge"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("3 of 6 are not: seed 0 ε 0.1, seed 1 ε 0, seed 1 ε 0.2"),
+        "{err}"
+    );
+    assert!(arc("split", &["--shard", "1/2"]).status.success());
+    assert!(arc("split", &["--merge"]).status.success());
+    let read = |out: &str| std::fs::read_to_string(dir.path().join(out).join("curve.csv")).unwrap();
+    assert_eq!(read("split"), read("whole"));
+    assert_eq!(read("whole").lines().count(), 7);
+}

@@ -352,7 +352,7 @@ fn robust_discrimination(
 }
 
 /// One row of `curve.csv`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct CurveRow {
     pub seed: u64,
     pub epsilon: f64,
@@ -390,36 +390,129 @@ impl std::fmt::Display for ArcSummary {
     }
 }
 
-/// The `arc` command: ARC of `proxy` against `real` under `config`, outputs in `out`.
+/// Which part of the ε grid an `arc` invocation computes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Part {
+    /// Every cell, then the merge.
+    #[default]
+    All,
+    /// Cells `i, i + n, …` only (`--shard i/n`); their records wait for the merge.
+    Shard(usize, usize),
+    /// The outputs from every cell's record (`--merge`).
+    Merge,
+}
+
+/// A cell of the grid: one seed's ε indices, trained in order — the whole ladder when the ε's
+/// warm-start each other, else one ε (independent trainings).
+fn cells(config: &ArcConfig) -> Vec<(u64, Vec<usize>)> {
+    let all: Vec<usize> = (0..config.epsilons.len()).collect();
+    config
+        .seeds
+        .iter()
+        .flat_map(|&seed| match config.ladder_epochs {
+            Some(_) => vec![(seed, all.clone())],
+            None => all.iter().map(|&k| (seed, vec![k])).collect(),
+        })
+        .collect()
+}
+
+/// What one cell recorded (`cells/s<seed>-e<k>.json`, k its first ε index).
+#[derive(Serialize, serde::Deserialize)]
+struct CellRecord {
+    rows: Vec<CurveRow>,
+    train_per_side: usize,
+    seconds: f64,
+}
+
+fn cell_file(out: &Path, seed: u64, first: usize) -> PathBuf {
+    out.join("cells").join(format!("s{seed}-e{first}.json"))
+}
+
+/// What the `arc` command produced: the summary once every cell is in, else how many cells
+/// this shard computed.
+pub enum ArcOutcome {
+    Summary(ArcSummary),
+    Shard { cells: usize, of: usize },
+}
+
+/// The `arc` command: ARC of `proxy` against `real` under `config`, outputs in `out`. The grid's
+/// cells (see [`Part`]) record their Racc values under `out/cells/`, so a grid can be spread
+/// over processes or a Slurm array (`--shard i/n`) and merged (`--merge`) into exactly the
+/// outputs of one run: each cell's draws depend only on its seed and ε index.
 pub fn run(
     real: &Path,
     proxy: &Path,
     config: &ArcConfig,
     out: &Path,
     show: bool,
-) -> Result<ArcSummary> {
+    part: Part,
+) -> Result<ArcOutcome> {
     config.validate()?;
     let device = config.device.start(config.threads)?;
     let mut manifest = report::Manifest::new("arc", config, report::device_name(device))?
         .seed(&config.seeds)?
         .with("real", real)?
         .with("proxy", proxy)?;
+    let all = cells(config);
+    let mine: Vec<&(u64, Vec<usize>)> = match part {
+        Part::All => all.iter().collect(),
+        Part::Shard(i, n) if i < n => all.iter().skip(i).step_by(n).collect(),
+        Part::Shard(..) => {
+            return Err(Error::invalid("--shard", "I/N with 0 ≤ I < N"));
+        }
+        Part::Merge => Vec::new(),
+    };
+    if !mine.is_empty() {
+        compute_cells(real, proxy, config, out, device, &mine, show)?;
+    }
+    if let Part::Shard(_, _) = part {
+        return Ok(ArcOutcome::Shard {
+            cells: mine.len(),
+            of: all.len(),
+        });
+    }
+    let (rows, summary) = merge_cells(config, out, &all)?;
+    report::write_csv(&out.join("curve.csv"), &rows)?;
+    report::write_json(&out.join("summary.json"), &summary)?;
+    plot_curve(out, config, &rows, &summary)?;
+    manifest.write(
+        out,
+        &[
+            "curve.csv",
+            "summary.json",
+            "robust_discrimination.png",
+            "robust_discrimination.svg",
+            "cells/",
+        ],
+    )?;
+    Ok(ArcOutcome::Summary(summary))
+}
+
+/// Trains and evaluates the discriminators of `cells`, recording each cell.
+fn compute_cells(
+    real: &Path,
+    proxy: &Path,
+    config: &ArcConfig,
+    out: &Path,
+    device: tch::Device,
+    cells: &[&(u64, Vec<usize>)],
+    show: bool,
+) -> Result<()> {
     let eps_max = *config.epsilons.last().expect("validated non-empty");
     let (real_set, proxy_set, scale) = load_pair(real, proxy, eps_max)?;
     if real_set.shape[0] == 1 && real_set.shape[1] == 1 && config.model != Architecture::Mlp {
         return Err(Error::invalid("model", "mlp for vector sets (npz `x`)"));
     }
-    let clock = std::time::Instant::now();
-    let bar = report::progress(config.seeds.len() * config.epsilons.len(), "arc", show);
-    let mut rows = Vec::new();
-    let mut arcs = Vec::new();
-    let mut train_per_side = 0;
-    for &seed in &config.seeds {
+    let steps: usize = cells.iter().map(|(_, ks)| ks.len()).sum();
+    let bar = report::progress(steps, "arc", show);
+    for (seed, ks) in cells {
+        let clock = std::time::Instant::now();
+        let seed = *seed;
         let splits = split(&real_set, &proxy_set, config, seed)?;
-        train_per_side = splits.train_x.size()[0] as usize / 2;
         let mut previous: Option<tch::nn::VarStore> = None;
-        let mut curve = Vec::new();
-        for (k, &epsilon) in config.epsilons.iter().enumerate() {
+        let mut rows = Vec::new();
+        for &k in ks {
+            let epsilon = config.epsilons[k];
             tch::manual_seed(seed as i64 * 1_000 + k as i64);
             let mut vs = tch::nn::VarStore::new(device);
             let net = crate::model::build(&vs, config.model, real_set.shape, 2)?;
@@ -448,21 +541,76 @@ pub fn run(
                 epsilon,
                 robust_accuracy: racc,
             });
-            curve.push(racc);
             previous = Some(vs);
             bar.inc(1);
         }
-        let excess: Vec<f64> = curve.iter().map(|a| a.max(0.5) - 0.5).collect();
-        arcs.push(trapezoid(&config.epsilons, &excess));
+        let record = CellRecord {
+            rows,
+            train_per_side: splits.train_x.size()[0] as usize / 2,
+            seconds: clock.elapsed().as_secs_f64(),
+        };
+        // Created only now: a config refused by `split` leaves no folder behind.
+        report::create_run_dir(&out.join("cells"))?;
+        report::write_json(&cell_file(out, seed, ks[0]), &record)?;
     }
     bar.finish_and_clear();
+    Ok(())
+}
+
+/// The curve and summary from every cell's record, in seed then ε order; refuses while any
+/// cell is missing, naming them.
+fn merge_cells(
+    config: &ArcConfig,
+    out: &Path,
+    cells: &[(u64, Vec<usize>)],
+) -> Result<(Vec<CurveRow>, ArcSummary)> {
+    let mut rows = Vec::new();
+    let (mut train_per_side, mut seconds) = (0, 0.0);
+    let mut missing = Vec::new();
+    for (seed, ks) in cells {
+        let file = cell_file(out, *seed, ks[0]);
+        let record: Option<CellRecord> = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        match record {
+            Some(r) if r.rows.len() == ks.len() => {
+                train_per_side = r.train_per_side;
+                seconds += r.seconds;
+                rows.extend(r.rows);
+            }
+            _ => missing.push(format!("seed {seed} ε {}", config.epsilons[ks[0]])),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::invalid(
+            "--merge",
+            format!(
+                "every cell recorded under {}; {} of {} are not: {}",
+                out.join("cells").display(),
+                missing.len(),
+                cells.len(),
+                missing.join(", ")
+            ),
+        ));
+    }
+    let k = config.epsilons.len();
+    let arcs: Vec<f64> = rows
+        .chunks(k)
+        .map(|curve| {
+            let excess: Vec<f64> = curve
+                .iter()
+                .map(|r| r.robust_accuracy.max(0.5) - 0.5)
+                .collect();
+            trapezoid(&config.epsilons, &excess)
+        })
+        .collect();
     let (arc_mean, arc_std) = mean_std(&arcs);
-    let mean_robust_accuracy = (0..config.epsilons.len())
-        .map(|k| {
+    let mean_robust_accuracy = (0..k)
+        .map(|i| {
             let at: Vec<f64> = rows
                 .iter()
-                .skip(k)
-                .step_by(config.epsilons.len())
+                .skip(i)
+                .step_by(k)
                 .map(|r| r.robust_accuracy)
                 .collect();
             at.iter().sum::<f64>() / at.len() as f64
@@ -477,22 +625,9 @@ pub fn run(
         held_out_per_side: config.held_out,
         train_per_side,
         ladder_epochs: config.ladder_epochs,
-        seconds: clock.elapsed().as_secs_f64(),
+        seconds,
     };
-    report::create_run_dir(out)?;
-    report::write_csv(&out.join("curve.csv"), &rows)?;
-    report::write_json(&out.join("summary.json"), &summary)?;
-    plot_curve(out, config, &rows, &summary)?;
-    manifest.write(
-        out,
-        &[
-            "curve.csv",
-            "summary.json",
-            "robust_discrimination.png",
-            "robust_discrimination.svg",
-        ],
-    )?;
-    Ok(summary)
+    Ok((rows, summary))
 }
 
 fn mean_std(v: &[f64]) -> (f64, f64) {

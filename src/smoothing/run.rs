@@ -114,19 +114,10 @@ impl CertifyFlags {
 
     /// `--shard I/N` as (I, N).
     fn shard(&self) -> Result<Option<(usize, usize)>> {
-        let Some(text) = &self.shard else {
-            return Ok(None);
-        };
-        let parsed = text
-            .split_once('/')
-            .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
-        match parsed {
-            Some((i, n)) if i < n => Ok(Some((i, n))),
-            _ => Err(Error::invalid(
-                "--shard",
-                format!("I/N with 0 ≤ I < N, got {text:?}"),
-            )),
-        }
+        self.shard
+            .as_deref()
+            .map(|text| crate::config::parse_shard("--shard", text))
+            .transpose()
     }
 
     fn radii(&self) -> Vec<f64> {
