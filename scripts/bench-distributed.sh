@@ -17,12 +17,14 @@ config() { printf 'name = "%s"\nmodel = "cnn4"\nepochs = %s\nbatch_size = %s\nth
 config single $((2 * b)) "$t"; config pair "$b" $((t / 2 > 0 ? t / 2 : 1))
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 one() { local s; s=$(date +%s%N); "$bin" train "$out/single.toml" --out "$out/single" --overwrite --quiet > /dev/null; ms "$s"; }
+group() { local s; s=$(date +%s%N); RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$((29600 + RANDOM % 1000)) \
+  PROXYROBUST_PROCESS_GROUP=always "$bin" train "$out/single.toml" --out "$out/group" --overwrite --quiet > /dev/null; ms "$s"; }
 two() { local s port; s=$(date +%s%N); port=$((29600 + RANDOM % 1000))
   for r in 0 1; do RANK=$r WORLD_SIZE=2 LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
     "$bin" train "$out/pair.toml" --out "$out/pair" --overwrite --quiet > /dev/null & done; wait; ms "$s"; }
 : > "$out/results.txt"
 for round in $(seq 1 "$rounds"); do
-  if [ $((round % 2)) -eq 1 ]; then a=$(one); p=$(two); else p=$(two); a=$(one); fi
-  echo "round $round: one process ${a} ms, two Gloo ranks ${p} ms, ratio $(awk "BEGIN{printf \"%.3f\", $p/$a}")" | tee -a "$out/results.txt"
+  if [ $((round % 2)) -eq 1 ]; then a=$(one); g=$(group); p=$(two); else p=$(two); g=$(group); a=$(one); fi
+  echo "round $round: one process ${a} ms, group of one ${g} ms (ratio $(awk "BEGIN{printf \"%.3f\", $g/$a}")), two Gloo ranks ${p} ms (ratio $(awk "BEGIN{printf \"%.3f\", $p/$a}"))" | tee -a "$out/results.txt"
 done
 echo "test accuracy: one $(tail -n1 "$out/single/metrics.csv" | cut -d, -f6), two $(tail -n1 "$out/pair/metrics.csv" | cut -d, -f6)" | tee -a "$out/results.txt"

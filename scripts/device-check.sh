@@ -15,9 +15,12 @@
 #    against PEAK_TFLOPS (default 989: the dense bf16 tensor-core peak of the H100 SXM and the
 #    H200); AutoAttack (standard, 1,000 digits) and CERTIFY (n = 100,000) of the PGD-trained
 #    CNN-4 of part 1, fp32 against bf16. All in one call: scripts/device-check.sh 2 train,scale
+# 5. the data-parallel path on NCCL (part `ddp`): one epoch of PGD-10 ResNet-18 training on MNIST-10k
+#    (batch 256), the single-process path against the same run through an NCCL group of one
+#    (PROXYROBUST_PROCESS_GROUP=always: gradients all-reduced every step), alternating ROUNDS times.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds="${1:-2}"; parts="${2:-train,bench,layout,scale}"
+rounds="${1:-2}"; parts="${2:-train,bench,layout,scale,ddp}"
 part() { [[ ",$parts," == *",$1,"* ]]; }
 venv="${TORCH_VENV:-/opt/torch/.venv}"
 ref="${PROXYROBUST_REFERENCE:-../shared/reference}"
@@ -83,4 +86,19 @@ if [ -f "$weights" ]; then
     --quiet --json --out "$out/scale/certify" > "$out/scale/certify.json"
   echo "CERTIFY n=100000, 20 digits: $(( ($(date +%s%N) - start) / 1000000 )) ms" | tee -a "$out/scale/attack.txt"
 fi
+fi
+
+if part ddp; then
+echo "== NCCL group of one against the single-process path"
+printf 'name = "ddp_bench"\nmodel = "resnet18"\nepochs = 1\nbatch_size = 256\ndevice = "cuda"\nlog_every_steps = 1000\n[objective]\nkind = "pgd"\nnorm = "linf"\nepsilon = 0.3\nstep_size = 0.01\nsteps = 10\n[lr]\nbase = 0.05\n' > "$out/ddp.toml"
+for round in $(seq 1 "$rounds"); do
+  start=$(date +%s%N)
+  "$bin" train "$out/ddp.toml" --out runs/ddp_single --overwrite --quiet > /dev/null
+  single=$(( ($(date +%s%N) - start) / 1000000 ))
+  start=$(date +%s%N)
+  RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$((29600 + round)) PROXYROBUST_PROCESS_GROUP=always \
+    "$bin" train "$out/ddp.toml" --out runs/ddp_group --overwrite --quiet > /dev/null
+  group=$(( ($(date +%s%N) - start) / 1000000 ))
+  echo "round $round: single ${single} ms, NCCL group of one ${group} ms" | tee -a "$out/ddp.txt"
+done
 fi

@@ -14,4 +14,12 @@ if ! "$python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] !
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet torch==2.11.0 >&2
 fi
+# The CUDA headers libtorch's ProcessGroupNCCL.hpp includes beyond the wheel's (crt/ and cccl's
+# nv/), so the C++ shim of torch-ext builds the NCCL backend (docs/distributed.md). Small; once.
+site="$("$python" -c "import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))" 2>/dev/null)"
+if [ -d "$site/nvidia/nccl" ] && { [ ! -f "$site/nvidia/cu13/include/crt/host_config.h" ] || [ ! -d "$site/nvidia/cu13/include/nv" ]; }; then
+  echo "installing CUDA 13.0 headers for the NCCL backend into $venv (once)" >&2
+  "$venv/bin/pip" install --quiet "nvidia-cuda-crt==13.0.*" "nvidia-cuda-cccl==13.0.*" >&2 \
+    || echo "warning: CUDA headers not installed; the build will have the Gloo backend only" >&2
+fi
 "$python" -c "import os, torch; print(os.path.dirname(torch.__file__))" 2>/dev/null

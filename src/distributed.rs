@@ -132,7 +132,10 @@ impl Launch {
                 ),
             ));
         }
-        Ok((launch.world_size > 1).then_some(launch))
+        // A world of one is the single-process path, unless PROXYROBUST_PROCESS_GROUP=always
+        // asks for the group anyway (to measure what the collectives cost).
+        let forced = get("PROXYROBUST_PROCESS_GROUP").as_deref() == Some("always");
+        Ok((launch.world_size > 1 || forced).then_some(launch))
     }
 }
 
@@ -346,6 +349,18 @@ mod tests {
                 launch.launcher
             ),
             (3, 16, "gpu07", 29500, "slurm")
+        );
+        let forced = env(&[
+            ("RANK", "0"),
+            ("WORLD_SIZE", "1"),
+            ("LOCAL_RANK", "0"),
+            ("MASTER_ADDR", "127.0.0.1"),
+            ("MASTER_PORT", "29400"),
+            ("PROXYROBUST_PROCESS_GROUP", "always"),
+        ]);
+        assert_eq!(
+            Launch::from_vars(forced).unwrap().map(|l| l.world_size),
+            Some(1)
         );
         // One task is today's single-process path.
         assert_eq!(

@@ -25,8 +25,9 @@ fn main() {
         .files(["src/shim.cpp", "src/distributed.cpp"]);
     // NCCL's process group needs the CUDA runtime's and NCCL's headers beside torch
     // (site-packages/nvidia/{cu13,nccl}/include) and libtorch_cuda. The CUDA wheels of PyTorch
-    // install NCCL's but only part of the CUDA runtime's (no crt/, which comes with
-    // nvidia-cuda-nvcc); without them the build has Gloo only and says so at run time.
+    // install NCCL's but only part of the CUDA runtime's: crt/ and nv/ come with the
+    // nvidia-cuda-crt and nvidia-cuda-cccl wheels, which scripts/ensure-libtorch.sh installs.
+    // Without them the build has Gloo only and says so at run time.
     let site = root.parent();
     let cuda_headers = site.map(|s| s.join("nvidia/cu13/include"));
     let nccl_headers = site.map(|s| s.join("nvidia/nccl/include"));
@@ -34,6 +35,7 @@ fn main() {
         (Some(cuda), Some(nccl)) => {
             cuda.join("cuda_runtime_api.h").exists()
                 && cuda.join("crt/host_config.h").exists()
+                && cuda.join("nv/target").exists()
                 && nccl.join("nccl.h").exists()
                 && lib.join("libtorch_cuda.so").exists()
         }

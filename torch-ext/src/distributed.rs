@@ -184,4 +184,27 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(30), "{e}");
         assert!(!e.0.is_empty());
     }
+
+    /// Where NCCL is built in but there is no GPU, joining an NCCL group fails with libtorch's
+    /// message instead of aborting.
+    #[test]
+    fn nccl_without_a_gpu_is_an_error() {
+        if !nccl_available() || tch::Cuda::is_available() {
+            return;
+        }
+        let e = ProcessGroup::new(
+            Backend::Nccl,
+            "127.0.0.1",
+            free_port(),
+            0,
+            1,
+            Duration::from_secs(10),
+        )
+        .err()
+        .expect("no GPU, no NCCL group");
+        assert!(
+            e.0.to_lowercase().contains("gpu") || e.0.to_lowercase().contains("cuda"),
+            "{e}"
+        );
+    }
 }
