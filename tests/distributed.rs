@@ -31,19 +31,31 @@ fn write_config(dir: &Path, name: &str, batch: usize, epochs: usize) -> String {
     path.to_str().unwrap().to_string()
 }
 
-/// `train CONFIG` as rank `rank` of `world` (torchrun's variables).
-fn rank(config: &str, out: &Path, rank: usize, world: usize, port: u16) -> Child {
+/// `train CONFIG [extra…]` as rank `rank` of `world` (torchrun's variables).
+fn rank_with(
+    config: &str,
+    out: &Path,
+    rank: usize,
+    world: usize,
+    port: u16,
+    extra: &[&str],
+) -> Child {
     let mut command: Command = binary();
     command
         .args(["train", config, "--out", out.to_str().unwrap(), "--quiet"])
+        .args(extra)
         .env("RANK", rank.to_string())
         .env("WORLD_SIZE", world.to_string())
         .env("LOCAL_RANK", rank.to_string())
         .env("MASTER_ADDR", "127.0.0.1")
         .env("MASTER_PORT", port.to_string())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     command.spawn().unwrap()
+}
+
+fn rank(config: &str, out: &Path, rank: usize, world: usize, port: u16) -> Child {
+    rank_with(config, out, rank, world, port, &[])
 }
 
 fn weights(dir: &Path) -> Vec<(String, tch::Tensor)> {
@@ -177,20 +189,7 @@ fn an_interrupted_two_rank_run_resumes_to_the_uninterrupted_weights() {
     let both = |out: &Path, extra: &[&str]| -> Vec<Child> {
         let port = free_port();
         (0..2)
-            .map(|r| {
-                let mut child = binary();
-                child
-                    .args(["train", config, "--out", out.to_str().unwrap(), "--quiet"])
-                    .args(extra)
-                    .env("RANK", r.to_string())
-                    .env("WORLD_SIZE", "2")
-                    .env("LOCAL_RANK", r.to_string())
-                    .env("MASTER_ADDR", "127.0.0.1")
-                    .env("MASTER_PORT", port.to_string())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-                child.spawn().unwrap()
-            })
+            .map(|r| rank_with(config, out, r, 2, port, extra))
             .collect()
     };
     let finish = |children: Vec<Child>| -> Vec<String> {
