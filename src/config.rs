@@ -212,6 +212,41 @@ pub fn parse_shard(flag: &str, text: &str) -> Result<(usize, usize)> {
     }
 }
 
+/// Which part of a grid of independent cells a command computes: all of them and the outputs
+/// (no flag), cells `i, i + n, …` recorded for a later merge (`--shard i/n`), or the outputs from
+/// every cell's record (`--merge`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Part {
+    #[default]
+    All,
+    Shard(usize, usize),
+    Merge,
+}
+
+impl Part {
+    /// The part the `--shard` and `--merge` flags ask for.
+    pub fn from_flags(shard: Option<&str>, merge: bool) -> Result<Self> {
+        match (shard, merge) {
+            (Some(_), true) => Err(Error::invalid("--shard", "either --shard or --merge")),
+            (Some(text), false) => {
+                let (i, n) = parse_shard("--shard", text)?;
+                Ok(Part::Shard(i, n))
+            }
+            (None, true) => Ok(Part::Merge),
+            (None, false) => Ok(Part::All),
+        }
+    }
+
+    /// Whether this part computes cell `index`.
+    pub fn computes(self, index: usize) -> bool {
+        match self {
+            Part::All => true,
+            Part::Shard(i, n) => index % n == i,
+            Part::Merge => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

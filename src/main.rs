@@ -38,6 +38,12 @@ enum Command {
         /// Hide the progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Theorem 1: evaluate only proxies I, I+N, … (`I/N`), recorded under OUT/shards/.
+        #[arg(long, conflicts_with = "merge")]
+        shard: Option<String>,
+        /// Theorem 1: write the outputs from every proxy's record.
+        #[arg(long)]
+        merge: bool,
     },
     /// Closed-form W2 between two Gaussians stored as npz (`mean` (d), `cov` (d, d), float64).
     W2 {
@@ -354,10 +360,17 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<()> {
     match command {
-        Command::Sweep { config, out, quiet } => {
+        Command::Sweep {
+            config,
+            out,
+            quiet,
+            shard,
+            merge,
+        } => {
             let config = SweepConfig::load(&config)?;
             let run_dir = out.unwrap_or_else(|| PathBuf::from("runs").join(config.name()));
-            let outcome = config.run(&run_dir, !quiet)?;
+            let part = proxyrobust::config::Part::from_flags(shard.as_deref(), merge)?;
+            let outcome = config.run(&run_dir, !quiet, part)?;
             println!(
                 "{}\noutputs: {}",
                 outcome.summary,
@@ -512,14 +525,7 @@ fn run(command: Command) -> Result<()> {
             use proxyrobust::arc::{ArcOutcome, Part};
             let config: proxyrobust::arc::ArcConfig = proxyrobust::config::load(&config)?;
             let out = out.unwrap_or_else(|| proxyrobust::arc::default_out(&config));
-            let part = match (shard, merge) {
-                (Some(text), _) => {
-                    let (i, n) = proxyrobust::config::parse_shard("--shard", &text)?;
-                    Part::Shard(i, n)
-                }
-                (None, true) => Part::Merge,
-                (None, false) => Part::All,
-            };
+            let part = Part::from_flags(shard.as_deref(), merge)?;
             match proxyrobust::arc::run(&real, &proxy, &config, &out, !quiet, part)? {
                 ArcOutcome::Summary(summary) => {
                     let text = format!("{summary}\noutputs in {}", out.display());

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 
 /// A Monte-Carlo mean with a two-sided normal-approximation confidence interval
 /// `mean ± z_{(1+c)/2} · std_error`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Estimate {
     pub mean: f64,
     pub std_error: f64,

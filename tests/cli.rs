@@ -175,6 +175,40 @@ fn theorem1_sweep_end_to_end() {
         csv,
         std::fs::read_to_string(again.join("theorem1.csv")).unwrap()
     );
+
+    // In shards: three shards and the merge give the same table and report; a merge with a
+    // shard missing names the missing proxies; other sweeps refuse to split.
+    let split = dir.path().join("split");
+    let sweep = |extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            config.to_str().unwrap(),
+            "--out",
+            split.to_str().unwrap(),
+            "--quiet",
+        ];
+        args.extend(extra);
+        run(&args)
+    };
+    assert!(sweep(&["--shard", "1/3"]).status.success());
+    assert_refused(&sweep(&["--merge"]), &["--merge", "missing: proxies 0, 2, 3, 5, 6, 8"]);
+    for shard in ["0/3", "2/3"] {
+        assert!(sweep(&["--shard", shard]).status.success());
+    }
+    assert!(sweep(&["--merge"]).status.success());
+    for file in ["theorem1.csv", "report.md"] {
+        assert_eq!(
+            std::fs::read_to_string(split.join(file)).unwrap(),
+            std::fs::read_to_string(out.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    let theorem2 = dir.path().join("t2.toml");
+    std::fs::write(&theorem2, "sweep = \"theorem2\"\n").unwrap();
+    assert_refused(
+        &run(&["sweep", theorem2.to_str().unwrap(), "--shard", "0/2"]),
+        &["--shard", "a theorem1 sweep"],
+    );
 }
 
 #[test]

@@ -390,17 +390,7 @@ impl std::fmt::Display for ArcSummary {
     }
 }
 
-/// Which part of the ε grid an `arc` invocation computes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Part {
-    /// Every cell, then the merge.
-    #[default]
-    All,
-    /// Cells `i, i + n, …` only (`--shard i/n`); their records wait for the merge.
-    Shard(usize, usize),
-    /// The outputs from every cell's record (`--merge`).
-    Merge,
-}
+pub use crate::config::Part;
 
 /// A cell of the grid: one seed's ε indices, trained in order — the whole ladder when the ε's
 /// warm-start each other, else one ε (independent trainings).
@@ -454,14 +444,12 @@ pub fn run(
         .with("real", real)?
         .with("proxy", proxy)?;
     let all = cells(config);
-    let mine: Vec<&(u64, Vec<usize>)> = match part {
-        Part::All => all.iter().collect(),
-        Part::Shard(i, n) if i < n => all.iter().skip(i).step_by(n).collect(),
-        Part::Shard(..) => {
-            return Err(Error::invalid("--shard", "I/N with 0 ≤ I < N"));
-        }
-        Part::Merge => Vec::new(),
-    };
+    let mine: Vec<&(u64, Vec<usize>)> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| part.computes(*i))
+        .map(|(_, cell)| cell)
+        .collect();
     if !mine.is_empty() {
         compute_cells(real, proxy, config, out, device, &mine, show)?;
     }

@@ -27,7 +27,7 @@ impl Extent {
 
 /// The two attacks' agreement on one set of points: mean |FAB − bisection| over the points both
 /// broke, and the points neither broke within the largest radius.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize)]
 pub struct AttackSpread {
     pub disagreement: f64,
     pub unbroken: usize,
@@ -37,7 +37,7 @@ pub struct AttackSpread {
 /// The minimal-distance estimate against exact distances to a linear classifier's boundary, on
 /// the points it classifies correctly: relative gaps (estimate − exact)/exact, which are ≥ 0 up to
 /// the bisection's resolution, since both attacks give upper bounds.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize)]
 pub struct Calibration {
     pub points: usize,
     pub mean_exact: f64,

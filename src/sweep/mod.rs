@@ -89,9 +89,22 @@ impl SweepConfig {
     }
 
     /// Runs the sweep, writing its outputs under `run_dir`.
-    pub fn run(&self, run_dir: &Path, progress: bool) -> Result<SweepOutcome> {
+    /// Runs the sweep, or the `part` of Theorem 1's proxies a shard computes (the other sweeps,
+    /// seconds long, run whole).
+    pub fn run(
+        &self,
+        run_dir: &Path,
+        progress: bool,
+        part: crate::config::Part,
+    ) -> Result<SweepOutcome> {
+        if part != crate::config::Part::All && !matches!(self, SweepConfig::Theorem1(_)) {
+            return Err(Error::invalid(
+                "--shard",
+                "a theorem1 sweep: the other sweeps run whole (they take seconds)",
+            ));
+        }
         match self {
-            SweepConfig::Theorem1(c) => theorem1::run(c, run_dir, progress),
+            SweepConfig::Theorem1(c) => theorem1::run_part(c, run_dir, progress, part),
             SweepConfig::Theorem2(c) => theorem2::run(c, run_dir, progress),
             SweepConfig::Theorem6(c) => theorem6::run(c, run_dir, progress),
             SweepConfig::Theorem7(c) => theorem7::run(c, run_dir, progress),

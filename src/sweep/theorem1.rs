@@ -16,7 +16,7 @@
 //! the attacks' calibration against exact distances on a linear classifier and their
 //! disagreement per proxy.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use faer::Mat;
 use rand::SeedableRng;
@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{SweepOutcome, expect_sweep};
 use crate::config::{
-    Validate, at_least, at_most, fits_in_memory, non_negative_finite, positive_finite,
+    Part, Validate, at_least, at_most, fits_in_memory, non_negative_finite, positive_finite,
 };
 use crate::error::{Error, Result};
 use crate::report::{self, Axes, BLUE, GREEN, Labels, ORANGE, Series};
@@ -423,10 +423,10 @@ impl Theorem1Config {
 }
 
 /// One CSV row per proxy; see `docs/outputs.md` for the meaning of each column.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProxyRow {
     pub proxy: usize,
-    pub perturbation: &'static str,
+    pub perturbation: String,
     pub strength: f64,
     pub cwd_w2: f64,
     pub bound: f64,
@@ -704,71 +704,130 @@ fn classifier_and_draws(
 /// Runs the sweep and writes `theorem1.csv`, `theorem1.png`/`.svg`, `report.md`, `real.npz` and
 /// `manifest.json` under `run_dir`.
 pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<SweepOutcome> {
+    run_part(config, run_dir, progress, Part::All)
+}
+
+/// What every proxy's row shares: the real distribution's robustness under `h`, its accuracy
+/// and the estimator's figures (`shards/common.json` of a split sweep).
+#[derive(Serialize, Deserialize)]
+struct Common {
+    rob_real: Estimate,
+    accuracy: f64,
+    estimator: Estimator,
+}
+
+fn shard_file(run_dir: &Path, name: &str) -> PathBuf {
+    run_dir.join("shards").join(name)
+}
+
+/// [`run`] in `part`s: a shard (`Part::Shard(i, n)`) trains or builds `h` as the whole sweep
+/// does and evaluates proxies `i, i + n, …`, recording them under `run_dir/shards/`; the merge
+/// writes the outputs from every proxy's record, exactly those of one run (each proxy's draws
+/// depend only on the seed and its index).
+pub fn run_part(
+    config: &Theorem1Config,
+    run_dir: &Path,
+    progress: bool,
+    part: Part,
+) -> Result<SweepOutcome> {
     config.validate()?;
     let mut manifest = super::manifest(config, config.seed)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
     let real = real_distribution(&config.real, &mut rng)?;
-    let (classifier, draws, calibration) = classifier_and_draws(config, &real, &mut rng, progress)?;
     let eval = &config.evaluation;
-    let real_measured = classifier.class_distances(&draws, &real, eval.norm)?;
-    let real_distances = real_measured.per_class;
-    let rob_real = Estimate::stratified(&real_distances, real.probs(), eval.confidence)?;
-    let accuracy = real_distances
-        .iter()
-        .zip(real.probs())
-        .map(|(d, p)| p * fraction_positive(d))
-        .sum::<f64>();
     let factor = eval.norm.euclidean_domination_factor(real.dim());
-
     let strengths = config.strengths();
-    let bar = report::progress(strengths.len(), "theorem 1 proxies", progress);
-    let mut rows = Vec::with_capacity(strengths.len());
-    for (i, &strength) in strengths.iter().enumerate() {
-        let (kind, proxy) = proxy_at(config, &real, classifier.linear(), &strengths, i)?;
-        let cwd = conditional_wasserstein(&real, &proxy)?.cwd;
-        let proxy_measured = classifier.class_distances(&draws, &proxy, eval.norm)?;
-        let proxy_distances = proxy_measured.per_class;
-        let rob_proxy = Estimate::stratified(&proxy_distances, proxy.probs(), eval.confidence)?;
-        let paired: Vec<Vec<f64>> = real_distances
-            .iter()
-            .zip(&proxy_distances)
-            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x - y).collect())
-            .collect();
-        let delta = Estimate::stratified(&paired, real.probs(), eval.confidence)?;
-        let bound = factor * cwd;
-        let delta_abs = delta.mean.abs();
-        rows.push(ProxyRow {
-            proxy: i,
-            perturbation: kind.name(),
-            strength,
-            cwd_w2: cwd,
-            bound,
-            mean_distance: conditional_mean_distance(&real, &proxy)?,
-            rob_real: rob_real.mean,
-            rob_real_half_width: rob_real.half_width,
-            rob_proxy: rob_proxy.mean,
-            rob_proxy_half_width: rob_proxy.half_width,
-            delta_rob: delta_abs,
-            delta_rob_half_width: delta.half_width,
-            holds: delta_abs - delta.half_width <= bound,
-            holds_point: delta_abs <= bound,
-            attack_disagreement: proxy_measured.attack.map(|a| a.disagreement),
-            unbroken: proxy_measured.attack.map(|a| a.unbroken),
+    let (common, rows) = if part == Part::Merge {
+        merged(run_dir, strengths.len())?
+    } else {
+        let (classifier, draws, calibration) =
+            classifier_and_draws(config, &real, &mut rng, progress)?;
+        let real_measured = classifier.class_distances(&draws, &real, eval.norm)?;
+        let real_distances = real_measured.per_class;
+        let common = Common {
+            rob_real: Estimate::stratified(&real_distances, real.probs(), eval.confidence)?,
+            accuracy: real_distances
+                .iter()
+                .zip(real.probs())
+                .map(|(d, p)| p * fraction_positive(d))
+                .sum::<f64>(),
+            estimator: Estimator {
+                real: real_measured.attack,
+                calibration,
+            },
+        };
+        let mine: Vec<usize> = (0..strengths.len()).filter(|&i| part.computes(i)).collect();
+        let bar = report::progress(mine.len(), "theorem 1 proxies", progress);
+        let mut rows = Vec::with_capacity(mine.len());
+        for i in mine {
+            let (kind, proxy) = proxy_at(config, &real, classifier.linear(), &strengths, i)?;
+            let cwd = conditional_wasserstein(&real, &proxy)?.cwd;
+            let proxy_measured = classifier.class_distances(&draws, &proxy, eval.norm)?;
+            let proxy_distances = proxy_measured.per_class;
+            let rob_proxy = Estimate::stratified(&proxy_distances, proxy.probs(), eval.confidence)?;
+            let paired: Vec<Vec<f64>> = real_distances
+                .iter()
+                .zip(&proxy_distances)
+                .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x - y).collect())
+                .collect();
+            let delta = Estimate::stratified(&paired, real.probs(), eval.confidence)?;
+            let bound = factor * cwd;
+            let delta_abs = delta.mean.abs();
+            let row = ProxyRow {
+                proxy: i,
+                perturbation: kind.name().into(),
+                strength: strengths[i],
+                cwd_w2: cwd,
+                bound,
+                mean_distance: conditional_mean_distance(&real, &proxy)?,
+                rob_real: common.rob_real.mean,
+                rob_real_half_width: common.rob_real.half_width,
+                rob_proxy: rob_proxy.mean,
+                rob_proxy_half_width: rob_proxy.half_width,
+                delta_rob: delta_abs,
+                delta_rob_half_width: delta.half_width,
+                holds: delta_abs - delta.half_width <= bound,
+                holds_point: delta_abs <= bound,
+                attack_disagreement: proxy_measured.attack.map(|a| a.disagreement),
+                unbroken: proxy_measured.attack.map(|a| a.unbroken),
+            };
+            if let Part::Shard(..) = part {
+                report::create_run_dir(&run_dir.join("shards"))?;
+                report::write_json(&shard_file(run_dir, &format!("proxy-{i}.json")), &row)?;
+            }
+            rows.push(row);
+            bar.set_message(format!("cwd {cwd:.3e} |ΔRob| {delta_abs:.3e}"));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        (common, rows)
+    };
+    if let Part::Shard(..) = part {
+        report::create_run_dir(&run_dir.join("shards"))?;
+        report::write_json(&shard_file(run_dir, "common.json"), &common)?;
+        return Ok(SweepOutcome {
+            run_dir: run_dir.to_owned(),
+            checks: rows.len(),
+            violations: rows.iter().filter(|r| !r.holds).count(),
+            summary: format!(
+                "Theorem 1 shard: {} of {} proxies recorded under {}; `--merge` when every shard is done",
+                rows.len(),
+                strengths.len(),
+                run_dir.join("shards").display()
+            ),
         });
-        bar.set_message(format!("cwd {cwd:.3e} |ΔRob| {delta_abs:.3e}"));
-        bar.inc(1);
     }
-    bar.finish_and_clear();
+    let Common {
+        rob_real,
+        accuracy,
+        estimator,
+    } = common;
 
     report::create_run_dir(run_dir)?;
     report::write_csv(&run_dir.join("theorem1.csv"), &rows)?;
     plot(run_dir, &rows, eval.norm, config.classifier.kind)?;
     crate::npz::write_class_conditionals(&run_dir.join("real.npz"), &real)?;
     let violations: Vec<&ProxyRow> = rows.iter().filter(|r| !r.holds).collect();
-    let estimator = Estimator {
-        real: real_measured.attack,
-        calibration,
-    };
     let markdown = report_markdown(config, &rows, &rob_real, accuracy, factor, &estimator);
     report::atomic_write(&run_dir.join("report.md"), markdown.as_bytes())?;
     if let Some(c) = &estimator.calibration {
@@ -803,8 +862,41 @@ pub fn run(config: &Theorem1Config, run_dir: &Path, progress: bool) -> Result<Sw
     })
 }
 
+/// The common record and every proxy's row of a split sweep; refuses while any is missing.
+fn merged(run_dir: &Path, proxies: usize) -> Result<(Common, Vec<ProxyRow>)> {
+    fn read<T: serde::de::DeserializeOwned>(file: &Path) -> Option<T> {
+        serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()
+    }
+    let common: Option<Common> = read(&shard_file(run_dir, "common.json"));
+    let rows: Vec<Option<ProxyRow>> = (0..proxies)
+        .map(|i| read(&shard_file(run_dir, &format!("proxy-{i}.json"))))
+        .collect();
+    let missing: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_none())
+        .map(|(i, _)| i.to_string())
+        .collect();
+    match common {
+        Some(common) if missing.is_empty() => Ok((common, rows.into_iter().flatten().collect())),
+        _ => Err(Error::invalid(
+            "--merge",
+            format!(
+                "every proxy recorded under {}; missing: {}",
+                run_dir.join("shards").display(),
+                if missing.is_empty() {
+                    "common.json".to_string()
+                } else {
+                    format!("proxies {}", missing.join(", "))
+                }
+            ),
+        )),
+    }
+}
+
 /// What the report says about a network's distance estimates: its attacks' disagreement on the
 /// real points, and their calibration on a linear classifier whose distances are exact.
+#[derive(Serialize, Deserialize)]
 struct Estimator {
     real: Option<super::AttackSpread>,
     calibration: Option<super::Calibration>,
