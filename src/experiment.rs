@@ -723,12 +723,17 @@ impl Grid {
             bounds_rows.extend(bounds);
             rows.push(row);
         }
-        let mut manifest = report::Manifest::new(
-            "experiment",
-            config,
-            report::device_name(config.train.device.start(config.train.threads)?),
-        )?
-        .seed(&config.seeds)?;
+        // The merge may run where the cells' device is absent (a CPU-only merge job): it names
+        // the configured device then.
+        let device = match config.train.device.start(config.train.threads) {
+            Ok(device) => report::device_name(device),
+            Err(_) => format!(
+                "{:?} (the cells' device; absent where they were merged)",
+                config.train.device
+            ),
+        };
+        let mut manifest =
+            report::Manifest::new("experiment", config, device)?.seed(&config.seeds)?;
         let (train, _) = config.train.dataset.load()?;
         report::write_csv(&dir.join("runs.csv"), &rows)?;
         let summary = summarise(&self.arms, &rows, train.num_classes());

@@ -191,7 +191,10 @@ fn theorem1_sweep_end_to_end() {
         run(&args)
     };
     assert!(sweep(&["--shard", "1/3"]).status.success());
-    assert_refused(&sweep(&["--merge"]), &["--merge", "missing: proxies 0, 2, 3, 5, 6, 8"]);
+    assert_refused(
+        &sweep(&["--merge"]),
+        &["--merge", "missing: proxies 0, 2, 3, 5, 6, 8"],
+    );
     for shard in ["0/3", "2/3"] {
         assert!(sweep(&["--shard", shard]).status.success());
     }

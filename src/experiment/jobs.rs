@@ -102,6 +102,15 @@ pub fn write_slurm(
         absolute(config_file)?,
         absolute(dir)?,
     );
+    // The scripts quote these paths in single quotes.
+    for path in [&exe, &config_file, &dir] {
+        if path.to_string_lossy().contains('\'') {
+            return Err(Error::file(
+                path,
+                "a path without single quotes for the Slurm scripts",
+            ));
+        }
+    }
     let folder = dir.join("slurm");
     let cells = grid.cell_ids().len();
     let mut header = vec![
