@@ -53,6 +53,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Draws `--count` points of a Gaussian stored as npz (`mean` (d), `cov` (d, d)) and writes
+    /// them as a vector set (npz `x`, float64 (n, d)) for `arc`: with `w2` on the same two files,
+    /// the Gaussian-pair check 4·ARC ≤ W2.
+    SampleGaussian {
+        gaussian: PathBuf,
+        #[arg(long)]
+        count: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Conditional Wasserstein distance (Definition 2) between two class-conditional Gaussian sets
     /// stored as npz (`means` (K, d), `covs` (K, d, d), optional `probs` (K)).
     Cwd {
@@ -380,6 +392,15 @@ fn run(command: Command) -> Result<()> {
         Command::W2 { a, b, json } => {
             let w2 = wasserstein2(&read_gaussian(&a)?, &read_gaussian(&b)?)?;
             print(json, &serde_json::json!({ "w2": w2 }), format!("{w2:.15e}"))?;
+        }
+        Command::SampleGaussian {
+            gaussian,
+            count,
+            out,
+            seed,
+        } => {
+            let points = proxyrobust::npz::write_gaussian_samples(&gaussian, count, seed, &out)?;
+            println!("{points} points written to {}", out.display());
         }
         Command::Cwd { a, b, json } => {
             let (da, db) = (read_class_conditionals(&a)?, read_class_conditionals(&b)?);

@@ -453,3 +453,20 @@ pub fn write_class_conditionals(path: &Path, dist: &ClassConditionalGaussians) -
         Ok(())
     })
 }
+
+/// Draws `count` points of the Gaussian stored in `gaussian` (npz `mean`, `cov`) with a generator
+/// seeded by `seed` and writes them as a vector set ([`write_vectors`]) to `out`; returns how many.
+pub fn write_gaussian_samples(
+    gaussian: &Path,
+    count: usize,
+    seed: u64,
+    out: &Path,
+) -> Result<usize> {
+    use rand::SeedableRng;
+    let g = read_gaussian(gaussian)?;
+    crate::config::at_least("--count", count, 1)?;
+    crate::config::fits_in_memory("--count", "points × dimensions", &[count, g.dim()])?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    write_vectors(out, &g.sample(count, &mut rng))?;
+    Ok(count)
+}

@@ -621,3 +621,60 @@ fn arc_sphere_command() {
         &["norm"],
     );
 }
+
+/// `sample-gaussian` writes a vector set whose sample mean and variances match the Gaussian's
+/// (within 4 standard errors), reproducibly for a seed; a bad count is refused.
+#[test]
+fn sample_gaussian_writes_a_vector_set_of_the_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    let gaussian = dir.path().join("g.npz");
+    let cov = faer::mat![[2.0, 0.0], [0.0, 0.5]];
+    proxyrobust::npz::write_gaussian(
+        &gaussian,
+        &proxyrobust::theory::gaussian::Gaussian::new(vec![1.0, -2.0], cov).unwrap(),
+    )
+    .unwrap();
+    let n = 20_000;
+    let sample = |name: &str| {
+        let out = dir.path().join(name);
+        let o = run(&[
+            "sample-gaussian",
+            gaussian.to_str().unwrap(),
+            "--count",
+            &n.to_string(),
+            "--out",
+            out.to_str().unwrap(),
+            "--seed",
+            "4",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut npz = ndarray_npy::NpzReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+        let x: Array2<f64> = npz.by_name("x").unwrap();
+        x
+    };
+    let x = sample("a.npz");
+    assert_eq!(x.dim(), (n, 2));
+    for (j, (mean, var)) in [(1.0, 2.0), (-2.0, 0.5)].into_iter().enumerate() {
+        let col: Vec<f64> = (0..n).map(|i| x[(i, j)]).collect();
+        let m = col.iter().sum::<f64>() / n as f64;
+        let v = col.iter().map(|c| (c - m).powi(2)).sum::<f64>() / (n - 1) as f64;
+        assert!((m - mean).abs() < 4.0 * (var / n as f64).sqrt(), "mean {m}");
+        // The sample variance's standard error is var·√(2/(n−1)).
+        assert!(
+            (v - var).abs() < 4.0 * var * (2.0 / (n - 1) as f64).sqrt(),
+            "variance {v}"
+        );
+    }
+    assert_eq!(sample("b.npz"), x, "the same seed draws the same points");
+    assert_refused(
+        &run(&[
+            "sample-gaussian",
+            gaussian.to_str().unwrap(),
+            "--count",
+            "0",
+            "--out",
+            "x.npz",
+        ]),
+        &["--count"],
+    );
+}

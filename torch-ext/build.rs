@@ -53,6 +53,8 @@ fn main() {
     println!("cargo:rerun-if-changed=src/distributed.cpp");
     println!("cargo:rerun-if-changed=src/shim.h");
     println!("cargo:rustc-link-search=native={}", lib.display());
+    // This crate's own test binaries find libtorch without LD_LIBRARY_PATH, as the main crate's do.
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");
     if nccl {
