@@ -108,10 +108,10 @@ impl BoundsSettings {
         let field = |name: &str| format!("{section}{name}");
         config::at_least(&field("points"), self.points, 2)?;
         if self.norm == Norm::L1 {
-            return Err(Error::invalid(&field("norm"), "l2 or linf"));
+            return Err(Error::invalid(field("norm"), "l2 or linf"));
         }
         if self.autoattack_norm == Some(Norm::L1) {
-            return Err(Error::invalid(&field("autoattack-norm"), "l2 or linf"));
+            return Err(Error::invalid(field("autoattack-norm"), "l2 or linf"));
         }
         if let Some(e) = self.eps {
             config::positive_finite(&field("eps"), e)?;

@@ -700,10 +700,10 @@ impl Grid {
         let ids = self.cell_ids();
         let mut outcomes = Vec::new();
         let mut missing = Vec::new();
-        for index in 0..self.cells.len() {
+        for (index, id) in ids.iter().enumerate() {
             match self.finished(config, dir, index) {
                 Some(outcome) => outcomes.push(outcome),
-                None => missing.push(ids[index].as_str()),
+                None => missing.push(id.as_str()),
             }
         }
         if !missing.is_empty() {

@@ -165,7 +165,7 @@ fn synthetic_scores_single_out_the_proxy_samples_unlike_real_ones() {
     let dir = tempfile::tempdir().unwrap();
     let (real, proxy) = (dir.path().join("real.npz"), dir.path().join("proxy.npz"));
     write_image_npz(&real, &images(240, |_| 60)).unwrap();
-    let bright = |i: usize| i % 3 == 0;
+    let bright = |i: usize| i.is_multiple_of(3);
     write_image_npz(&proxy, &images(240, |i| if bright(i) { 200 } else { 60 })).unwrap();
     let config = config(
         dir.path(),

@@ -330,7 +330,7 @@ mod with_torch {
     }
 
     /// A stream of its own for the synthetic draws, apart from libtorch's generator.
-    const SYNTHETIC_STREAM: u64 = 0x5EED_0F_5E7;
+    const SYNTHETIC_STREAM: u64 = 0x5EED_0F5E_75EE_D0F5;
 
     /// `t` in page-locked memory when it is bound for a CUDA device (so the copy can overlap
     /// computation), else as it is.
