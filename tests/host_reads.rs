@@ -15,19 +15,9 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 fn proxy_npz(dir: &std::path::Path) -> std::path::PathBuf {
-    use ndarray::{Array1, Array4};
     let (train, _) = proxyrobust::data::mnist10k().unwrap();
-    let proxy = train.take(200);
     let npz = dir.join("proxy.npz");
-    let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&npz).unwrap());
-    w.add_array(
-        "image",
-        &Array4::from_shape_vec((200, 28, 28, 1), proxy.pixels().to_vec()).unwrap(),
-    )
-    .unwrap();
-    w.add_array("label", &Array1::from(proxy.labels().to_vec()))
-        .unwrap();
-    w.finish().unwrap();
+    proxyrobust::data::write_image_npz(&npz, &train.take(200)).unwrap();
     npz
 }
 

@@ -374,20 +374,10 @@ fn trains_on_a_cifar10_folder_and_refuses_a_missing_one() {
 /// images; the metrics are finite and a config error names its field.
 #[test]
 fn objectives_and_port_train_and_bad_settings_are_refused() {
-    use ndarray::{Array1, Array4};
     let dir = tempfile::tempdir().unwrap();
     let (train, _) = proxyrobust::data::mnist10k().unwrap();
-    let proxy = train.take(300);
     let npz = dir.path().join("proxy.npz");
-    let mut w = ndarray_npy::NpzWriter::new(std::fs::File::create(&npz).unwrap());
-    w.add_array(
-        "image",
-        &Array4::from_shape_vec((300, 28, 28, 1), proxy.pixels().to_vec()).unwrap(),
-    )
-    .unwrap();
-    w.add_array("label", &Array1::from(proxy.labels().to_vec()))
-        .unwrap();
-    w.finish().unwrap();
+    proxyrobust::data::write_image_npz(&npz, &train.take(300)).unwrap();
     let objectives = [
         "kind = \"natural\"",
         "kind = \"pgd\"\nnorm = \"linf\"\nepsilon = 0.1\nstep_size = 0.05\nsteps = 2",
