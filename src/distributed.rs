@@ -63,25 +63,26 @@ impl Launch {
                 None => default.ok_or_else(|| Error::invalid("MASTER_PORT", "set")),
             }
         };
-        let missing = |names: &[&str]| -> Vec<String> {
-            names
-                .iter()
-                .filter(|n| get(n).is_none())
-                .map(|n| n.to_string())
-                .collect()
+        // Every variable of `names` set, else one line naming the missing ones.
+        let require = |names: &[&str], context: &str| -> Result<()> {
+            let absent: Vec<&str> = names.iter().copied().filter(|n| get(n).is_none()).collect();
+            if absent.is_empty() {
+                return Ok(());
+            }
+            Err(Error::invalid(
+                "environment",
+                format!(
+                    "all of {} {context}; missing: {}",
+                    names.join(", "),
+                    absent.join(", ")
+                ),
+            ))
         };
         let launch = if TORCHRUN.iter().any(|n| get(n).is_some()) {
-            let absent = missing(&TORCHRUN);
-            if !absent.is_empty() {
-                return Err(Error::invalid(
-                    "environment",
-                    format!(
-                        "all of {} for a distributed launch (as torchrun sets them); missing: {}",
-                        TORCHRUN.join(", "),
-                        absent.join(", ")
-                    ),
-                ));
-            }
+            require(
+                &TORCHRUN,
+                "for a distributed launch (as torchrun sets them)",
+            )?;
             Launch {
                 rank: number("RANK")?,
                 world_size: number("WORLD_SIZE")?,
@@ -91,17 +92,7 @@ impl Launch {
                 launcher: "torchrun",
             }
         } else if get("SLURM_PROCID").is_some() && get("SLURM_STEP_NUM_TASKS").is_some() {
-            let absent = missing(&SLURM);
-            if !absent.is_empty() {
-                return Err(Error::invalid(
-                    "environment",
-                    format!(
-                        "all of {} under srun; missing: {}",
-                        SLURM.join(", "),
-                        absent.join(", ")
-                    ),
-                ));
-            }
+            require(&SLURM, "under srun")?;
             let nodes = get("SLURM_STEP_NODELIST").or_else(|| get("SLURM_JOB_NODELIST"));
             let master_addr = match get("MASTER_ADDR") {
                 Some(addr) => addr,
