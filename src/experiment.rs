@@ -202,6 +202,21 @@ impl std::fmt::Display for SummaryRow {
     }
 }
 
+/// CRC-32 of a file's bytes, read in 1 MiB pieces: the settings key of a proxy set made
+/// elsewhere, so that resampling it (same name, same size) retrains the runs that used it.
+fn file_crc32(path: &Path) -> Result<u32> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| Error::file(path, format!("cannot read proxy set: {e}"));
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let (mut hasher, mut buffer) = (crc32fast::Hasher::new(), vec![0u8; 1 << 20]);
+    loop {
+        match file.read(&mut buffer).map_err(unreadable)? {
+            0 => return Ok(hasher.finalize()),
+            n => hasher.update(&buffer[..n]),
+        }
+    }
+}
+
 /// One cell of the grid.
 struct Arm {
     name: String,
@@ -573,17 +588,15 @@ impl Grid {
             });
         }
         for set in &config.proxy_sets {
-            let bytes = match files {
+            let crc32 = match files {
                 ProxyFiles::Skip => 0,
-                _ => std::fs::metadata(&set.npz)
-                    .map_err(|e| Error::file(&set.npz, format!("cannot read proxy set: {e}")))?
-                    .len(),
+                _ => file_crc32(&set.npz)?,
             };
             proxy_files.push(ArmProxy {
                 name: set.name.clone(),
                 file: set.npz.clone(),
                 key_file: set.npz.clone(),
-                origin: serde_json::json!({ "set": set.name, "npz": set.npz, "bytes": bytes }),
+                origin: serde_json::json!({ "set": set.name, "npz": set.npz, "crc32": crc32 }),
             });
         }
         let arms = config.arms(&proxy_files);

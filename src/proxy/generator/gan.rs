@@ -5,7 +5,8 @@
 //! Generator: [z, embed(y)] → linear → (2·width, H/4, W/4) → BN, ReLU → 4×4 transposed conv,
 //! stride 2 → (width, H/2, W/2) → BN, ReLU → 4×4 transposed conv, stride 2 → (C, H, W) → tanh.
 //! Discriminator: 4×4 conv, stride 2 → LeakyReLU(0.2) → 4×4 conv, stride 2 → LeakyReLU(0.2) →
-//! features φ(x); D(x, y) = w·φ(x) + embed(y)·φ(x).
+//! features φ(x); D(x, y) = w·φ(x) + embed(y)·φ(x), every weight of D spectrally normalised
+//! (Miyato et al. 2018, [`super::spectral_norm`]) unless `spectral_norm = false`.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use tch::nn::{self, Module, ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 
 use super::run::{Generative, SampleNoise};
+use super::spectral_norm::PowerIteration;
 use super::{GanConfig, GanLoss, SampleSettings};
 use crate::error::Result;
 use crate::train::adam::Adam;
@@ -91,9 +93,12 @@ fn leaky_relu(x: &Tensor) -> Tensor {
 }
 
 struct Discriminator {
-    features: nn::Sequential,
+    conv1: nn::Conv2D,
+    conv2: nn::Conv2D,
     linear: nn::Linear,
     embedding: nn::Embedding,
+    /// Power iterations of conv1, conv2, linear and embedding when spectrally normalised.
+    spectral: Option<[PowerIteration; 4]>,
 }
 
 impl Discriminator {
@@ -105,12 +110,6 @@ impl Discriminator {
             padding: 1,
             ..Default::default()
         };
-        let features = nn::seq()
-            .add(nn::conv2d(&p / "conv1", c, width, 4, down))
-            .add_fn(leaky_relu)
-            .add(nn::conv2d(&p / "conv2", width, 2 * width, 4, down))
-            .add_fn(leaky_relu)
-            .add_fn(|x| x.flatten(1, -1));
         let dim = 2 * width * (h / 4) * (w / 4);
         // The projection starts at the scale of the linear head (uniform ±1/√dim), not at
         // tch's N(0, 1) embedding default, which would put the initial logits in the hundreds.
@@ -122,18 +121,50 @@ impl Discriminator {
             },
             ..Default::default()
         };
+        let spectral = config.spectral_norm.then(|| {
+            let sn = &p / "spectral_norm";
+            [
+                PowerIteration::new(&sn / "conv1", width),
+                PowerIteration::new(&sn / "conv2", 2 * width),
+                PowerIteration::new(&sn / "linear", 1),
+                PowerIteration::new(&sn / "embedding", classes),
+            ]
+        });
         Discriminator {
-            features,
+            conv1: nn::conv2d(&p / "conv1", c, width, 4, down),
+            conv2: nn::conv2d(&p / "conv2", width, 2 * width, 4, down),
             linear: nn::linear(&p / "linear", dim, 1, Default::default()),
             embedding: nn::embedding(&p / "embedding", classes, dim, projection),
+            spectral,
         }
     }
 
-    /// Logits (N,).
+    /// Weight `index` (conv1, conv2, linear, embedding), spectrally normalised when configured.
+    fn weight(&self, index: usize, weight: &Tensor) -> Tensor {
+        match &self.spectral {
+            Some(iterations) => iterations[index].normalize(weight),
+            None => weight.shallow_clone(),
+        }
+    }
+
+    /// Logits (N,): φ(x) = two stride-2 4×4 convolutions with LeakyReLU(0.2), flattened;
+    /// D(x, y) = w·φ(x) + b + embed(y)·φ(x).
     fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
-        let phi = self.features.forward(x);
-        self.linear.forward(&phi).squeeze_dim(1)
-            + (self.embedding.forward(y) * &phi).sum_dim_intlist(1, false, Kind::Float)
+        let conv = |x: &Tensor, index: usize, layer: &nn::Conv2D| {
+            leaky_relu(&x.conv2d(
+                &self.weight(index, &layer.ws),
+                layer.bs.as_ref(),
+                [2, 2],
+                [1, 1],
+                [1, 1],
+                1,
+            ))
+        };
+        let phi = conv(&conv(x, 0, &self.conv1), 1, &self.conv2).flatten(1, -1);
+        let head = phi.linear(&self.weight(2, &self.linear.ws), self.linear.bs.as_ref());
+        let projection =
+            Tensor::embedding(&self.weight(3, &self.embedding.ws), y, -1, false, false);
+        head.squeeze_dim(1) + (projection * &phi).sum_dim_intlist(1, false, Kind::Float)
     }
 }
 
