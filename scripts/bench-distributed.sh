@@ -27,4 +27,4 @@ for round in $(seq 1 "$rounds"); do
   if [ $((round % 2)) -eq 1 ]; then a=$(one); g=$(group); p=$(two); else p=$(two); g=$(group); a=$(one); fi
   echo "round $round: one process ${a} ms, group of one ${g} ms (ratio $(awk "BEGIN{printf \"%.3f\", $g/$a}")), two Gloo ranks ${p} ms (ratio $(awk "BEGIN{printf \"%.3f\", $p/$a}"))" | tee -a "$out/results.txt"
 done
-echo "test accuracy: one $(tail -n1 "$out/single/metrics.csv" | cut -d, -f6), two $(tail -n1 "$out/pair/metrics.csv" | cut -d, -f6)" | tee -a "$out/results.txt"
+echo "test accuracy: one $(tail -n1 "$out/single/metrics.csv" | cut -d, -f7), two $(tail -n1 "$out/pair/metrics.csv" | cut -d, -f7)" | tee -a "$out/results.txt"

@@ -367,3 +367,54 @@ fn cells_run_apart_merge_into_the_sequential_outputs() {
     assert!(read("cells", "slurm/merge.sbatch").contains("--merge"));
     assert!(read("cells", "slurm/submit.sh").contains("--dependency=afterok:"));
 }
+
+/// A proxy set made elsewhere (`proxy_sets`) is keyed by its contents: rewriting the file with
+/// other images of the same count — the same byte size — retrains the runs that use it and only
+/// those, and an unchanged file retrains nothing.
+#[test]
+fn a_rewritten_proxy_set_of_the_same_size_retrains_its_runs() {
+    use proxyrobust::data::{ImageDataset, write_image_npz};
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("set.npz");
+    let write_set = |shift: i64| {
+        let labels: Vec<i64> = (0..300).map(|i| (i + shift) % 10).collect();
+        let pixels: Vec<u8> = (0..300 * 784)
+            .map(|i| ((i * 7 + shift as usize) % 256) as u8)
+            .collect();
+        write_image_npz(
+            &set,
+            &ImageDataset::new(pixels, labels, [28, 28, 1], 10).unwrap(),
+        )
+        .unwrap();
+    };
+    write_set(0);
+    let size = std::fs::metadata(&set).unwrap().len();
+    let text = config("[0.4]").replace(
+        "proxies = [{ kind = \"gaussian\" }]",
+        &format!(
+            "proxy_sets = [{{ name = \"set\", npz = {:?} }}]",
+            set.to_str().unwrap()
+        ),
+    );
+    let first = run(&text, dir.path());
+    assert!(
+        first.contains("\nport-set-g0.4-n300,set,0.4,300,0,"),
+        "{first}"
+    );
+    let (baseline, port) = (
+        modified(dir.path(), "baseline-s0"),
+        modified(dir.path(), "port-set-g0.4-n300-s0"),
+    );
+    run(&text, dir.path());
+    assert_eq!(modified(dir.path(), "port-set-g0.4-n300-s0"), port);
+
+    write_set(1);
+    assert_eq!(
+        std::fs::metadata(&set).unwrap().len(),
+        size,
+        "same byte size"
+    );
+    run(&text, dir.path());
+    assert_eq!(modified(dir.path(), "baseline-s0"), baseline);
+    assert_ne!(modified(dir.path(), "port-set-g0.4-n300-s0"), port);
+}

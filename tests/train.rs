@@ -44,9 +44,9 @@ fn cnn4_reaches_97_percent_on_mnist10k() {
         outcome.final_test_accuracy
     );
     let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
-    assert!(
-        csv.starts_with("epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,seconds\n")
-    );
+    assert!(csv.starts_with(
+        "epoch,lr,train_loss,train_accuracy,grad_norm,test_loss,test_accuracy,seconds\n"
+    ));
     assert_eq!(csv.lines().count(), config.epochs + 1);
     let weights = std::fs::read(dir.path().join("weights.safetensors")).unwrap();
     // safetensors: an 8-byte little-endian header length, then a JSON header naming the tensors

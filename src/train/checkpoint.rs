@@ -23,6 +23,7 @@ pub(super) struct Position {
     pub step: i64,
     pub loss_sum: f64,
     pub correct: f64,
+    pub grad_norm_sum: f64,
     pub finished: Vec<EpochMetrics>,
     /// Finished epochs (1-based) after which the model predicted one class for at least
     /// [`COLLAPSED_FRACTION`] of the test images: a collapse.
@@ -40,6 +41,7 @@ impl Position {
             step: 0,
             loss_sum: 0.0,
             correct: 0.0,
+            grad_norm_sum: 0.0,
             finished: Vec::new(),
             collapsed: Vec::new(),
         }
@@ -61,7 +63,7 @@ impl Position {
     }
 }
 
-const METRIC_COLUMNS: i64 = 7;
+const METRIC_COLUMNS: i64 = 8;
 
 /// How a training run uses its folder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -246,6 +248,7 @@ pub(super) fn save(
     named.push(("state/step".into(), scalar(at.step as f64)));
     named.push(("state/loss_sum".into(), scalar(at.loss_sum)));
     named.push(("state/correct".into(), scalar(at.correct)));
+    named.push(("state/grad_norm_sum".into(), scalar(at.grad_norm_sum)));
     let rows: Vec<f64> = at
         .finished
         .iter()
@@ -258,6 +261,7 @@ pub(super) fn save(
                 m.test_loss,
                 m.test_accuracy,
                 m.seconds,
+                m.grad_norm,
             ]
         })
         .collect();
@@ -316,7 +320,7 @@ pub(super) fn load(
     let metrics = tensors
         .get("state/metrics")
         .ok_or_else(|| bad("missing `state/metrics`".into()))?;
-    let rows = metrics.size()[0];
+    let (rows, columns) = (metrics.size()[0], metrics.size()[1]);
     let value = |r: i64, c: i64| metrics.double_value(&[r, c]);
     let finished = (0..rows)
         .map(|r| EpochMetrics {
@@ -327,6 +331,8 @@ pub(super) fn load(
             test_loss: value(r, 4),
             test_accuracy: value(r, 5),
             seconds: value(r, 6),
+            // Checkpoints made before the column existed have seven.
+            grad_norm: if columns > 7 { value(r, 7) } else { f64::NAN },
         })
         .collect();
     Ok(Position {
@@ -334,6 +340,7 @@ pub(super) fn load(
         step: scalar("state/step")? as i64,
         loss_sum: scalar("state/loss_sum")?,
         correct: scalar("state/correct")?,
+        grad_norm_sum: scalar("state/grad_norm_sum").unwrap_or(f64::NAN),
         finished,
         collapsed: tensors.get("state/collapsed").map_or(Vec::new(), |t| {
             let count = t.double_value(&[0]) as i64;

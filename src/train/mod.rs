@@ -131,6 +131,17 @@ pub struct SgdConfig {
     pub momentum: f64,
     pub nesterov: bool,
     pub weight_decay: f64,
+    /// Scale the gradient down to this L2 norm (over all parameters together) when it is
+    /// longer, before weight decay and momentum — PyTorch's `clip_grad_norm_` (0: no clipping,
+    /// the default). Each epoch's mean norm before clipping is `grad_norm` in `metrics.csv`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub max_grad_norm: f64,
+}
+
+/// Whether an optional field is at its "off" value, so configs that leave it off serialise as
+/// they did before the field existed (experiment settings keys and resume records included).
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for SgdConfig {
@@ -139,6 +150,7 @@ impl Default for SgdConfig {
             momentum: 0.9,
             nesterov: true,
             weight_decay: 5e-4,
+            max_grad_norm: 0.0,
         }
     }
 }
@@ -207,6 +219,7 @@ impl Validate for TrainConfig {
         )?;
         unit_interval_open("optimizer.momentum", self.optimizer.momentum)?;
         non_negative_finite("optimizer.weight_decay", self.optimizer.weight_decay)?;
+        non_negative_finite("optimizer.max_grad_norm", self.optimizer.max_grad_norm)?;
         self.augment.validate()?;
         self.objective.validate()?;
         if !(self.epsilon_warmup_epochs >= 0.0 && self.epsilon_warmup_epochs <= self.epochs as f64)
@@ -235,6 +248,9 @@ pub struct EpochMetrics {
     pub lr: f64,
     pub train_loss: f64,
     pub train_accuracy: f64,
+    /// Mean L2 norm of the gradient before clipping over the epoch's optimizer updates (the
+    /// mean over the replays of one batch under free adversarial training).
+    pub grad_norm: f64,
     pub test_loss: f64,
     pub test_accuracy: f64,
     pub seconds: f64,

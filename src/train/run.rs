@@ -205,6 +205,7 @@ pub fn run(
             lr,
             train_loss: at.loss_sum / n as f64,
             train_accuracy: at.correct / n as f64,
+            grad_norm: at.grad_norm_sum / steps_per_epoch as f64,
             test_loss,
             test_accuracy,
             seconds: epoch_start.elapsed().as_secs_f64(),
@@ -280,7 +281,7 @@ impl<'a> Trainer<'a> {
             sgd: Sgd::new(config.optimizer.clone()),
             average,
             free: FreePerturbation::default(),
-            sums: Tensor::zeros([2], (Kind::Double, device)),
+            sums: Tensor::zeros([3], (Kind::Double, device)),
             window: (0, 0),
             parallel: None,
         })
@@ -342,7 +343,7 @@ impl<'a> Trainer<'a> {
             if let Some(parallel) = &self.parallel {
                 parallel.average_gradients(&self.parameters)?;
             }
-            self.sgd.step(&self.parameters, lr);
+            let gradient_norm = self.sgd.step(&self.parameters, lr);
             if let Some(average) = &mut self.average {
                 average.update(&self.parameters);
             }
@@ -361,7 +362,13 @@ impl<'a> Trainer<'a> {
                 } else {
                     Tensor::zeros([], (Kind::Double, x.device()))
                 };
-                let _ = self.sums.g_add_(&Tensor::stack(&[loss, correct], 0));
+                let gradient_norm = gradient_norm.map_or_else(
+                    || Tensor::zeros([], (Kind::Double, x.device())),
+                    |g| g.to_kind(Kind::Double) / replays as f64,
+                );
+                let _ = self
+                    .sums
+                    .g_add_(&Tensor::stack(&[loss, correct, gradient_norm], 0));
             });
         }
         self.window = (self.window.0 + real, self.window.1 + 1);
@@ -403,6 +410,9 @@ impl<'a> Trainer<'a> {
         }
         at.loss_sum += sums[0];
         at.correct += sums[1];
+        // Every rank's gradient is the same average: the sum over ranks counts it once per rank.
+        at.grad_norm_sum +=
+            sums[2] / self.parallel.as_ref().map_or(1, |p| p.launch.world_size) as f64;
         Ok(loss)
     }
 

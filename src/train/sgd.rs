@@ -60,23 +60,35 @@ impl Sgd {
         }
     }
 
-    /// One update of every parameter that has a gradient, then the gradients are zeroed. Each
-    /// `a += c·b` is one fused `addcmul_` with a 0-dim coefficient tensor, so an update reads and
-    /// writes every parameter-sized tensor about five times (the gradient is updated in place),
-    /// and nothing waits for the device.
-    pub fn step(&mut self, parameters: &BTreeMap<String, Tensor>, lr: f64) {
+    /// One update of every parameter that has a gradient, then the gradients are zeroed; returns
+    /// the gradient's L2 norm over all parameters before clipping (a 0-dim tensor on the
+    /// parameters' device; `None` when no parameter has a gradient). With `max_grad_norm` > 0 the
+    /// gradient is first scaled by `min(1, max_grad_norm / (‖g‖ + 1e-6))`, as PyTorch's
+    /// `clip_grad_norm_`. Each `a += c·b` is one fused `addcmul_` with a 0-dim coefficient
+    /// tensor, so an update reads and writes every parameter-sized tensor about five times (the
+    /// gradient is updated in place), and nothing waits for the device.
+    pub fn step(&mut self, parameters: &BTreeMap<String, Tensor>, lr: f64) -> Option<Tensor> {
         let SgdConfig {
             momentum,
             nesterov,
             weight_decay,
+            max_grad_norm,
         } = self.config;
-        let Some(first) = parameters.values().next() else {
-            return;
-        };
+        let first = parameters.values().next()?;
         let coefficients = self
             .coefficients
             .get_or_insert_with(|| Coefficients::new(&self.config, first));
         tch::no_grad(|| {
+            let norm = gradient_norm(parameters)?;
+            if max_grad_norm > 0.0 {
+                let scale = ((&norm + 1e-6).reciprocal() * max_grad_norm).clamp_max(1.0);
+                for p in parameters.values() {
+                    let mut g = p.grad();
+                    if g.defined() {
+                        let _ = g.g_mul_(&Coefficients::like(&scale, &g));
+                    }
+                }
+            }
             let _ = coefficients.negative_lr.fill_(-lr);
             for (name, p) in parameters {
                 let mut g = p.grad();
@@ -112,7 +124,8 @@ impl Sgd {
                     .addcmul_(&update, &Coefficients::like(&coefficients.negative_lr, p));
                 let _ = g.zero_();
             }
-        });
+            Some(norm)
+        })
     }
 
     /// The momentum buffers, by parameter name.
@@ -124,4 +137,16 @@ impl Sgd {
     pub fn restore(&mut self, buffers: BTreeMap<String, Tensor>) {
         self.buffers = buffers;
     }
+}
+
+/// `‖g‖₂` over the gradients of all `parameters` together, as a 0-dim float tensor on their
+/// device (`None` when none has a gradient).
+fn gradient_norm(parameters: &BTreeMap<String, Tensor>) -> Option<Tensor> {
+    let norms: Vec<Tensor> = parameters
+        .values()
+        .map(Tensor::grad)
+        .filter(Tensor::defined)
+        .map(|g| g.to_kind(tch::Kind::Float).norm())
+        .collect();
+    (!norms.is_empty()).then(|| Tensor::stack(&norms, 0).norm())
 }
