@@ -388,8 +388,31 @@ fn quality_reads_memorisation_and_real_data_as_such() {
         far.fid > 1.25 * far.test_fid && far.fid > 1.25 * fresh.fid,
         "{far} / {fresh}"
     );
+    // Unseen real digits score as real test digits do under the classifier's Inception score.
+    let ratio = fresh.inception_score / fresh.test_inception_score;
+    assert!(
+        (0.8..1.25).contains(&ratio) && fresh.test_inception_score > 2.0,
+        "{fresh}"
+    );
     let grid = image::open(out.join("grid.png")).unwrap();
     assert_eq!((grid.width(), grid.height()), (280, 280));
+}
+
+/// The Inception score's limiting cases and a hand-computed value: one constant prediction
+/// scores 1, confident predictions spread evenly over four classes score 4, and rows (½, ½) and
+/// (1, 0) score exp(mean KL to the marginal (¾, ¼)) = 1.2408064788027995 (Python:
+/// `math.exp((0.5*log(0.5/0.75) + 0.5*log(0.5/0.25) + log(1/0.75)) / 2)`).
+#[test]
+fn inception_score_limits_and_a_hand_computed_value() {
+    use proxyrobust::proxy::quality::inception_score;
+    use tch::Tensor;
+    let rows = |v: &[f64], k: i64| Tensor::from_slice(v).view([-1, k]);
+    let constant = inception_score(&rows(&[0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0], 3));
+    assert!((constant - 1.0).abs() < 1e-12, "{constant}");
+    let eye = Tensor::eye(4, (tch::Kind::Double, tch::Device::Cpu)).repeat([3, 1]);
+    assert!((inception_score(&eye) - 4.0).abs() < 1e-12);
+    let value = inception_score(&rows(&[0.5, 0.5, 1.0, 0.0], 2));
+    assert!((value - 1.2408064788027995).abs() < 1e-12, "{value}");
 }
 
 /// The shipped generator configs and the generative PORT experiment parse and validate.

@@ -4,7 +4,9 @@
 //! real test images (a set much closer than real test images is memorising its training data;
 //! one much farther is off the data), the Fréchet distance in the classifier's penultimate-layer
 //! feature space (FID with the judging classifier in place of an Inception network) beside the
-//! same distance for real test images, and a grid of samples, one row per class, as PNG.
+//! same distance for real test images, the Inception-style score of the same classifier's
+//! predictions (Salimans et al. 2016 with the judging classifier in place of Inception), and a
+//! grid of samples, one row per class, as PNG.
 
 use std::path::{Path, PathBuf};
 
@@ -45,20 +47,28 @@ pub struct SampleQuality {
     /// Samples and test images the FIDs use, and the feature dimension.
     pub fid_points: usize,
     pub feature_dimension: usize,
+    /// Classifier-based Inception score of all samples, exp(E_x KL(p(y|x) ‖ p(y))) with p(y) the
+    /// mean prediction ([`inception_score`]): 1 for one constant prediction, the number of classes
+    /// for confident predictions spread evenly over the classes.
+    pub inception_score: f64,
+    /// The same for the real test split.
+    pub test_inception_score: f64,
 }
 
 impl std::fmt::Display for SampleQuality {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} samples: classifier accuracy {:.4} (real test {:.4}); nearest real image at {:.3} (real test images: {:.3}); classifier-feature FID {:.3} (real test images: {:.3})",
+            "{} samples: classifier accuracy {:.4} (real test {:.4}); nearest real image at {:.3} (real test images: {:.3}); classifier-feature FID {:.3} (real test images: {:.3}); classifier Inception score {:.3} (real test images: {:.3})",
             self.samples,
             self.classifier_accuracy,
             self.classifier_test_accuracy,
             self.nearest_real_distance,
             self.test_nearest_real_distance,
             self.fid,
-            self.test_fid
+            self.test_fid,
+            self.inception_score,
+            self.test_inception_score
         )
     }
 }
@@ -141,6 +151,8 @@ pub fn run(
         test_fid: frechet(&classifier.x)?,
         fid_points: k as usize,
         feature_dimension: real_features.dim(),
+        inception_score: inception_score(&predictions(&classifier.net, &x)),
+        test_inception_score: inception_score(&predictions(&classifier.net, &classifier.x)),
     };
     report::create_run_dir(out)?;
     report::write_json(&out.join("quality.json"), &quality)?;
@@ -171,6 +183,37 @@ fn accuracy_per_class(net: &impl ModuleT, x: &Tensor, y: &Tensor, classes: usize
             right / total
         })
         .collect()
+}
+
+/// The class probabilities `softmax(net(x))` of every row of `x`, in batches (float64).
+fn predictions(net: &impl ModuleT, x: &Tensor) -> Tensor {
+    let n = x.size()[0];
+    tch::no_grad(|| {
+        let blocks: Vec<Tensor> = (0..n)
+            .step_by(512)
+            .map(|start| {
+                net.forward_t(&x.narrow(0, start, 512.min(n - start)), false)
+                    .to_kind(Kind::Double)
+                    .softmax(-1, Kind::Double)
+            })
+            .collect();
+        Tensor::cat(&blocks, 0)
+    })
+}
+
+/// The Inception score of class probabilities `p` (one row per sample; Salimans et al. 2016):
+/// `IS = exp( (1/N) Σ_x Σ_y p(y|x) · (log p(y|x) − log p̄(y)) )`, `p̄ = (1/N) Σ_x p(·|x)`, with
+/// `0 · log 0 = 0`.
+pub fn inception_score(p: &Tensor) -> f64 {
+    let marginal = p.mean_dim(0, true, Kind::Double);
+    let ratio = p.log() - marginal.log();
+    // Terms with p(y|x) = 0 contribute 0 (where p̄(y) = 0 too, the log ratio is NaN).
+    let terms = p.zeros_like().where_self(&p.eq(0.0), &(p * ratio));
+    terms
+        .sum_dim_intlist(1, false, Kind::Double)
+        .mean(Kind::Double)
+        .double_value(&[])
+        .exp()
 }
 
 /// The penultimate-layer features of `images` (NCHW in [0, 1]) as float64 rows, in batches.
