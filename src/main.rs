@@ -135,6 +135,17 @@ enum Command {
         #[command(subcommand)]
         action: GeneratorAction,
     },
+    /// Ranks proxies (Tables 6 and 10) by the robust accuracy a classifier trained on each alone
+    /// transfers to real test data and by FID, nearest-real distance, Inception score and ARC,
+    /// from the outputs of `experiment`, `quality` and `arc` named in a TOML config; writes
+    /// ranking.csv, ranking.json, ranking.md and a manifest.
+    Rank {
+        config: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Sample quality of a proxy set (npz `image`, `label`) against the classifier and real split
     /// of a training config: classifier accuracy, nearest-real-image distances, a sample grid.
     #[cfg(feature = "torch")]
@@ -510,6 +521,12 @@ fn run(command: Command) -> Result<()> {
             }
         }
         #[cfg(feature = "torch")]
+        Command::Rank { config, out, json } => {
+            let config: proxyrobust::proxy::ranking::RankingConfig =
+                proxyrobust::config::load(&config)?;
+            let ranking = proxyrobust::proxy::ranking::run(&config, &out)?;
+            print(json, &ranking, &ranking)?;
+        }
         Command::Quality {
             proxy,
             config,

@@ -123,14 +123,28 @@ fn the_mnist_sweeps_share_the_grid_recipe() {
         .unwrap()
     };
     let recipe = |e: &PortExperiment| serde_json::json!({ "train": e.train, "evaluation": e.evaluation, "real_subset": e.real_subset });
-    let grid = load("mnist_port.toml");
-    for sweep in ["mnist_port_gamma.toml", "mnist_port_count.toml"] {
-        let other = load(sweep);
-        assert_eq!(recipe(&other), recipe(&grid), "{sweep}");
-        assert_eq!(
-            other.seeds[0], grid.seeds[0],
-            "{sweep}: proxies are fitted with the first seed"
-        );
+    for (grid, sweeps) in [
+        (
+            "mnist_port.toml",
+            ["mnist_port_gamma.toml", "mnist_port_count.toml"],
+        ),
+        (
+            "mnist_port_generative.toml",
+            [
+                "mnist_port_generative_gamma.toml",
+                "mnist_port_generative_count.toml",
+            ],
+        ),
+    ] {
+        let grid = load(grid);
+        for sweep in sweeps {
+            let other = load(sweep);
+            assert_eq!(recipe(&other), recipe(&grid), "{sweep}");
+            assert_eq!(
+                other.seeds[0], grid.seeds[0],
+                "{sweep}: proxies are fitted with the first seed"
+            );
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod interpolation;
 pub mod pca_mixture;
 #[cfg(feature = "torch")]
 pub mod quality;
+pub mod ranking;
 
 use faer::Mat;
 use rand::SeedableRng;

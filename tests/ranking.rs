@@ -1,0 +1,145 @@
+//! Ranking proxies (Tables 6 and 10, `proxy::ranking`): ranks against scipy's `rankdata`, and
+//! `rank` end to end on hand-made grid, quality and ARC outputs whose ranks and mean absolute
+//! ranking differences are worked out by hand; bad inputs get one line naming the file.
+
+use std::path::Path;
+
+use proxyrobust::proxy::ranking::{mean_absolute_rank_difference, ranks};
+
+mod common;
+use common::{binary, refused};
+
+/// scipy 1.17.1: `scipy.stats.rankdata([3, 1, 4, 1, 5])` → [3, 1.5, 4, 1.5, 5] (smallest first),
+/// `rankdata([-3, -1, -4, -1, -5])` → [3, 4.5, 2, 4.5, 1] (largest first), `rankdata([0.2] * 3)`
+/// → [2, 2, 2].
+#[test]
+fn ranks_match_scipy_rankdata_with_ties_averaged() {
+    let values = [3.0, 1.0, 4.0, 1.0, 5.0];
+    assert_eq!(ranks(&values, false), vec![3.0, 1.5, 4.0, 1.5, 5.0]);
+    assert_eq!(ranks(&values, true), vec![3.0, 4.5, 2.0, 4.5, 1.0]);
+    assert_eq!(ranks(&[0.2; 3], true), vec![2.0; 3]);
+    assert_eq!(
+        mean_absolute_rank_difference(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]),
+        4.0 / 3.0
+    );
+}
+
+const RUNS: &str = "arm,proxy,gamma,synthetic_images,seed,clean_accuracy,robust_accuracy,train_seconds\n\
+    baseline,none,,0,0,0.97,0.75,10\n\
+    port-a-g0-n100,a,0,100,0,0.90,0.60,1\n\
+    port-a-g0-n100,a,0,100,1,0.92,0.70,1\n\
+    port-b-g0-n100,b,0,100,0,0.95,0.80,1\n\
+    port-c-g0-n100,c,0,100,0,0.80,0.50,1\n\
+    port-d-g0-n100,d,0,100,0,0.70,0.40,1\n";
+
+/// Four proxies with robust accuracies a 0.65 (mean of two seeds), b 0.80, c 0.50, d 0.40
+/// (ranks 2, 1, 3, 4) and, per proxy, (FID, nearest real, Inception score, ARC).
+fn write_inputs(dir: &Path, quality: &[(&str, f64, f64, f64, f64)]) -> String {
+    std::fs::write(dir.join("runs.csv"), RUNS).unwrap();
+    let mut config = format!(
+        "ground_truth = {:?}\ntransfer = {:?}\n",
+        dir.join("runs.csv"),
+        dir.join("runs.csv")
+    );
+    for &(name, fid, nearest, inception, arc) in quality {
+        let q = dir.join(format!("{name}-quality.json"));
+        let a = dir.join(format!("{name}-arc.json"));
+        std::fs::write(
+            &q,
+            format!(
+                "{{\"fid\": {fid}, \"nearest_real_distance\": {nearest}, \"inception_score\": {inception}}}"
+            ),
+        )
+        .unwrap();
+        std::fs::write(&a, format!("{{\"arc_mean\": {arc}, \"arc_std\": 0.001}}")).unwrap();
+        config.push_str(&format!(
+            "[[proxies]]\nname = {name:?}\nquality = {q:?}\narc = {a:?}\n"
+        ));
+    }
+    config
+}
+
+const QUALITY: [(&str, f64, f64, f64, f64); 4] = [
+    ("a", 100.0, 1.0, 9.0, 0.02),
+    ("b", 50.0, 5.0, 9.5, 0.01),
+    ("c", 300.0, 5.0, 8.0, 0.05),
+    ("d", 200.0, 6.0, 7.0, 0.04),
+];
+
+/// FID ranks 2, 1, 4, 3 (|Δ| 0, 0, 1, 1: 0.5); nearest-real ranks 1, 2.5, 2.5, 4 (|Δ| 1, 1.5,
+/// 0.5, 0: 0.75); Inception ranks 2, 1, 3, 4 (0); ARC ranks 2, 1, 4, 3 (0.5).
+#[test]
+fn rank_writes_the_table_and_each_metrics_mean_rank_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rank.toml");
+    std::fs::write(&config, write_inputs(dir.path(), &QUALITY)).unwrap();
+    let out = dir.path().join("out");
+    let o = binary()
+        .args([
+            "rank",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ranking: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let differences = &ranking["mean_absolute_rank_difference"];
+    for (metric, expected) in [
+        ("fid", 0.5),
+        ("nearest_real_distance", 0.75),
+        ("inception_score", 0.0),
+        ("arc", 0.5),
+    ] {
+        assert_eq!(differences[metric].as_f64(), Some(expected), "{metric}");
+    }
+    let a = &ranking["rows"][0];
+    assert_eq!(a["proxy"], "a");
+    assert!((a["robust_accuracy"].as_f64().unwrap() - 0.65).abs() < 1e-12);
+    assert!((a["transferred_clean_accuracy"].as_f64().unwrap() - 0.91).abs() < 1e-12);
+    assert_eq!(a["robust_rank"].as_f64(), Some(2.0));
+    assert_eq!(ranking["rows"][2]["nearest_real_rank"].as_f64(), Some(2.5));
+    let csv = std::fs::read_to_string(out.join("ranking.csv")).unwrap();
+    assert!(csv.starts_with("proxy,robust_accuracy,robust_rank,transferred_clean_accuracy,fid,fid_rank,nearest_real_distance,nearest_real_rank,inception_score,inception_rank,arc,arc_rank\n"), "{csv}");
+    assert_eq!(csv.lines().count(), 5);
+    for file in ["ranking.json", "ranking.md", "manifest.json"] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+}
+
+#[test]
+fn bad_ranking_inputs_get_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rank.toml");
+    let out = dir.path().join("out");
+    let args = [
+        "rank",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    // A proxy the grid never trained on.
+    let mut quality = QUALITY.to_vec();
+    quality.push(("e", 1.0, 1.0, 1.0, 0.1));
+    std::fs::write(&config, write_inputs(dir.path(), &quality)).unwrap();
+    refused(&args, "no run of proxy \"e\"");
+    // A quality.json without the Inception score.
+    let text = write_inputs(dir.path(), &QUALITY);
+    std::fs::write(dir.path().join("b-quality.json"), "{\"fid\": 1.0}").unwrap();
+    std::fs::write(&config, &text).unwrap();
+    refused(&args, "b-quality.json: a number `nearest_real_distance`");
+    // One proxy under two arms of the grid.
+    std::fs::write(&config, write_inputs(dir.path(), &QUALITY)).unwrap();
+    std::fs::write(
+        dir.path().join("runs.csv"),
+        format!("{RUNS}port-a-g0.4-n100,a,0.4,100,0,0.9,0.7,1\n"),
+    )
+    .unwrap();
+    refused(&args, "one arm per proxy");
+    // One proxy only.
+    std::fs::write(&config, write_inputs(dir.path(), &QUALITY[..1])).unwrap();
+    refused(&args, "at least two proxies");
+    assert!(!out.exists(), "nothing written");
+}
