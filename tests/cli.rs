@@ -177,7 +177,7 @@ fn theorem1_sweep_end_to_end() {
     );
 
     // In shards: three shards and the merge give the same table and report; a merge with a
-    // shard missing names the missing proxies; other sweeps refuse to split.
+    // shard missing names the missing proxies.
     let split = dir.path().join("split");
     let sweep = |extra: &[&str]| {
         let mut args = vec![
@@ -193,7 +193,7 @@ fn theorem1_sweep_end_to_end() {
     assert!(sweep(&["--shard", "1/3"]).status.success());
     assert_refused(
         &sweep(&["--merge"]),
-        &["--merge", "missing: proxies 0, 2, 3, 5, 6, 8"],
+        &["--merge", "missing: proxy 0, 2, 3, 5, 6, 8"],
     );
     for shard in ["0/3", "2/3"] {
         assert!(sweep(&["--shard", shard]).status.success());
@@ -206,12 +206,6 @@ fn theorem1_sweep_end_to_end() {
             "{file}"
         );
     }
-    let theorem2 = dir.path().join("t2.toml");
-    std::fs::write(&theorem2, "sweep = \"theorem2\"\n").unwrap();
-    assert_refused(
-        &run(&["sweep", theorem2.to_str().unwrap(), "--shard", "0/2"]),
-        &["--shard", "a theorem1 sweep"],
-    );
 }
 
 #[test]
@@ -544,6 +538,63 @@ fn theorem2_6_7_sweeps_end_to_end() {
             (v[3] - v[5]).abs() < 1e-9 && (v[4] - v[5]).abs() < 1e-9,
             "{row:?}"
         );
+    }
+}
+
+/// The Theorem 2, 6 and 7 sweeps in two shards and a merge write the tables and report of one
+/// whole run; a merge before the second shard names its missing rows.
+#[test]
+fn theorem2_6_7_sweeps_split_into_shards_and_merge_into_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, tables, missing) in [
+        (
+            "t2",
+            "sweep = \"theorem2\"\n[spheres]\ndims = [3]\nratios = [0.5, 1.5]\nsamples = 100\ngrid = 400\n[gaussians]\ncount = 3\ndim = 2\ngrid = 300\n",
+            &[
+                "theorem2_spheres.csv",
+                "theorem2_labeled.csv",
+                "theorem2_gaussians.csv",
+            ][..],
+            "missing: item 1, 3, 5, 7",
+        ),
+        (
+            "t6",
+            "sweep = \"theorem6\"\nweights = 5\n[data]\nsamples_per_class = 12\n[data.model]\nclasses = 3\ndim = 4\n",
+            &["theorem6.csv"][..],
+            "missing: mixture 1, 3",
+        ),
+        (
+            "t7",
+            "sweep = \"theorem7\"\nalphas = 6\n[data]\nsamples_per_class = 10\nnorm = \"linf\"\n[data.model]\nclasses = 3\ndim = 5\n",
+            &["theorem7.csv"][..],
+            "missing: fraction 1, 3, 5",
+        ),
+    ] {
+        let (_, whole) = sweep(dir.path(), name, text);
+        let config = dir.path().join(format!("{name}.toml"));
+        let split = dir.path().join(format!("{name}-split"));
+        let part = |extra: &[&str]| {
+            let mut args = vec![
+                "sweep",
+                config.to_str().unwrap(),
+                "--out",
+                split.to_str().unwrap(),
+                "--quiet",
+            ];
+            args.extend(extra);
+            run(&args)
+        };
+        assert!(part(&["--shard", "0/2"]).status.success(), "{name}");
+        assert_refused(&part(&["--merge"]), &["--merge", missing]);
+        assert!(part(&["--shard", "1/2"]).status.success(), "{name}");
+        assert!(part(&["--merge"]).status.success(), "{name}");
+        for file in tables.iter().chain(&["report.md"]) {
+            assert_eq!(
+                std::fs::read_to_string(split.join(file)).unwrap(),
+                std::fs::read_to_string(whole.join(file)).unwrap(),
+                "{name}: {file}"
+            );
+        }
     }
 }
 

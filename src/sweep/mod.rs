@@ -9,6 +9,7 @@ mod empirical;
 mod estimate;
 #[cfg(feature = "torch")]
 pub mod network;
+pub(crate) mod shards;
 pub mod theorem1;
 pub mod theorem2;
 pub mod theorem6;
@@ -88,26 +89,19 @@ impl SweepConfig {
         }
     }
 
-    /// Runs the sweep, writing its outputs under `run_dir`.
-    /// Runs the sweep, or the `part` of Theorem 1's proxies a shard computes (the other sweeps,
-    /// seconds long, run whole).
+    /// Runs the sweep, writing its outputs under `run_dir`; or the `part` of its rows a shard
+    /// computes, or the merge of every shard's rows ([`shards`]).
     pub fn run(
         &self,
         run_dir: &Path,
         progress: bool,
         part: crate::config::Part,
     ) -> Result<SweepOutcome> {
-        if part != crate::config::Part::All && !matches!(self, SweepConfig::Theorem1(_)) {
-            return Err(Error::invalid(
-                "--shard",
-                "a theorem1 sweep: the other sweeps run whole (they take seconds)",
-            ));
-        }
         match self {
             SweepConfig::Theorem1(c) => theorem1::run_part(c, run_dir, progress, part),
-            SweepConfig::Theorem2(c) => theorem2::run(c, run_dir, progress),
-            SweepConfig::Theorem6(c) => theorem6::run(c, run_dir, progress),
-            SweepConfig::Theorem7(c) => theorem7::run(c, run_dir, progress),
+            SweepConfig::Theorem2(c) => theorem2::run_part(c, run_dir, progress, part),
+            SweepConfig::Theorem6(c) => theorem6::run_part(c, run_dir, progress, part),
+            SweepConfig::Theorem7(c) => theorem7::run_part(c, run_dir, progress, part),
         }
     }
 }

@@ -16,14 +16,14 @@
 //! the attacks' calibration against exact distances on a linear classifier and their
 //! disagreement per proxy.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use faer::Mat;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::{SweepOutcome, expect_sweep};
+use super::{SweepOutcome, expect_sweep, shards};
 use crate::config::{
     Part, Validate, at_least, at_most, fits_in_memory, non_negative_finite, positive_finite,
 };
@@ -716,10 +716,6 @@ struct Common {
     estimator: Estimator,
 }
 
-fn shard_file(run_dir: &Path, name: &str) -> PathBuf {
-    run_dir.join("shards").join(name)
-}
-
 /// [`run`] in `part`s: a shard (`Part::Shard(i, n)`) trains or builds `h` as the whole sweep
 /// does and evaluates proxies `i, i + n, …`, recording them under `run_dir/shards/`; the merge
 /// writes the outputs from every proxy's record, exactly those of one run (each proxy's draws
@@ -737,8 +733,18 @@ pub fn run_part(
     let eval = &config.evaluation;
     let factor = eval.norm.euclidean_domination_factor(real.dim());
     let strengths = config.strengths();
+    let bar = report::progress(
+        shards::rows_in(part, strengths.len()),
+        "theorem 1 proxies",
+        progress,
+    );
     let (common, rows) = if part == Part::Merge {
-        merged(run_dir, strengths.len())?
+        let common: Common = shards::read(run_dir, "common.json")
+            .ok_or_else(|| shards::missing_records(run_dir, "common.json"))?;
+        (
+            common,
+            shards::read_rows(run_dir, "proxy", strengths.len())?,
+        )
     } else {
         let (classifier, draws, calibration) =
             classifier_and_draws(config, &real, &mut rng, progress)?;
@@ -756,10 +762,7 @@ pub fn run_part(
                 calibration,
             },
         };
-        let mine: Vec<usize> = (0..strengths.len()).filter(|&i| part.computes(i)).collect();
-        let bar = report::progress(mine.len(), "theorem 1 proxies", progress);
-        let mut rows = Vec::with_capacity(mine.len());
-        for i in mine {
+        let rows = shards::rows(run_dir, part, "proxy", strengths.len(), &bar, |i| {
             let (kind, proxy) = proxy_at(config, &real, classifier.linear(), &strengths, i)?;
             let cwd = conditional_wasserstein(&real, &proxy)?.cwd;
             let proxy_measured = classifier.class_distances(&draws, &proxy, eval.norm)?;
@@ -791,31 +794,21 @@ pub fn run_part(
                 attack_disagreement: proxy_measured.attack.map(|a| a.disagreement),
                 unbroken: proxy_measured.attack.map(|a| a.unbroken),
             };
-            if let Part::Shard(..) = part {
-                report::create_run_dir(&run_dir.join("shards"))?;
-                report::write_json(&shard_file(run_dir, &format!("proxy-{i}.json")), &row)?;
-            }
-            rows.push(row);
             bar.set_message(format!("cwd {cwd:.3e} |ΔRob| {delta_abs:.3e}"));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
+            Ok(row)
+        })?;
         (common, rows)
     };
+    bar.finish_and_clear();
     if let Part::Shard(..) = part {
-        report::create_run_dir(&run_dir.join("shards"))?;
-        report::write_json(&shard_file(run_dir, "common.json"), &common)?;
-        return Ok(SweepOutcome {
-            run_dir: run_dir.to_owned(),
-            checks: rows.len(),
-            violations: rows.iter().filter(|r| !r.holds).count(),
-            summary: format!(
-                "Theorem 1 shard: {} of {} proxies recorded under {}; `--merge` when every shard is done",
-                rows.len(),
-                strengths.len(),
-                run_dir.join("shards").display()
-            ),
-        });
+        shards::record(run_dir, "common.json", &common)?;
+        return Ok(shards::shard_outcome(
+            run_dir,
+            "Theorem 1",
+            rows.len(),
+            strengths.len(),
+            rows.iter().filter(|r| !r.holds).count(),
+        ));
     }
     let Common {
         rob_real,
@@ -860,38 +853,6 @@ pub fn run_part(
             max_ratio
         ),
     })
-}
-
-/// The common record and every proxy's row of a split sweep; refuses while any is missing.
-fn merged(run_dir: &Path, proxies: usize) -> Result<(Common, Vec<ProxyRow>)> {
-    fn read<T: serde::de::DeserializeOwned>(file: &Path) -> Option<T> {
-        serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()
-    }
-    let common: Option<Common> = read(&shard_file(run_dir, "common.json"));
-    let rows: Vec<Option<ProxyRow>> = (0..proxies)
-        .map(|i| read(&shard_file(run_dir, &format!("proxy-{i}.json"))))
-        .collect();
-    let missing: Vec<String> = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.is_none())
-        .map(|(i, _)| i.to_string())
-        .collect();
-    match common {
-        Some(common) if missing.is_empty() => Ok((common, rows.into_iter().flatten().collect())),
-        _ => Err(Error::invalid(
-            "--merge",
-            format!(
-                "every proxy recorded under {}; missing: {}",
-                run_dir.join("shards").display(),
-                if missing.is_empty() {
-                    "common.json".to_string()
-                } else {
-                    format!("proxies {}", missing.join(", "))
-                }
-            ),
-        )),
-    }
 }
 
 /// What the report says about a network's distance estimates: its attacks' disagreement on the

@@ -14,8 +14,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::{SweepOutcome, expect_sweep};
-use crate::config::{Validate, at_least, at_most, fits_in_memory, positive_finite};
+use super::{SweepOutcome, expect_sweep, shards};
+use crate::config::{Part, Validate, at_least, at_most, fits_in_memory, positive_finite};
 use crate::error::{Error, Result};
 use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
 use crate::theory::discrimination::gaussian_linear_arc;
@@ -191,10 +191,10 @@ impl Validate for Theorem2Config {
 }
 
 /// One row of `theorem2_spheres.csv`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SphereRow {
     pub dim: usize,
-    pub norm: &'static str,
+    pub norm: String,
     pub r: f64,
     pub r_tilde: f64,
     pub cwd: f64,
@@ -205,10 +205,10 @@ pub struct SphereRow {
 }
 
 /// One row of `theorem2_labeled.csv`: the labeled multi-class sphere distribution.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LabeledRow {
     pub dim: usize,
-    pub norm: &'static str,
+    pub norm: String,
     pub classes: usize,
     pub cwd: f64,
     pub arc_closed_form: f64,
@@ -218,7 +218,7 @@ pub struct LabeledRow {
 }
 
 /// One row of `theorem2_gaussians.csv`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GaussianRow {
     pub pair: usize,
     pub shift: f64,
@@ -228,40 +228,102 @@ pub struct GaussianRow {
     pub holds: bool,
 }
 
-/// Runs both families and writes `theorem2_spheres.csv`, `theorem2_gaussians.csv`,
-/// `theorem2.png`/`.svg`, `report.md` and `manifest.json`.
+/// One computation of the sweep: a sphere pair, a labeled sphere set or a Gaussian pair.
+#[derive(Clone, Copy)]
+enum Item {
+    Spheres { dim: usize, norm: Norm, ratio: f64 },
+    Labeled { dim: usize, norm: Norm },
+    Gaussians { pair: usize },
+}
+
+/// An item's row, as a shard records it.
+#[derive(Serialize, Deserialize)]
+enum ItemRow {
+    Spheres(SphereRow),
+    Labeled(LabeledRow),
+    Gaussians(GaussianRow),
+}
+
+/// Every item of the sweep, in the order of its tables.
+fn items(config: &Theorem2Config) -> Vec<Item> {
+    let s = &config.spheres;
+    let grid = || {
+        s.dims
+            .iter()
+            .flat_map(|&dim| s.norms.iter().map(move |&norm| (dim, norm)))
+    };
+    let spheres = grid().flat_map(|(dim, norm)| {
+        s.ratios
+            .iter()
+            .map(move |&ratio| Item::Spheres { dim, norm, ratio })
+    });
+    let labeled = grid()
+        .filter(|_| !s.classes.is_empty())
+        .map(|(dim, norm)| Item::Labeled { dim, norm });
+    let gaussians = (0..config.gaussians.count).map(|pair| Item::Gaussians { pair });
+    spheres.chain(labeled).chain(gaussians).collect()
+}
+
+/// Runs both families and writes `theorem2_spheres.csv`, `theorem2_labeled.csv`,
+/// `theorem2_gaussians.csv`, `theorem2.png`/`.svg`, `report.md` and `manifest.json`.
 pub fn run(config: &Theorem2Config, run_dir: &Path, show_progress: bool) -> Result<SweepOutcome> {
+    run_part(config, run_dir, show_progress, Part::All)
+}
+
+/// [`run`] in parts ([`shards`]): item k draws from its own generator, seeded by the sweep's seed
+/// and k, so a shard's rows are those of the whole run; the merge writes the outputs of one run.
+pub fn run_part(
+    config: &Theorem2Config,
+    run_dir: &Path,
+    show_progress: bool,
+    part: Part,
+) -> Result<SweepOutcome> {
     config.validate()?;
     let mut manifest = super::manifest(config, config.seed)?;
     let s = &config.spheres;
-    let total = s.dims.len() * s.ratios.len() * s.norms.len() + config.gaussians.count;
-    let bar = report::progress(total, "theorem 2", show_progress);
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut spheres = Vec::new();
-    for &dim in &s.dims {
-        for &norm in &s.norms {
-            for &ratio in &s.ratios {
-                let pair = ConcentricSpheres::new(dim, s.radius, ratio * s.radius, norm)?;
-                let arc = pair.empirical_arc(s.samples, s.grid, &mut rng)?.arc;
-                let relative_error = (arc - pair.arc()).abs() / pair.arc();
-                spheres.push(SphereRow {
-                    dim,
-                    norm: norm.name(),
-                    r: pair.r,
-                    r_tilde: pair.r_tilde,
-                    cwd: pair.conditional_wasserstein(),
-                    arc_closed_form: pair.arc(),
-                    arc_empirical: arc,
-                    relative_error,
-                    within_tolerance: relative_error <= s.tolerance,
-                });
-                bar.inc(1);
+    let items = items(config);
+    let bar = report::progress(
+        shards::rows_in(part, items.len()),
+        "theorem 2",
+        show_progress,
+    );
+    let rows = shards::rows(run_dir, part, "item", items.len(), &bar, |k| {
+        let mut rng = StdRng::seed_from_u64(
+            config
+                .seed
+                .wrapping_add((k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+        );
+        Ok(match items[k] {
+            Item::Spheres { dim, norm, ratio } => {
+                ItemRow::Spheres(sphere_row(s, dim, norm, ratio, &mut rng)?)
             }
+            Item::Labeled { dim, norm } => ItemRow::Labeled(labeled_row(s, dim, norm, &mut rng)?),
+            Item::Gaussians { pair } => {
+                ItemRow::Gaussians(gaussian_row(&config.gaussians, pair, &mut rng)?)
+            }
+        })
+    })?;
+    bar.finish_and_clear();
+    let (mut spheres, mut labeled, mut gaussians) = (Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        match row {
+            ItemRow::Spheres(r) => spheres.push(r),
+            ItemRow::Labeled(r) => labeled.push(r),
+            ItemRow::Gaussians(r) => gaussians.push(r),
         }
     }
-    let labeled = labeled_rows(s, &mut rng)?;
-    let gaussians = gaussian_rows(&config.gaussians, &mut rng, &bar)?;
-    bar.finish_and_clear();
+    let sphere_failures = spheres.iter().filter(|r| !r.within_tolerance).count()
+        + labeled.iter().filter(|r| !r.within_tolerance).count();
+    let gaussian_failures = gaussians.iter().filter(|r| !r.holds).count();
+    if let Part::Shard(..) = part {
+        return Ok(shards::shard_outcome(
+            run_dir,
+            "Theorem 2",
+            spheres.len() + labeled.len() + gaussians.len(),
+            items.len(),
+            sphere_failures + gaussian_failures,
+        ));
+    }
 
     report::create_run_dir(run_dir)?;
     report::write_csv(&run_dir.join("theorem2_spheres.csv"), &spheres)?;
@@ -299,9 +361,6 @@ pub fn run(config: &Theorem2Config, run_dir: &Path, show_progress: bool) -> Resu
             diagonal: true,
         },
     )?;
-    let sphere_failures = spheres.iter().filter(|r| !r.within_tolerance).count()
-        + labeled.iter().filter(|r| !r.within_tolerance).count();
-    let gaussian_failures = gaussians.iter().filter(|r| !r.holds).count();
     report::atomic_write(
         &run_dir.join("report.md"),
         markdown(config, &spheres, &labeled, &gaussians).as_bytes(),
@@ -337,46 +396,63 @@ pub fn run(config: &Theorem2Config, run_dir: &Path, show_progress: bool) -> Resu
 }
 
 /// The labeled case for every dimension and norm: per-class empirical ARC, weighted by class.
-fn labeled_rows(s: &SphereGrid, rng: &mut StdRng) -> Result<Vec<LabeledRow>> {
-    if s.classes.is_empty() {
-        return Ok(Vec::new());
-    }
+/// The sphere pair of radii `s.radius` and `ratio · s.radius` in `dim` dimensions under `norm`:
+/// closed-form cwd and ARC beside the empirical ARC of the best radial-threshold discriminator.
+fn sphere_row(
+    s: &SphereGrid,
+    dim: usize,
+    norm: Norm,
+    ratio: f64,
+    rng: &mut StdRng,
+) -> Result<SphereRow> {
+    let pair = ConcentricSpheres::new(dim, s.radius, ratio * s.radius, norm)?;
+    let arc = pair.empirical_arc(s.samples, s.grid, rng)?.arc;
+    let relative_error = (arc - pair.arc()).abs() / pair.arc();
+    Ok(SphereRow {
+        dim,
+        norm: norm.name().into(),
+        r: pair.r,
+        r_tilde: pair.r_tilde,
+        cwd: pair.conditional_wasserstein(),
+        arc_closed_form: pair.arc(),
+        arc_empirical: arc,
+        relative_error,
+        within_tolerance: relative_error <= s.tolerance,
+    })
+}
+
+/// The labeled multi-class sphere distribution of `s.classes` in `dim` dimensions under `norm`:
+/// cwd and ARC are the class-probability-weighted sums over the classes' sphere pairs.
+fn labeled_row(s: &SphereGrid, dim: usize, norm: Norm, rng: &mut StdRng) -> Result<LabeledRow> {
     let k = s.classes.len();
     let probs = if s.class_probs.is_empty() {
         vec![1.0 / k as f64; k]
     } else {
         s.class_probs.clone()
     };
-    let mut rows = Vec::new();
-    for &dim in &s.dims {
-        for &norm in &s.norms {
-            let (mut cwd, mut arc) = (0.0, 0.0);
-            for (&[r, r_tilde], p) in s.classes.iter().zip(&probs) {
-                let pair = ConcentricSpheres::new(dim, r, r_tilde, norm)?;
-                cwd += p * pair.conditional_wasserstein();
-                arc += p * pair.empirical_arc(s.samples, s.grid, rng)?.arc;
-            }
-            let relative_error = (arc - cwd / 4.0).abs() / (cwd / 4.0);
-            rows.push(LabeledRow {
-                dim,
-                norm: norm.name(),
-                classes: k,
-                cwd,
-                arc_closed_form: cwd / 4.0,
-                arc_empirical: arc,
-                relative_error,
-                within_tolerance: relative_error <= s.tolerance,
-            });
-        }
+    let (mut cwd, mut arc) = (0.0, 0.0);
+    for (&[r, r_tilde], p) in s.classes.iter().zip(&probs) {
+        let pair = ConcentricSpheres::new(dim, r, r_tilde, norm)?;
+        cwd += p * pair.conditional_wasserstein();
+        arc += p * pair.empirical_arc(s.samples, s.grid, rng)?.arc;
     }
-    Ok(rows)
+    let relative_error = (arc - cwd / 4.0).abs() / (cwd / 4.0);
+    Ok(LabeledRow {
+        dim,
+        norm: norm.name().into(),
+        classes: k,
+        cwd,
+        arc_closed_form: cwd / 4.0,
+        arc_empirical: arc,
+        relative_error,
+        within_tolerance: relative_error <= s.tolerance,
+    })
 }
 
-fn gaussian_rows(
-    g: &GaussianPairs,
-    rng: &mut StdRng,
-    bar: &indicatif::ProgressBar,
-) -> Result<Vec<GaussianRow>> {
+/// Gaussian pair number `pair` of `g.count`: N(0, S) against N(δ, S~) with ‖δ‖ at the pair's
+/// log-spaced shift, random covariances; 4·ARC of the best ℓ2-robust linear discriminator beside
+/// the closed-form W2.
+fn gaussian_row(g: &GaussianPairs, pair: usize, rng: &mut StdRng) -> Result<GaussianRow> {
     let d = g.dim;
     let random_cov = |rng: &mut StdRng| {
         let a = standard_normal_matrix(d, d, rng);
@@ -385,36 +461,31 @@ fn gaussian_rows(
             0.5 * (s[(i, j)] + s[(j, i)]) + if i == j { 0.1 } else { 0.0 }
         })
     };
-    let mut rows = Vec::with_capacity(g.count);
-    for pair in 0..g.count {
-        let t = if g.count == 1 {
-            0.0
-        } else {
-            pair as f64 / (g.count - 1) as f64
-        };
-        let shift = (g.min_shift.ln() + t * (g.max_shift.ln() - g.min_shift.ln())).exp();
-        let direction = standard_normal_matrix(1, d, rng);
-        let length = Norm::L2.of(&direction.row(0).iter().copied().collect::<Vec<_>>());
-        let mean: Vec<f64> = direction
-            .row(0)
-            .iter()
-            .map(|v| shift * v / length)
-            .collect();
-        let real = Gaussian::new(vec![0.0; d], random_cov(rng))?;
-        let proxy = Gaussian::new(mean, random_cov(rng))?;
-        let w2 = wasserstein2(&real, &proxy)?;
-        let arc = gaussian_linear_arc(&real, &proxy, g.grid)?.arc;
-        rows.push(GaussianRow {
-            pair,
-            shift,
-            w2,
-            arc_linear: arc,
-            four_arc: 4.0 * arc,
-            holds: 4.0 * arc <= w2,
-        });
-        bar.inc(1);
-    }
-    Ok(rows)
+    let t = if g.count == 1 {
+        0.0
+    } else {
+        pair as f64 / (g.count - 1) as f64
+    };
+    let shift = (g.min_shift.ln() + t * (g.max_shift.ln() - g.min_shift.ln())).exp();
+    let direction = standard_normal_matrix(1, d, rng);
+    let length = Norm::L2.of(&direction.row(0).iter().copied().collect::<Vec<_>>());
+    let mean: Vec<f64> = direction
+        .row(0)
+        .iter()
+        .map(|v| shift * v / length)
+        .collect();
+    let real = Gaussian::new(vec![0.0; d], random_cov(rng))?;
+    let proxy = Gaussian::new(mean, random_cov(rng))?;
+    let w2 = wasserstein2(&real, &proxy)?;
+    let arc = gaussian_linear_arc(&real, &proxy, g.grid)?.arc;
+    Ok(GaussianRow {
+        pair,
+        shift,
+        w2,
+        arc_linear: arc,
+        four_arc: 4.0 * arc,
+        holds: 4.0 * arc <= w2,
+    })
 }
 
 fn markdown(

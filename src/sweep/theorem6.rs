@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::empirical::{EmpiricalData, robustness};
 use super::theorem1::{Perturbation, ProxyFamily, proxy_distribution};
-use super::{SweepOutcome, expect_sweep};
-use crate::config::{Validate, at_least, at_most, non_negative_finite};
+use super::{SweepOutcome, expect_sweep, shards};
+use crate::config::{Part, Validate, at_least, at_most, non_negative_finite};
 use crate::error::Result;
 use crate::report::{self, Axes, BLUE, GREEN, Labels, ORANGE, Series};
 use crate::theory::mixture::mixture_bound;
@@ -79,7 +79,7 @@ impl Validate for Theorem6Config {
 }
 
 /// One row of `theorem6.csv`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MixtureRow {
     pub p: f64,
     pub cwd_mixture: f64,
@@ -91,6 +91,17 @@ pub struct MixtureRow {
 
 /// Runs the sweep; writes `theorem6.csv`, `theorem6.png`/`.svg`, `report.md`, `manifest.json`.
 pub fn run(config: &Theorem6Config, run_dir: &Path, show_progress: bool) -> Result<SweepOutcome> {
+    run_part(config, run_dir, show_progress, Part::All)
+}
+
+/// [`run`] in parts ([`shards`]): every shard draws the same data from the seed and computes its
+/// own rows; the merge writes the outputs of one run.
+pub fn run_part(
+    config: &Theorem6Config,
+    run_dir: &Path,
+    show_progress: bool,
+    part: Part,
+) -> Result<SweepOutcome> {
     config.validate()?;
     let mut manifest = super::manifest(config, config.seed)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
@@ -114,25 +125,37 @@ pub fn run(config: &Theorem6Config, run_dir: &Path, show_progress: bool) -> Resu
     );
     let norm = config.data.norm;
     let (rob_real, rob_proxy) = (robustness(&h, &real, norm), robustness(&h, &proxy, norm));
-    let bar = report::progress(config.weights, "theorem 6 mixtures", show_progress);
-    let mut rows = Vec::with_capacity(config.weights);
-    for k in 0..config.weights {
+    let bar = report::progress(
+        shards::rows_in(part, config.weights),
+        "theorem 6 mixtures",
+        show_progress,
+    );
+    let rows = shards::rows(run_dir, part, "mixture", config.weights, &bar, |k| {
         let p = k as f64 / (config.weights - 1) as f64;
         let m = mixture_bound(&real, &proxy, p, norm)?;
         // Rob is an expectation, so on the mixture it is p·Rob(Ŝ) + (1 − p)·Rob(Ŝ~).
         let delta_rob = (rob_real - (p * rob_real + (1.0 - p) * rob_proxy)).abs();
         let slack = 1e-9 * (1.0 + m.bound);
-        rows.push(MixtureRow {
+        Ok(MixtureRow {
             p,
             cwd_mixture: m.cwd_mixture,
             cwd_proxy: m.cwd_proxy,
             bound: m.bound,
             delta_rob,
             holds: m.cwd_mixture <= m.bound + slack && delta_rob <= m.bound + slack,
-        });
-        bar.inc(1);
-    }
+        })
+    })?;
     bar.finish_and_clear();
+    if let Part::Shard(..) = part {
+        let violations = rows.iter().filter(|r| !r.holds).count();
+        return Ok(shards::shard_outcome(
+            run_dir,
+            "Theorem 6",
+            rows.len(),
+            config.weights,
+            violations,
+        ));
+    }
     report::create_run_dir(run_dir)?;
     report::write_csv(&run_dir.join("theorem6.csv"), &rows)?;
     let series = |f: fn(&MixtureRow) -> f64| -> Vec<(f64, f64)> {

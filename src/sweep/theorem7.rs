@@ -9,8 +9,8 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::empirical::{EmpiricalData, robustness};
-use super::{SweepOutcome, expect_sweep};
-use crate::config::{Validate, at_least, at_most, fits_in_memory};
+use super::{SweepOutcome, expect_sweep, shards};
+use crate::config::{Part, Validate, at_least, at_most, fits_in_memory};
 use crate::error::Result;
 use crate::report::{self, Axes, BLUE, Labels, ORANGE, Series};
 use crate::theory::transport::empirical_conditional_wasserstein;
@@ -66,7 +66,7 @@ impl Validate for Theorem7Config {
 }
 
 /// One row of `theorem7.csv`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TightnessRow {
     pub alpha: f64,
     pub rob_real: f64,
@@ -79,6 +79,17 @@ pub struct TightnessRow {
 
 /// Runs the sweep; writes `theorem7.csv`, `theorem7.png`/`.svg`, `report.md`, `manifest.json`.
 pub fn run(config: &Theorem7Config, run_dir: &Path, show_progress: bool) -> Result<SweepOutcome> {
+    run_part(config, run_dir, show_progress, Part::All)
+}
+
+/// [`run`] in parts ([`shards`]): every shard draws the same data from the seed and computes its
+/// own rows; the merge writes the outputs of one run.
+pub fn run_part(
+    config: &Theorem7Config,
+    run_dir: &Path,
+    show_progress: bool,
+    part: Part,
+) -> Result<SweepOutcome> {
     config.validate()?;
     let mut manifest = super::manifest(config, config.seed)?;
     let mut rng = StdRng::seed_from_u64(config.seed);
@@ -86,9 +97,12 @@ pub fn run(config: &Theorem7Config, run_dir: &Path, show_progress: bool) -> Resu
     let real = config.data.sample(&dist, &mut rng)?;
     let norm = config.data.norm;
     let rob = robustness(&h, &real, norm);
-    let bar = report::progress(config.alphas, "theorem 7 fractions", show_progress);
-    let mut rows = Vec::with_capacity(config.alphas);
-    for k in 0..config.alphas {
+    let bar = report::progress(
+        shards::rows_in(part, config.alphas),
+        "theorem 7 fractions",
+        show_progress,
+    );
+    let rows = shards::rows(run_dir, part, "fraction", config.alphas, &bar, |k| {
         let alpha = k as f64 / (config.alphas - 1) as f64;
         let moved =
             real.with_points(h.toward_adversarial(real.points(), real.labels(), alpha, norm)?)?;
@@ -97,7 +111,7 @@ pub fn run(config: &Theorem7Config, run_dir: &Path, show_progress: bool) -> Resu
         let slack = config.tolerance * (1.0 + rob);
         let holds =
             ((rob - rob_moved) - alpha * rob).abs() <= slack && (cwd - alpha * rob).abs() <= slack;
-        rows.push(TightnessRow {
+        Ok(TightnessRow {
             alpha,
             rob_real: rob,
             rob_moved,
@@ -105,10 +119,19 @@ pub fn run(config: &Theorem7Config, run_dir: &Path, show_progress: bool) -> Resu
             cwd,
             alpha_rob: alpha * rob,
             holds,
-        });
-        bar.inc(1);
-    }
+        })
+    })?;
     bar.finish_and_clear();
+    if let Part::Shard(..) = part {
+        let violations = rows.iter().filter(|r| !r.holds).count();
+        return Ok(shards::shard_outcome(
+            run_dir,
+            "Theorem 7",
+            rows.len(),
+            config.alphas,
+            violations,
+        ));
+    }
     report::create_run_dir(run_dir)?;
     report::write_csv(&run_dir.join("theorem7.csv"), &rows)?;
     let drop: Vec<(f64, f64)> = rows.iter().map(|r| (r.alpha_rob, r.rob_drop)).collect();
