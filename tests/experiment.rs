@@ -126,14 +126,15 @@ fn the_mnist_sweeps_share_the_grid_recipe() {
     for (grid, sweeps) in [
         (
             "mnist_port.toml",
-            ["mnist_port_gamma.toml", "mnist_port_count.toml"],
+            &["mnist_port_gamma.toml", "mnist_port_count.toml"][..],
         ),
         (
             "mnist_port_generative.toml",
-            [
+            &[
                 "mnist_port_generative_gamma.toml",
                 "mnist_port_generative_count.toml",
-            ],
+                "mnist_proxy_only.toml",
+            ][..],
         ),
     ] {
         let grid = load(grid);

@@ -143,3 +143,21 @@ fn bad_ranking_inputs_get_one_line() {
     refused(&args, "at least two proxies");
     assert!(!out.exists(), "nothing written");
 }
+
+/// The MNIST ranking's configs (scripts/proxy-ranking.sh) parse and validate: the two proxy-only
+/// grids, the ARC config and the ranking over six proxies.
+#[cfg(feature = "torch")]
+#[test]
+fn the_mnist_ranking_configs_load() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    for grid in ["mnist_proxy_only.toml", "mnist_proxy_only_natural.toml"] {
+        let e = proxyrobust::experiment::PortExperiment::load(&root.join(grid)).unwrap();
+        assert_eq!((e.gammas.clone(), e.seeds.len()), (vec![0.0], 3), "{grid}");
+    }
+    let arc: proxyrobust::arc::ArcConfig =
+        proxyrobust::config::load(&root.join("mnist_arc.toml")).unwrap();
+    assert_eq!(arc.seeds.len(), 3);
+    let ranking: proxyrobust::proxy::ranking::RankingConfig =
+        proxyrobust::config::load(&root.join("mnist_ranking.toml")).unwrap();
+    assert_eq!(ranking.proxies.len(), 6);
+}
