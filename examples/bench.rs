@@ -437,6 +437,7 @@ fn train_throughput(bench: &TrainBench, device: tch::Device) -> Result<TrainThro
         momentum: 0.9,
         nesterov: false,
         weight_decay: 5e-4,
+        max_grad_norm: 0.0,
     });
     let [c, h, w] = bench.shape;
     let batch = bench.batch;

@@ -179,17 +179,7 @@ fn theorem1_sweep_end_to_end() {
     // In shards: three shards and the merge give the same table and report; a merge with a
     // shard missing names the missing proxies.
     let split = dir.path().join("split");
-    let sweep = |extra: &[&str]| {
-        let mut args = vec![
-            "sweep",
-            config.to_str().unwrap(),
-            "--out",
-            split.to_str().unwrap(),
-            "--quiet",
-        ];
-        args.extend(extra);
-        run(&args)
-    };
+    let sweep = |extra: &[&str]| sweep_part(&config, &split, extra);
     assert!(sweep(&["--shard", "1/3"]).status.success());
     assert_refused(
         &sweep(&["--merge"]),
@@ -435,6 +425,19 @@ fn sweep(dir: &Path, name: &str, text: &str) -> (String, PathBuf) {
     (stdout(&o), out)
 }
 
+/// `sweep CONFIG --out OUT --quiet` with `extra` flags (`--shard I/N`, `--merge`).
+fn sweep_part(config: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "sweep",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend(extra);
+    run(&args)
+}
+
 fn csv_rows(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
@@ -573,17 +576,7 @@ fn theorem2_6_7_sweeps_split_into_shards_and_merge_into_one_run() {
         let (_, whole) = sweep(dir.path(), name, text);
         let config = dir.path().join(format!("{name}.toml"));
         let split = dir.path().join(format!("{name}-split"));
-        let part = |extra: &[&str]| {
-            let mut args = vec![
-                "sweep",
-                config.to_str().unwrap(),
-                "--out",
-                split.to_str().unwrap(),
-                "--quiet",
-            ];
-            args.extend(extra);
-            run(&args)
-        };
+        let part = |extra: &[&str]| sweep_part(&config, &split, extra);
         assert!(part(&["--shard", "0/2"]).status.success(), "{name}");
         assert_refused(&part(&["--merge"]), &["--merge", missing]);
         assert!(part(&["--shard", "1/2"]).status.success(), "{name}");
