@@ -134,6 +134,8 @@ fn the_mnist_sweeps_share_the_grid_recipe() {
                 "mnist_port_generative_gamma.toml",
                 "mnist_port_generative_count.toml",
                 "mnist_proxy_only.toml",
+                "mnist_score_groups.toml",
+                "mnist_score_selection.toml",
             ][..],
         ),
     ] {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Figure 5 and Table 11 on MNIST-10k with the DDPM proxy: `score` trains a robust discriminator
+# (experiments/mnist_arc.toml, first seed) at ℓ∞ ε = EPSILON between real digits the proxies never
+# saw (digits 4,500–7,999) and the 10,000 DDPM samples, scores every sample, and writes the
+# score-sorted set as ten groups and the 5,000 lowest-score samples beside 5,000 random ones
+# (runs/mnist_score/); then PORT on each group (experiments/mnist_score_groups.toml, seed 0) and on
+# the selected against the random half (experiments/mnist_score_selection.toml, three seeds).
+# Needs runs/mnist_ddpm/samples.npz (experiments/mnist_port_generative.toml says how). The
+# experiments resume where they stopped.
+#   scripts/synthetic-score.sh [EPSILON=0.1] [JOBS=2]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+epsilon="${1:-0.1}"; jobs="${2:-2}"
+LIBTORCH="$(scripts/ensure-libtorch.sh)"
+export LIBTORCH
+cargo build --release --locked --quiet --features torch
+export LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+bin=target/release/proxyrobust
+[ -f runs/mnist_ddpm/samples.npz ] || { echo "error: runs/mnist_ddpm/samples.npz is missing: sample the DDPM first" >&2; exit 2; }
+real=runs/mnist_ranking/sets/real.npz
+[ -f "$real" ] || { mkdir -p "$(dirname "$real")"; "$bin" proxy oracle --train-subset 4500 --count 3500 --out "$real"; }
+[ -f runs/mnist_score/summary.json ] || "$bin" score "$real" runs/mnist_ddpm/samples.npz \
+  --config experiments/mnist_arc.toml --epsilon "$epsilon" --groups 10 --select 5000 --out runs/mnist_score
+for grid in mnist_score_groups mnist_score_selection; do
+  "$bin" experiment "experiments/$grid.toml" --jobs "$jobs"
+done
