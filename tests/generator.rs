@@ -277,11 +277,18 @@ fn spectral_norm_divides_by_the_largest_singular_value() {
     assert!((u.norm().double_value(&[]) - 1.0).abs() < 1e-5);
 }
 
-/// A GAN trains with its resume and writes samples of the right shape and labels.
+/// A GAN trains with its resume and writes samples of the right shape and labels, with and
+/// without the minibatch-standard-deviation map in its discriminator.
 #[test]
 fn a_gan_trains_resumes_and_samples() {
+    for model in [GAN.to_string(), format!("{GAN}minibatch_std = true\n")] {
+        gan_trains_resumes_and_samples(&model);
+    }
+}
+
+fn gan_trains_resumes_and_samples(model: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = config_of(dir.path(), 100, GAN);
+    let mut config = config_of(dir.path(), 100, model);
     let run = dir.path().join("run");
     train(&config, &run, false, Start::Fresh).unwrap();
     config.steps = 200;

@@ -99,6 +99,7 @@ struct Discriminator {
     embedding: nn::Embedding,
     /// Power iterations of conv1, conv2, linear and embedding when spectrally normalised.
     spectral: Option<[PowerIteration; 4]>,
+    minibatch_std: bool,
 }
 
 impl Discriminator {
@@ -110,7 +111,8 @@ impl Discriminator {
             padding: 1,
             ..Default::default()
         };
-        let dim = 2 * width * (h / 4) * (w / 4);
+        let maps = 2 * width + i64::from(config.minibatch_std);
+        let dim = maps * (h / 4) * (w / 4);
         // The projection starts at the scale of the linear head (uniform ±1/√dim), not at
         // tch's N(0, 1) embedding default, which would put the initial logits in the hundreds.
         let bound = 1.0 / (dim as f64).sqrt();
@@ -136,6 +138,7 @@ impl Discriminator {
             linear: nn::linear(&p / "linear", dim, 1, Default::default()),
             embedding: nn::embedding(&p / "embedding", classes, dim, projection),
             spectral,
+            minibatch_std: config.minibatch_std,
         }
     }
 
@@ -147,8 +150,9 @@ impl Discriminator {
         }
     }
 
-    /// Logits (N,): φ(x) = two stride-2 4×4 convolutions with LeakyReLU(0.2), flattened;
-    /// D(x, y) = w·φ(x) + b + embed(y)·φ(x).
+    /// Logits (N,): φ(x) = two stride-2 4×4 convolutions with LeakyReLU(0.2) (and, with
+    /// `minibatch_std`, one more map holding mean over features of their standard deviation over
+    /// the batch), flattened; D(x, y) = w·φ(x) + b + embed(y)·φ(x).
     fn forward(&self, x: &Tensor, y: &Tensor) -> Tensor {
         let conv = |x: &Tensor, index: usize, layer: &nn::Conv2D| {
             leaky_relu(&x.conv2d(
@@ -160,7 +164,18 @@ impl Discriminator {
                 1,
             ))
         };
-        let phi = conv(&conv(x, 0, &self.conv1), 1, &self.conv2).flatten(1, -1);
+        let features = conv(&conv(x, 0, &self.conv1), 1, &self.conv2);
+        let phi = if self.minibatch_std {
+            let size = features.size();
+            let (n, h, w) = (size[0], size[2], size[3]);
+            let spread = (features.var_dim(0, false, false) + 1e-8)
+                .sqrt()
+                .mean(Kind::Float);
+            Tensor::cat(&[&features, &spread.expand([n, 1, h, w], false)], 1)
+        } else {
+            features
+        };
+        let phi = phi.flatten(1, -1);
         let head = phi.linear(&self.weight(2, &self.linear.ws), self.linear.bs.as_ref());
         let projection =
             Tensor::embedding(&self.weight(3, &self.embedding.ws), y, -1, false, false);
@@ -272,5 +287,43 @@ impl Generative for Gan {
         let latent = self.generator.latent;
         let z = noise.draw(latent as usize, &[n, latent], y.device());
         Ok(self.generator.forward(&z, y, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The discriminator's logit for one image in a batch of its copies against the same image
+    /// in a batch of different ones: equal without the minibatch-std map (each logit depends on
+    /// its own image alone), different with it (the batch's spread is a feature).
+    #[test]
+    fn minibatch_std_makes_a_logit_depend_on_the_batch_spread() {
+        for minibatch_std in [false, true] {
+            tch::manual_seed(0);
+            let config: GanConfig = toml::from_str(&format!(
+                "width = 4\nlatent = 4\nspectral_norm = false\nminibatch_std = {minibatch_std}"
+            ))
+            .unwrap();
+            let vs = VarStore::new(Device::Cpu);
+            let d = Discriminator::new(vs.root(), &config, [1, 8, 8], 2);
+            let image = Tensor::rand([1, 1, 8, 8], (Kind::Float, Device::Cpu));
+            let copies = image.repeat([4, 1, 1, 1]);
+            let mixed = Tensor::cat(
+                &[
+                    &image,
+                    &Tensor::rand([3, 1, 8, 8], (Kind::Float, Device::Cpu)),
+                ],
+                0,
+            );
+            let y = Tensor::zeros([4], (Kind::Int64, Device::Cpu));
+            let logit = |batch: &Tensor| d.forward(batch, &y).double_value(&[0]);
+            let shift = (logit(&copies) - logit(&mixed)).abs();
+            if minibatch_std {
+                assert!(shift > 1e-4, "{shift}");
+            } else {
+                assert!(shift < 1e-6, "{shift}");
+            }
+        }
     }
 }

@@ -162,6 +162,12 @@ pub struct GanConfig {
     /// steps (its hinge loss near 1e-7 by step 1,000 on 1,000 digits).
     #[serde(default = "yes")]
     pub spectral_norm: bool,
+    /// Append the minibatch standard deviation (Karras et al. 2018: the standard deviation of
+    /// every feature over the batch, averaged to one number) as an extra feature map before the
+    /// discriminator's head, so a batch of near-identical fakes is easy to reject — the remedy
+    /// for a generator that gives one image per class. Off by default.
+    #[serde(default)]
+    pub minibatch_std: bool,
     /// Adam's coefficients for both networks (β1 = 0.5 as in DCGAN).
     #[serde(default = "default_gan_optimizer")]
     pub optimizer: AdamConfig,
