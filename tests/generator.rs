@@ -203,9 +203,19 @@ fn resume_continues_and_bad_settings_are_refused() {
     assert!(!out.exists());
 }
 
-/// Hinge and non-saturating losses on hand-made logits, from their definitions.
+/// Hinge and non-saturating losses on hand-made logits, from their definitions; the
+/// mode-seeking term on hand-made images and latents.
 #[test]
 fn gan_losses_on_hand_made_logits() {
+    // mean|a − b| = (1 + 2)/2 = 1.5 over mean|za − zb| = 1: 1/(1.5 + 1e-5).
+    let ms = proxyrobust::proxy::generator::mode_seeking_loss(
+        &tch::Tensor::from_slice(&[1.0f32, 2.0]),
+        &tch::Tensor::from_slice(&[0.0f32, 0.0]),
+        &tch::Tensor::from_slice(&[1.0f32, -1.0]),
+        &tch::Tensor::from_slice(&[0.0f32, 0.0]),
+    )
+    .double_value(&[]);
+    assert!((ms - 1.0 / (1.5 + 1e-5)).abs() < 1e-6, "{ms}");
     let real = tch::Tensor::from_slice(&[2.0f32, 0.5, -1.0]);
     let fake = tch::Tensor::from_slice(&[-2.0f32, 0.0, 1.5]);
     let value = |t: tch::Tensor| t.double_value(&[]);
@@ -277,11 +287,14 @@ fn spectral_norm_divides_by_the_largest_singular_value() {
     assert!((u.norm().double_value(&[]) - 1.0).abs() < 1e-5);
 }
 
-/// A GAN trains with its resume and writes samples of the right shape and labels, with and
-/// without the minibatch-standard-deviation map in its discriminator.
+/// A GAN trains with its resume and writes samples of the right shape and labels, plain and
+/// with the minibatch-standard-deviation map and the mode-seeking term.
 #[test]
 fn a_gan_trains_resumes_and_samples() {
-    for model in [GAN.to_string(), format!("{GAN}minibatch_std = true\n")] {
+    for model in [
+        GAN.to_string(),
+        format!("{GAN}minibatch_std = true\nmode_seeking = 1.0\n"),
+    ] {
         gan_trains_resumes_and_samples(&model);
     }
 }

@@ -31,6 +31,14 @@ pub fn discriminator_loss(loss: GanLoss, real: &Tensor, fake: &Tensor) -> Tensor
     }
 }
 
+/// The mode-seeking term (Mao et al. 2019) for images `a`, `b` generated from latents `za`,
+/// `zb` with the same labels: `1 / (mean|a − b| / mean|za − zb| + 1e-5)`, large when different
+/// latents give the same image.
+pub fn mode_seeking_loss(a: &Tensor, b: &Tensor, za: &Tensor, zb: &Tensor) -> Tensor {
+    let ratio = (a - b).abs().mean(Kind::Float) / (za - zb).abs().mean(Kind::Float);
+    (ratio + 1e-5).reciprocal()
+}
+
 /// Generator loss on the discriminator's logits for generated images.
 pub fn generator_loss(loss: GanLoss, fake: &Tensor) -> Tensor {
     match loss {
@@ -243,8 +251,16 @@ impl Generative for Gan {
         d_loss.backward();
         self.discriminator_adam
             .step(&variables(&self.discriminator_vs), self.config.lr);
-        let fake = self.generator.forward(&self.latent(n, device), y, true);
-        generator_loss(loss, &self.discriminator.forward(&fake, y)).backward();
+        let z = self.latent(n, device);
+        let fake = self.generator.forward(&z, y, true);
+        let mut g_loss = generator_loss(loss, &self.discriminator.forward(&fake, y));
+        if self.config.mode_seeking > 0.0 {
+            let other = self.latent(n, device);
+            let second = self.generator.forward(&other, y, true);
+            g_loss =
+                g_loss + mode_seeking_loss(&fake, &second, &z, &other) * self.config.mode_seeking;
+        }
+        g_loss.backward();
         self.generator_adam
             .step(&variables(&self.generator_vs), self.config.lr);
         // The generator step also left gradients on the discriminator: clear them.

@@ -25,7 +25,7 @@ pub mod spectral_norm;
 mod unet;
 
 #[cfg(feature = "torch")]
-pub use gan::{discriminator_loss, generator_loss};
+pub use gan::{discriminator_loss, generator_loss, mode_seeking_loss};
 #[cfg(feature = "torch")]
 pub use run::{SampleOutcome, TrainedGenerator, sample, train};
 
@@ -168,6 +168,11 @@ pub struct GanConfig {
     /// for a generator that gives one image per class. Off by default.
     #[serde(default)]
     pub minibatch_std: bool,
+    /// Weight λ of the mode-seeking term (Mao et al. 2019): the generator also minimises
+    /// λ / (mean|G(z₁, y) − G(z₂, y)| / mean|z₁ − z₂| + 1e-5) over pairs of latents with the same
+    /// labels, so different latents must give different images (0: off, the default).
+    #[serde(default)]
+    pub mode_seeking: f64,
     /// Adam's coefficients for both networks (β1 = 0.5 as in DCGAN).
     #[serde(default = "default_gan_optimizer")]
     pub optimizer: AdamConfig,
@@ -242,6 +247,7 @@ impl Validate for GeneratorConfig {
                 config::at_least("model.latent", m.latent, 1)?;
                 config::at_most("model.latent", m.latent, 4096)?;
                 even("model.width", m.width)?;
+                config::non_negative_finite("model.mode_seeking", m.mode_seeking)?;
                 m.optimizer.validate("model.optimizer")
             }
         }
