@@ -253,13 +253,14 @@ impl Generative for Gan {
             .step(&variables(&self.discriminator_vs), self.config.lr);
         let z = self.latent(n, device);
         let fake = self.generator.forward(&z, y, true);
-        let mut g_loss = generator_loss(loss, &self.discriminator.forward(&fake, y));
-        if self.config.mode_seeking > 0.0 {
+        let adversarial = generator_loss(loss, &self.discriminator.forward(&fake, y));
+        let g_loss = if self.config.mode_seeking > 0.0 {
             let other = self.latent(n, device);
             let second = self.generator.forward(&other, y, true);
-            g_loss =
-                g_loss + mode_seeking_loss(&fake, &second, &z, &other) * self.config.mode_seeking;
-        }
+            adversarial + mode_seeking_loss(&fake, &second, &z, &other) * self.config.mode_seeking
+        } else {
+            adversarial
+        };
         g_loss.backward();
         self.generator_adam
             .step(&variables(&self.generator_vs), self.config.lr);
