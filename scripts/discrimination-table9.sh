@@ -28,7 +28,7 @@ for model in ${MODELS:-cnn2 cnn4 resnet18}; do
   for p in oracle:runs/mnist_ranking/sets/oracle.npz ddpm:runs/mnist_ddpm/samples.npz gan:runs/mnist_gan/samples.npz \
            interpolation:$sets/interpolation.npz gaussian:$sets/gaussian.npz pca-mixture:$sets/pca-mixture.npz; do
     name="${p%%:*}"; file="${p#*:}"
-    [ -f "$out/$model/$name/summary.json" ] || "$bin" arc "$real" "$file" --config "$config" --out "$out/$model/$name" --quiet
+    "$bin" arc "$real" "$file" --config "$config" --out "$out/$model/$name" --quiet
   done
 done
 python3 - "$out" ${MODELS:-cnn2 cnn4 resnet18} <<'PY' | tee "$out/table9.md"

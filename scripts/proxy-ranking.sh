@@ -8,9 +8,14 @@
 #     judged by CNN-4 trained on all 8,000 training digits (experiments/mnist_cnn4.toml);
 #  3. ARC of each set against real digits 4,500–7,999 (experiments/mnist_arc.toml; the oracle's
 #     set for ARC is digits 1,000–4,499, disjoint from them);
-#  4. `rank experiments/mnist_ranking.toml` → runs/mnist_ranking/ranking.{csv,json,md}.
+#  4. the proximity sandwich: `bounds` (ℓ∞, the ARC's norm) of each proxy's seed-0 classifier
+#     from step 1 on 1,000 fresh draws of its proxy (held_out/: new seeds for the generators and
+#     fitted proxies, real training digits 1–999 for the oracle, which that classifier trained on
+#     with weight 0) against the real test digits;
+#  5. `rank experiments/mnist_ranking.toml` → runs/mnist_ranking/ranking.{csv,json,md}, sandwich.csv.
 # Needs the DDPM and GAN sample sets (see experiments/mnist_port_generative.toml). Every step
-# resumes or skips what is done, so the script can be stopped and called again.
+# resumes or skips what is done (`arc` skips the seeds it finished under the same settings and
+# sets), so the script can be stopped and called again.
 #   scripts/proxy-ranking.sh [JOBS=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,8 +46,24 @@ for p in oracle:$sets/oracle.npz ddpm:runs/mnist_ddpm/samples.npz gan:runs/mnist
   [ -f "$out/quality/$name/quality.json" ] || "$bin" quality "$file" --config experiments/mnist_cnn4.toml \
     --weights runs/mnist_cnn4/weights.safetensors --real-subset 1000 --out "$out/quality/$name"
   arc_set="$file"; [ "$name" = oracle ] && arc_set="$out/sets/oracle.npz"
-  [ -f "$out/arc/$name/summary.json" ] || "$bin" arc "$out/sets/real.npz" "$arc_set" \
+  "$bin" arc "$out/sets/real.npz" "$arc_set" \
     --config experiments/mnist_arc.toml --out "$out/arc/$name"
+done
+
+held="$out/held_out"
+mkdir -p "$held"
+[ -f "$held/oracle.npz" ] || "$bin" proxy oracle --train-subset 1 --count 999 --out "$held/oracle.npz"
+for kind in interpolation gaussian pca-mixture; do
+  [ -f "$held/$kind.npz" ] || "$bin" proxy "$kind" --train-subset 1000 --count 1000 --seed 12345 --out "$held/$kind.npz"
+done
+for model in ddpm gan; do
+  [ -f "$held/$model.npz" ] || "$bin" generator sample "experiments/mnist_$model.toml" \
+    --weights "runs/mnist_$model/weights.safetensors" --count 1000 --seed 12345 --out "$held/$model.npz"
+done
+for name in oracle ddpm gan interpolation gaussian pca-mixture; do
+  [ -f "$out/bounds/$name/bounds.json" ] || "$bin" bounds experiments/mnist_cnn4.toml "$held/$name.npz" \
+    --weights "runs/mnist_proxy_only/models/port-$name-g0-n10000-s0/weights.safetensors" \
+    --norm linf --max-radius 0.6 --out "$out/bounds/$name"
 done
 
 "$bin" rank experiments/mnist_ranking.toml --out "$out"

@@ -7,10 +7,16 @@
 # the selected against the random half (experiments/mnist_score_selection.toml, three seeds).
 # Needs runs/mnist_ddpm/samples.npz (experiments/mnist_port_generative.toml says how). The
 # experiments resume where they stopped.
-#   scripts/synthetic-score.sh [EPSILON=0.1] [JOBS=2]
+# EPSILON has no default: it must lie where the discriminator still tells DDPM samples from real
+# digits, or every sample scores alike. With experiments/mnist_arc.toml's recipe a DDPM
+# discriminator stepped from ε = 0 straight to ℓ∞ 0.05 sits at chance, one stepped by 0.01 reaches
+# 0.60 there; `score` trains at EPSILON directly, so check the held-out robust accuracy in
+# runs/mnist_score/summary.json is well above 0.5 before the PORT runs use the groups.
+#   scripts/synthetic-score.sh EPSILON [JOBS=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-epsilon="${1:-0.1}"; jobs="${2:-2}"
+[ $# -ge 1 ] || { echo "error: EPSILON: the radius of the scoring discriminator, where it still tells DDPM samples from real ones (at most 0.05 on MNIST ℓ∞)" >&2; exit 2; }
+epsilon="$1"; jobs="${2:-2}"
 LIBTORCH="$(scripts/ensure-libtorch.sh)"
 export LIBTORCH
 cargo build --release --locked --quiet --features torch

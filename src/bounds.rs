@@ -10,12 +10,13 @@
 //! `ΔRob = Σ_y p_y (mean_real,y − mean_proxy,y)` with variance `Σ_y p_y² (s²_real,y/n_real,y +
 //! s²_proxy,y/n_proxy,y)`.
 //!
-//! Estimated proximity, in [0, 1] pixel space with the ℓ2 ground metric unless stated:
+//! Estimated proximity, in [0, 1] pixel space with the ground metric of `norm` (the norm of
+//! `Rob`, as Theorem 1's cwd takes it) unless stated:
 //! - `ot_w1`: `Σ_y p_y W1(Ŝ_y, Ŝ~_y)` by exact optimal transport between class-conditional
 //!   subsamples of equal size, averaged over repeats. The empirical W1 of subsamples is biased
 //!   upwards (its expectation exceeds the true W1 by convexity), so this is an upper estimate of
 //!   `cwd_W1`, Theorem 1's bound.
-//! - `gaussian_w2_pixels`: `Σ_y p_y W2` between Gaussians fitted to each class (the closed form of
+//! - `gaussian_w2_pixels`: `Σ_y p_y W2` (Euclidean) between Gaussians fitted to each class (the closed form of
 //!   `theory::gaussian`). Gelbrich's bound makes it a lower bound of the W2 of the two class
 //!   conditionals, and W1 ≤ W2; it bounds neither side of `cwd_W1`.
 //! - `gaussian_w2_features`: the same in the classifier's penultimate-layer feature space (the
@@ -380,6 +381,7 @@ pub fn measure(
         settings.ot_per_class,
         settings.ot_repeats,
         settings.seed,
+        settings.norm,
     )?;
     bar.inc(1);
     let pixels = fitted_w2(&real_points, &proxy_points, &probs)?;
@@ -523,7 +525,7 @@ fn to_mat(t: &Tensor, rows: &[i64]) -> Mat<f64> {
     Mat::from_fn(rows.len(), d, |i, j| values[i * d + j])
 }
 
-/// `Σ_y p_y W1(Ŝ_y, Ŝ~_y)` by exact OT (ℓ2 ground metric) between subsamples of `per_class`
+/// `Σ_y p_y W1(Ŝ_y, Ŝ~_y)` by exact OT (ground metric `metric`) between subsamples of `per_class`
 /// rows of each class (all of a class that has fewer) drawn without replacement, averaged over
 /// `repeats` draws seeded by `seed`; `real[y]` and `proxy[y]` are the f64 rows of class `y`.
 /// An upper estimate of `cwd_W1`: the expected empirical W1 exceeds the W1 of the distributions,
@@ -535,6 +537,7 @@ pub fn subsample_cwd_w1(
     per_class: usize,
     repeats: usize,
     seed: u64,
+    metric: Norm,
 ) -> Result<f64> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x07);
     let mut total = 0.0;
@@ -557,7 +560,7 @@ pub fn subsample_cwd_w1(
                 EmpiricalMeasure::uniform(to_mat(t, &order[..k]))
             };
             let (a, b) = (draw(&real[y], n_real)?, draw(&proxy[y], n_proxy)?);
-            total += p * wasserstein(&a, &b, 1, Norm::L2)?.distance;
+            total += p * wasserstein(&a, &b, 1, metric)?.distance;
         }
     }
     Ok(total / repeats.max(1) as f64)

@@ -202,21 +202,6 @@ impl std::fmt::Display for SummaryRow {
     }
 }
 
-/// CRC-32 of a file's bytes, read in 1 MiB pieces: the settings key of a proxy set made
-/// elsewhere, so that resampling it (same name, same size) retrains the runs that used it.
-fn file_crc32(path: &Path) -> Result<u32> {
-    use std::io::Read;
-    let unreadable = |e: std::io::Error| Error::file(path, format!("cannot read proxy set: {e}"));
-    let mut file = std::fs::File::open(path).map_err(unreadable)?;
-    let (mut hasher, mut buffer) = (crc32fast::Hasher::new(), vec![0u8; 1 << 20]);
-    loop {
-        match file.read(&mut buffer).map_err(unreadable)? {
-            0 => return Ok(hasher.finalize()),
-            n => hasher.update(&buffer[..n]),
-        }
-    }
-}
-
 /// One cell of the grid.
 struct Arm {
     name: String,
@@ -590,7 +575,7 @@ impl Grid {
         for set in &config.proxy_sets {
             let crc32 = match files {
                 ProxyFiles::Skip => 0,
-                _ => file_crc32(&set.npz)?,
+                _ => crate::npz::file_crc32(&set.npz)?,
             };
             proxy_files.push(ArmProxy {
                 name: set.name.clone(),
@@ -1010,20 +995,7 @@ impl Swept {
 /// Robust accuracy of every run: one colour per proxy (and the baseline), the seed mean joined by
 /// a line along the swept axis.
 fn plot_runs(dir: &Path, arms: &[Arm], rows: &[RunRow], config: &PortExperiment) -> Result<()> {
-    use plotters::style::RGBColor;
-    // The tab10 palette.
-    let colors = [
-        RGBColor(31, 119, 180),
-        RGBColor(255, 127, 14),
-        RGBColor(44, 160, 44),
-        RGBColor(214, 39, 40),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(127, 127, 127),
-        RGBColor(188, 189, 34),
-        RGBColor(23, 190, 207),
-    ];
+    let colors = report::TAB10;
     let swept = Swept::of(config);
     let arm_index = |name: &str| arms.iter().position(|a| a.name == name).unwrap_or(0);
     let point = |r: &RunRow| (swept.x(arm_index(&r.arm), r), 100.0 * r.robust_accuracy);

@@ -20,6 +20,20 @@ use crate::error::{Error, Result};
 use crate::report::atomic_write_with;
 use crate::theory::gaussian::{ClassConditionalGaussians, Gaussian};
 
+/// CRC-32 of a file's bytes, read in 1 MiB pieces: the key of a sample set made elsewhere, so
+/// that resampling it (same name, same size) redoes the runs and ARC cells that used it.
+pub fn file_crc32(path: &Path) -> Result<u32> {
+    let unreadable = |e: std::io::Error| Error::file(path, format!("cannot read sample set: {e}"));
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let (mut hasher, mut buffer) = (crc32fast::Hasher::new(), vec![0u8; 1 << 20]);
+    loop {
+        match file.read(&mut buffer).map_err(unreadable)? {
+            0 => return Ok(hasher.finalize()),
+            n => hasher.update(&buffer[..n]),
+        }
+    }
+}
+
 /// An opened archive that remembers its path for error messages.
 struct Archive {
     path: std::path::PathBuf,

@@ -249,7 +249,8 @@ fn synthetic_scores_single_out_the_proxy_samples_unlike_real_ones() {
 }
 
 /// The ε grid in shards: without a ladder each (seed, ε) is a cell; two shards and the merge
-/// write the curve a single run writes, and a merge with cells missing is refused naming them.
+/// write the curve a single run writes, and a merge with cells missing is refused naming them;
+/// a rerun skips the cells already done, for any seed list holding their seed.
 #[test]
 fn grid_shards_merge_into_the_curve_of_one_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -294,4 +295,28 @@ fn grid_shards_merge_into_the_curve_of_one_run() {
     let read = |out: &str| std::fs::read_to_string(dir.path().join(out).join("curve.csv")).unwrap();
     assert_eq!(read("split"), read("whole"));
     assert_eq!(read("whole").lines().count(), 7);
+    // A second run finds every cell done under the same settings and recomputes none (a cell
+    // records its own time, so a recomputed one would differ); a changed config redoes them.
+    let cell = || std::fs::read_to_string(dir.path().join("whole/cells/s1-e1.json")).unwrap();
+    let before = cell();
+    assert!(arc("whole", &[]).status.success());
+    assert_eq!(cell(), before, "a finished cell was recomputed");
+    // The seed list is not part of a cell's settings: seed 1 alone reuses its cells.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("seeds = [0, 1]", "seeds = [1]")).unwrap();
+    assert!(arc("whole", &[]).status.success());
+    assert_eq!(
+        cell(),
+        before,
+        "a cell was recomputed for another seed list"
+    );
+    assert_eq!(
+        read("whole").lines().count(),
+        4,
+        "the curve of seed 1 alone"
+    );
+    std::fs::write(&config, &text).unwrap();
+    std::fs::write(&config, text.replace("epochs = 3", "epochs = 4")).unwrap();
+    assert!(arc("whole", &[]).status.success());
+    assert_ne!(cell(), before, "a cell of other settings was reused");
 }

@@ -5,6 +5,8 @@
 //! robust accuracy never increases.
 #![cfg(feature = "torch")]
 
+mod common;
+
 use faer::Mat;
 use proxyrobust::attack::apgd::checkpoints;
 use proxyrobust::attack::fab::project_onto_hyperplane;
@@ -71,6 +73,7 @@ fn all_attacks(threat: Threat) -> Vec<Attack> {
 
 #[test]
 fn every_attack_stays_in_the_ball_and_the_box() {
+    let _generator = common::torch_generator();
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);
     let net = build(&vs, Architecture::Cnn2, [1, 28, 28], 10).unwrap();
@@ -121,6 +124,7 @@ fn constant_logits(x: &Tensor) -> Tensor {
 
 #[test]
 fn a_constant_model_is_never_fooled() {
+    let _generator = common::torch_generator();
     let x = Tensor::rand([8, 1, 8, 8], (Kind::Float, Device::Cpu));
     let y = Tensor::full([8], 1, (Kind::Int64, Device::Cpu));
     let model = nn::func_t(|x, _| constant_logits(x));
@@ -213,6 +217,7 @@ fn fab_projection_matches_hand_worked_solutions_with_and_without_the_box() {
 /// point lies inside [0, 1] and theory::linear's exact distance is the true one.
 #[test]
 fn minimal_distance_on_a_linear_model_matches_the_exact_distance_within_one_percent() {
+    let _generator = common::torch_generator();
     let (k, d, n) = (3usize, 16usize, 64i64);
     tch::manual_seed(5);
     let w = Tensor::randn([k as i64, d as i64], (Kind::Float, Device::Cpu)) * 3.0;
@@ -281,6 +286,7 @@ fn minimal_distance_on_a_linear_model_matches_the_exact_distance_within_one_perc
 
 #[test]
 fn autoattack_chain_never_raises_robust_accuracy_and_is_deterministic() {
+    let _generator = common::torch_generator();
     tch::manual_seed(1);
     let vs = VarStore::new(Device::Cpu);
     let net = build(&vs, Architecture::Cnn2, [1, 28, 28], 10).unwrap();

@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use proxyrobust::bounds::subsample_cwd_w1;
+use proxyrobust::theory::norm::Norm;
 use tch::Tensor;
 
 mod common;
@@ -243,6 +244,7 @@ fn a_proxy_set_equal_to_the_real_points_shows_no_gap_and_no_distance() {
 
 #[test]
 fn the_subsample_ot_estimate_shrinks_with_the_subsample_size() {
+    let _generator = common::torch_generator();
     // Two samples of one distribution (uniform in the unit square, two classes): the W1 of
     // independent subsamples of k points falls towards 0 as k grows.
     tch::manual_seed(0);
@@ -252,7 +254,7 @@ fn the_subsample_ot_estimate_shrinks_with_the_subsample_size() {
             .collect()
     };
     let (a, b) = (cloud(400), cloud(400));
-    let at = |k: usize| subsample_cwd_w1(&a, &b, &[0.5, 0.5], k, 5, 1).unwrap();
+    let at = |k: usize| subsample_cwd_w1(&a, &b, &[0.5, 0.5], k, 5, 1, Norm::L2).unwrap();
     let (small, medium, large) = (at(5), at(40), at(400));
     assert!(
         small > medium && medium > large && large > 0.0,
@@ -260,7 +262,18 @@ fn the_subsample_ot_estimate_shrinks_with_the_subsample_size() {
     );
     // Identical sets, whole classes: a permutation, distance 0.
     assert_eq!(
-        subsample_cwd_w1(&a, &a, &[0.5, 0.5], 400, 2, 1).unwrap(),
+        subsample_cwd_w1(&a, &a, &[0.5, 0.5], 400, 2, 1, Norm::L2).unwrap(),
         0.0
     );
+    // One point per class, (0, 0) against (0.3, 0.4) and (1, 1) against (1, 0): the ground
+    // metric is the norm asked for, 0.4·0.5 + 1·0.5 in ℓ∞ and 0.5·0.5 + 1·0.5 in ℓ2.
+    let point = |x: f64, y: f64| Tensor::from_slice(&[x, y]).reshape([1, 2]);
+    let (real, proxy) = (
+        [point(0.0, 0.0), point(1.0, 1.0)],
+        [point(0.3, 0.4), point(1.0, 0.0)],
+    );
+    for (norm, expected) in [(Norm::Linf, 0.7), (Norm::L2, 0.75)] {
+        let w1 = subsample_cwd_w1(&real, &proxy, &[0.5, 0.5], 1, 1, 0, norm).unwrap();
+        assert!((w1 - expected).abs() < 1e-12, "{norm:?}: {w1}");
+    }
 }

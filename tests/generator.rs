@@ -6,6 +6,8 @@
 //! run; bad settings get one line.
 #![cfg(feature = "torch")]
 
+mod common;
+
 use std::path::Path;
 
 use proxyrobust::config::Validate;
@@ -70,6 +72,7 @@ fn settings(out: &Path, count: usize, batch: usize) -> SampleSettings {
 
 #[test]
 fn sampling_is_deterministic_and_independent_of_the_batch_size() {
+    let _generator = common::torch_generator();
     for model in [DDPM, GAN] {
         deterministic_and_batch_independent(model);
     }
@@ -110,6 +113,7 @@ fn deterministic_and_batch_independent(model: &str) {
 
 #[test]
 fn a_trained_toy_model_samples_each_class_from_its_cluster() {
+    let _generator = common::torch_generator();
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), 2500);
     let run = dir.path().join("run");
@@ -157,6 +161,7 @@ fn each_class_in_its_cluster(samples: &ImageDataset, sampler: Sampler) {
 
 #[test]
 fn resume_continues_and_bad_settings_are_refused() {
+    let _generator = common::torch_generator();
     let dir = tempfile::tempdir().unwrap();
     let mut config = config(dir.path(), 100);
     let run = dir.path().join("run");
@@ -252,6 +257,7 @@ fn gan_losses_on_hand_made_logits() {
 /// reaches σ within 1e-4 after 30 passes, and the normalised weight is W / 3 entry by entry.
 #[test]
 fn spectral_norm_divides_by_the_largest_singular_value() {
+    let _generator = common::torch_generator();
     use proxyrobust::proxy::generator::spectral_norm::PowerIteration;
     tch::manual_seed(7);
     let (c, s) = (0.3f64.cos(), 0.3f64.sin());
@@ -291,6 +297,7 @@ fn spectral_norm_divides_by_the_largest_singular_value() {
 /// with the minibatch-standard-deviation map and the mode-seeking term.
 #[test]
 fn a_gan_trains_resumes_and_samples() {
+    let _generator = common::torch_generator();
     for model in [
         GAN.to_string(),
         format!("{GAN}minibatch_std = true\nmode_seeking = 1.0\n"),
@@ -322,11 +329,56 @@ fn gan_trains_resumes_and_samples(model: &str) {
     assert_eq!(samples.labels().iter().filter(|&&l| l == 1).count(), 3);
 }
 
+/// The mode-seeking term reaches the generator's update: from the same seed (so the same latent
+/// draws, the second latent batch included), a weight of 1 moves the generator's weights away
+/// from where a weight of 1e-12 leaves them, while 1e-12 and 2e-12 end within round-off of each
+/// other (the difference comes from the term's size, not from the extra draws). Each training
+/// runs as its own `proxyrobust generator train` process: libtorch's random generator is global
+/// to a process, and the tests running beside this one draw from it.
+#[test]
+fn the_mode_seeking_term_changes_the_generator_step() {
+    let weights = |lambda: f64| {
+        let dir = tempfile::tempdir().unwrap();
+        config_of(dir.path(), 3, &format!("{GAN}mode_seeking = {lambda:e}\n"));
+        let run = dir.path().join("run");
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_proxyrobust"))
+            .args(["generator", "train", "--quiet", "--out"])
+            .arg(&run)
+            .arg(dir.path().join("toy.toml"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        tch::Tensor::read_safetensors(run.join("weights.safetensors")).unwrap()
+    };
+    let distance = |a: &[(String, tch::Tensor)], b: &[(String, tch::Tensor)]| {
+        a.iter()
+            .zip(b)
+            .map(|((na, ta), (nb, tb))| {
+                assert_eq!(na, nb);
+                (ta - tb).abs().max().double_value(&[])
+            })
+            .fold(0.0, f64::max)
+    };
+    let sorted = |lambda: f64| {
+        let mut w = weights(lambda);
+        w.sort_by(|a, b| a.0.cmp(&b.0));
+        w
+    };
+    let (tiny, twice_tiny, one) = (sorted(1e-12), sorted(2e-12), sorted(1.0));
+    let (effect, noise) = (distance(&tiny, &one), distance(&tiny, &twice_tiny));
+    assert!(
+        effect > 1e-5,
+        "weight 1 moved the generator by only {effect}"
+    );
+    assert!(noise < effect * 1e-3, "{noise} against {effect}");
+}
+
 /// `quality` on two proxy sets of real digits: copies of the classifier's own training images
 /// sit at distance 0 from the real split (memorisation reads as 0), the oracle's unseen digits
 /// at the distance real test digits are; the grid has one row of 28-pixel images per class.
 #[test]
 fn quality_reads_memorisation_and_real_data_as_such() {
+    let _generator = common::torch_generator();
     use proxyrobust::proxy::{ProxyKind, proxy_set};
     use proxyrobust::train::TrainConfig;
     let dir = tempfile::tempdir().unwrap();

@@ -13,6 +13,8 @@
 //! another order, so within 1e-5 relative to the largest logit (absolute when logits are below 1).
 #![cfg(feature = "torch")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -139,6 +141,7 @@ fn randomise_batch_norm_statistics(vs: &VarStore) {
 
 #[test]
 fn weights_saved_here_give_the_same_logits_in_pytorch() {
+    let _generator = common::torch_generator();
     let dir = tempfile::tempdir().unwrap();
     for (name, shape) in ARCHITECTURES {
         let arch: Architecture = name.parse().unwrap();
@@ -178,6 +181,7 @@ fn weights_saved_here_give_the_same_logits_in_pytorch() {
 
 #[test]
 fn pytorch_weights_load_here_and_give_the_same_logits() {
+    let _generator = common::torch_generator();
     let dir = tempfile::tempdir().unwrap();
     for (name, shape) in ARCHITECTURES {
         let arch: Architecture = name.parse().unwrap();
@@ -202,6 +206,7 @@ fn pytorch_weights_load_here_and_give_the_same_logits() {
 /// gradients against PyTorch's, each tensor within 1e-9 of its largest entry, in both layouts.
 #[test]
 fn training_gradients_match_pytorch_in_float64() {
+    let _generator = common::torch_generator();
     let dir = tempfile::tempdir().unwrap();
     for (name, shape) in ARCHITECTURES {
         let arch: Architecture = name.parse().unwrap();

@@ -4,6 +4,8 @@
 //! included, is in tests/attacks.rs.)
 #![cfg(feature = "torch")]
 
+mod common;
+
 use faer::Mat;
 use proxyrobust::attack::Pgd;
 use proxyrobust::model::{Architecture, build};
@@ -26,6 +28,7 @@ fn images() -> (Tensor, Tensor) {
 
 #[test]
 fn perturbations_stay_in_the_ball_and_the_box() {
+    let _generator = common::torch_generator();
     tch::manual_seed(0);
     let vs = VarStore::new(Device::Cpu);
     let net = build(&vs, Architecture::Cnn4, [1, 28, 28], 10).unwrap();
@@ -77,6 +80,7 @@ impl<M: nn::ModuleT> Loss for M {
 /// exactly for the points whose exact ℓ2 distance to the boundary is below ε.
 #[test]
 fn on_a_linear_model_pgd_matches_the_exact_distance() {
+    let _generator = common::torch_generator();
     let d = 4;
     let w = [0.8f64, -0.5, 0.3, 0.6];
     let b = -0.55;

@@ -51,7 +51,14 @@ fn write_inputs(dir: &Path, quality: &[(&str, f64, f64, f64, f64)]) -> String {
             ),
         )
         .unwrap();
-        std::fs::write(&a, format!("{{\"arc_mean\": {arc}, \"arc_std\": 0.001}}")).unwrap();
+        std::fs::write(
+            &a,
+            format!(
+                "{{\"arc_mean\": {arc}, \"arc_std\": 0.001, \"epsilons\": [0.0, 0.1], \"mean_robust_accuracy\": [0.9, {}]}}",
+                0.5 + arc
+            ),
+        )
+        .unwrap();
         config.push_str(&format!(
             "[[proxies]]\nname = {name:?}\nquality = {q:?}\narc = {a:?}\n"
         ));
@@ -104,9 +111,72 @@ fn rank_writes_the_table_and_each_metrics_mean_rank_difference() {
     let csv = std::fs::read_to_string(out.join("ranking.csv")).unwrap();
     assert!(csv.starts_with("proxy,robust_accuracy,robust_rank,transferred_clean_accuracy,fid,fid_rank,nearest_real_distance,nearest_real_rank,inception_score,inception_rank,arc,arc_rank\n"), "{csv}");
     assert_eq!(csv.lines().count(), 5);
-    for file in ["ranking.json", "ranking.md", "manifest.json"] {
+    for file in [
+        "ranking.json",
+        "ranking.md",
+        "manifest.json",
+        "robust_discrimination.png",
+        "robust_discrimination.svg",
+    ] {
         assert!(out.join(file).exists(), "{file}");
     }
+    assert_eq!(ranking["sandwich"].as_array().map(Vec::len), Some(0));
+    assert!(!out.join("sandwich.csv").exists());
+}
+
+/// `rank CONFIG --out OUT`.
+fn rank_args<'a>(config: &'a Path, out: &'a Path) -> [&'a str; 4] {
+    [
+        "rank",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]
+}
+
+/// A `bounds.json` as the `bounds` command writes it, reduced to what the sandwich reads.
+fn bounds_json(dir: &Path, name: &str, delta: f64, half_width: f64, ot: f64) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}-bounds.json"));
+    std::fs::write(
+        &path,
+        format!(
+            "{{\"delta_rob\": {{\"mean\": {delta}, \"half_width\": {half_width}}}, \"settings\": {{\"norm\": \"linf\"}}, \
+             \"proximity\": [{{\"name\": \"gaussian_w2_pixels\", \"value\": 9.0}}, {{\"name\": \"ot_w1\", \"value\": {ot}}}]}}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Proxies with a `bounds` report get a sandwich row: 4·ARC from the ARC summary, ΔRob and the
+/// OT estimate from the report, in the report's norm; the others none.
+#[test]
+fn bounds_reports_add_the_proximity_sandwich() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = write_inputs(dir.path(), &QUALITY);
+    let a = bounds_json(dir.path(), "a", -0.03, 0.01, 1.5);
+    text = text.replace("name = \"a\"\n", &format!("name = \"a\"\nbounds = {a:?}\n"));
+    let config = dir.path().join("rank.toml");
+    std::fs::write(&config, &text).unwrap();
+    let out = dir.path().join("out");
+    let args = rank_args(&config, &out);
+    let o = binary().args(args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(out.join("sandwich.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "proxy,norm,four_arc,delta_rob,delta_rob_half_width,ot_w1\na,linf,0.08,-0.03,0.01,1.5\n"
+    );
+    let md = std::fs::read_to_string(out.join("ranking.md")).unwrap();
+    assert!(
+        md.contains("| a | linf | 0.0800 | 0.0300 ± 0.0100 | 1.5000 |"),
+        "{md}"
+    );
+    // A report without the OT estimate is refused naming it.
+    std::fs::write(&a, "{\"delta_rob\": {\"mean\": 0.1, \"half_width\": 0.1}, \"settings\": {\"norm\": \"l2\"}, \"proximity\": []}").unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    refused(&args, "a-bounds.json: a `proximity` entry `ot_w1`");
+    assert!(!out.exists(), "nothing written");
 }
 
 #[test]
@@ -114,12 +184,7 @@ fn bad_ranking_inputs_get_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("rank.toml");
     let out = dir.path().join("out");
-    let args = [
-        "rank",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
+    let args = rank_args(&config, &out);
     // A proxy the grid never trained on.
     let mut quality = QUALITY.to_vec();
     quality.push(("e", 1.0, 1.0, 1.0, 0.1));
@@ -138,6 +203,10 @@ fn bad_ranking_inputs_get_one_line() {
     )
     .unwrap();
     refused(&args, "one arm per proxy");
+    // An ARC summary without its curve.
+    std::fs::write(&config, write_inputs(dir.path(), &QUALITY)).unwrap();
+    std::fs::write(dir.path().join("c-arc.json"), "{\"arc_mean\": 0.05}").unwrap();
+    refused(&args, "c-arc.json: `epsilons` and `mean_robust_accuracy`");
     // One proxy only.
     std::fs::write(&config, write_inputs(dir.path(), &QUALITY[..1])).unwrap();
     refused(&args, "at least two proxies");

@@ -4,6 +4,8 @@
 //! before the step — and the parameters agree to float32 round-off.
 #![cfg(feature = "torch")]
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use proxyrobust::model::{Architecture, build};
@@ -65,6 +67,7 @@ fn trained(use_ours: bool, nesterov: bool, max_grad_norm: f64) -> Vec<Tensor> {
 
 #[test]
 fn matches_libtorch_sgd() {
+    let _generator = common::torch_generator();
     // 0.05 is below the gradient norms of every step here, so each step is clipped.
     for (nesterov, clip) in [(false, 0.0), (true, 0.0), (true, 0.05)] {
         let (ours, theirs) = (
@@ -105,6 +108,7 @@ fn matches_libtorch_sgd() {
 /// run is not the plain one), and a threshold far above them leaves it as it was.
 #[test]
 fn clipping_acts_only_above_the_threshold() {
+    let _generator = common::torch_generator();
     let max_diff = |a: &[Tensor], b: &[Tensor]| {
         a.iter()
             .zip(b)

@@ -161,6 +161,7 @@ mod with_torch {
 
     #[test]
     fn a_linear_classifier_is_certified_to_its_exact_radius_within_the_clopper_pearson_slack() {
+        let _generator = super::common::torch_generator();
         // With δ ~ N(0, σ²I), Pr[w·(x+δ) + b > 0] = Φ(m / σ) for the signed distance
         // m = (w·x + b)/‖w‖, so the exact smoothed radius is |m| (the distance to the boundary).
         let (sigma, n) = (0.25, 100_000usize);
@@ -208,6 +209,7 @@ mod with_torch {
 
     #[test]
     fn a_constant_classifier_is_certified_everywhere_with_the_all_successes_radius() {
+        let _generator = super::common::torch_generator();
         let net = nn::func_t(|x: &Tensor, _| {
             let logits = Tensor::from_slice(&[0.0f32, 0.0, 5.0]);
             logits.unsqueeze(0).expand([x.size()[0], 3], false)
@@ -235,6 +237,7 @@ mod with_torch {
 
     #[test]
     fn a_tie_between_two_classes_abstains() {
+        let _generator = super::common::torch_generator();
         // Class 1 exactly when the first coordinate's noise is positive: p = ½ for both classes.
         let net = linear([1.0, 0.0], 0.0);
         let smooth = Smooth {
@@ -252,6 +255,7 @@ mod with_torch {
 
     #[test]
     fn certification_is_deterministic_for_a_seed() {
+        let _generator = super::common::torch_generator();
         let net = linear([3.0, 4.0], -1.0);
         let smooth = Smooth {
             base: &net,

@@ -23,7 +23,9 @@
 //!
 //! Outputs under the run folder: `curve.csv` (`seed,epsilon,robust_accuracy`), `summary.json`
 //! (ARC per seed, mean, standard deviation, the mean curve, seconds), `robust_discrimination.{png,svg}`
-//! (Figure 3: Racc_ε per seed and the seed mean) and `manifest.json`.
+//! (Figure 3: Racc_ε per seed and the seed mean), `manifest.json`, and `cells/` (one record per
+//! seed's ladder, or per seed and ε without one, keyed by the settings and both sets' CRC-32: a
+//! rerun skips the cells done under the same key, so an interrupted run resumes).
 
 pub mod score;
 
@@ -412,6 +414,37 @@ struct CellRecord {
     rows: Vec<CurveRow>,
     train_per_side: usize,
     seconds: f64,
+    /// [`settings_key`] of the run that computed it (empty in records that predate it).
+    #[serde(default)]
+    key: String,
+}
+
+/// What a cell's result depends on besides its seed (in its file name): the config without its
+/// name, device, thread count and seed list, and the CRC-32 of both sets. A run finds a cell
+/// recorded under the same key done and skips it, so an interrupted `arc` resumes at the first
+/// unfinished seed and a longer seed list computes only the new seeds; a changed config or set
+/// redoes every cell.
+fn settings_key(config: &ArcConfig, real: &Path, proxy: &Path) -> Result<String> {
+    let mut settings = serde_json::to_value(config)
+        .map_err(|e| Error::invalid("config", format!("cannot serialise: {e}")))?;
+    if let Some(fields) = settings.as_object_mut() {
+        for volatile in ["name", "device", "threads", "seeds"] {
+            fields.remove(volatile);
+        }
+    }
+    Ok(format!(
+        "{settings} real:{:08x} proxy:{:08x}",
+        crate::npz::file_crc32(real)?,
+        crate::npz::file_crc32(proxy)?
+    ))
+}
+
+/// The record of a cell if it was computed under `key` and holds all its radii.
+fn finished_cell(out: &Path, seed: u64, ks: &[usize], key: &str) -> Option<CellRecord> {
+    std::fs::read_to_string(cell_file(out, seed, ks[0]))
+        .ok()
+        .and_then(|t| serde_json::from_str::<CellRecord>(&t).ok())
+        .filter(|r| r.key == key && r.rows.len() == ks.len())
 }
 
 fn cell_file(out: &Path, seed: u64, first: usize) -> PathBuf {
@@ -443,15 +476,18 @@ pub fn run(
         .seed(&config.seeds)?
         .with("real", real)?
         .with("proxy", proxy)?;
+    let key = settings_key(config, real, proxy)?;
     let all = cells(config);
     let mine: Vec<&(u64, Vec<usize>)> = all
         .iter()
         .enumerate()
-        .filter(|(i, _)| part.computes(*i))
+        .filter(|(i, (seed, ks))| {
+            part.computes(*i) && finished_cell(out, *seed, ks, &key).is_none()
+        })
         .map(|(_, cell)| cell)
         .collect();
     if !mine.is_empty() {
-        compute_cells(real, proxy, config, out, device, &mine, show)?;
+        compute_cells(real, proxy, config, out, device, &mine, &key, show)?;
     }
     if let Part::Shard(_, _) = part {
         return Ok(ArcOutcome::Shard {
@@ -459,7 +495,7 @@ pub fn run(
             of: all.len(),
         });
     }
-    let (rows, summary) = merge_cells(config, out, &all)?;
+    let (rows, summary) = merge_cells(config, out, &all, &key)?;
     report::write_csv(&out.join("curve.csv"), &rows)?;
     report::write_json(&out.join("summary.json"), &summary)?;
     plot_curve(out, config, &rows, &summary)?;
@@ -476,7 +512,8 @@ pub fn run(
     Ok(ArcOutcome::Summary(summary))
 }
 
-/// Trains and evaluates the discriminators of `cells`, recording each cell.
+/// Trains and evaluates the discriminators of `cells`, recording each cell under `key`.
+#[allow(clippy::too_many_arguments)]
 fn compute_cells(
     real: &Path,
     proxy: &Path,
@@ -484,6 +521,7 @@ fn compute_cells(
     out: &Path,
     device: tch::Device,
     cells: &[&(u64, Vec<usize>)],
+    key: &str,
     show: bool,
 ) -> Result<()> {
     let eps_max = *config.epsilons.last().expect("validated non-empty");
@@ -536,6 +574,7 @@ fn compute_cells(
             rows,
             train_per_side: splits.train_x.size()[0] as usize / 2,
             seconds: clock.elapsed().as_secs_f64(),
+            key: key.to_owned(),
         };
         // Created only now: a config refused by `split` leaves no folder behind.
         report::create_run_dir(&out.join("cells"))?;
@@ -546,22 +585,19 @@ fn compute_cells(
 }
 
 /// The curve and summary from every cell's record, in seed then ε order; refuses while any
-/// cell is missing, naming them.
+/// cell is missing or was computed under other settings, naming them.
 fn merge_cells(
     config: &ArcConfig,
     out: &Path,
     cells: &[(u64, Vec<usize>)],
+    key: &str,
 ) -> Result<(Vec<CurveRow>, ArcSummary)> {
     let mut rows = Vec::new();
     let (mut train_per_side, mut seconds) = (0, 0.0);
     let mut missing = Vec::new();
     for (seed, ks) in cells {
-        let file = cell_file(out, *seed, ks[0]);
-        let record: Option<CellRecord> = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        match record {
-            Some(r) if r.rows.len() == ks.len() => {
+        match finished_cell(out, *seed, ks, key) {
+            Some(r) => {
                 train_per_side = r.train_per_side;
                 seconds += r.seconds;
                 rows.extend(r.rows);
@@ -573,7 +609,7 @@ fn merge_cells(
         return Err(Error::invalid(
             "--merge",
             format!(
-                "every cell recorded under {}; {} of {} are not: {}",
+                "every cell recorded under {} with these settings and sets; {} of {} are not: {}",
                 out.join("cells").display(),
                 missing.len(),
                 cells.len(),

@@ -6,7 +6,11 @@
 //! `arc`. Each is ranked (1 = best, ties share their mean rank), and each metric's mean absolute
 //! ranking difference to the ground truth is the paper's measure of how well it predicts it.
 //! Optionally the clean accuracy transferred under natural training (Table 10's first column),
-//! from a second grid's `runs.csv`.
+//! from a second grid's `runs.csv`; and, for proxies with a `bounds` report of a classifier
+//! trained on them, the proximity sandwich (no table of the paper's): 4·ARC, a lower estimate of
+//! cwd (Theorem 2), beside the observed transfer gap |ΔRob| that cwd bounds (Theorem 1) and the
+//! exact-OT W1 of class-conditional subsamples, an upper estimate of cwd. Figure 3 across the
+//! proxies: each one's seed-mean Racc_ε from its ARC summary, one line per proxy.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Validate;
 use crate::error::{Error, Result};
-use crate::report;
+use crate::report::{self, Axes, Labels, Series};
 
 /// `rank CONFIG.toml`: where each proxy's measurements are.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -30,14 +34,17 @@ pub struct RankingConfig {
     pub proxies: Vec<ProxyMeasurements>,
 }
 
-/// One proxy's name (as in the grids' `proxy` column) and its `quality.json` and ARC
-/// `summary.json`.
+/// One proxy's name (as in the grids' `proxy` column), its `quality.json` and ARC
+/// `summary.json`, and optionally the `bounds.json` of a classifier trained on it (its `norm`
+/// should be the ARC's, so that 4·ARC and |ΔRob| are in one unit).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyMeasurements {
     pub name: String,
     pub quality: PathBuf,
     pub arc: PathBuf,
+    #[serde(default)]
+    pub bounds: Option<PathBuf>,
 }
 
 impl Validate for RankingConfig {
@@ -85,12 +92,29 @@ pub struct RankingRow {
     pub arc_rank: f64,
 }
 
-/// `ranking.json`: the rows and each metric's mean absolute ranking difference to the robust
-/// accuracy's ranks.
+/// One row of `sandwich.csv`: a proxy's estimates of cwd from below and above and the transfer
+/// gap between them, in the `bounds` report's norm.
+#[derive(Clone, Debug, Serialize)]
+pub struct SandwichRow {
+    pub proxy: String,
+    pub norm: String,
+    /// 4·ARC (Theorem 2: at most cwd).
+    pub four_arc: f64,
+    /// `Rob(h, real) − Rob(h, proxy)` of the classifier trained on the proxy (Theorem 1: its
+    /// absolute value is at most cwd), and its 95% half-width.
+    pub delta_rob: f64,
+    pub delta_rob_half_width: f64,
+    /// Exact-OT W1 of class-conditional subsamples (at least cwd in expectation).
+    pub ot_w1: f64,
+}
+
+/// `ranking.json`: the rows, each metric's mean absolute ranking difference to the robust
+/// accuracy's ranks, and the sandwich of the proxies with a `bounds` report.
 #[derive(Clone, Debug, Serialize)]
 pub struct Ranking {
     pub rows: Vec<RankingRow>,
     pub mean_absolute_rank_difference: BTreeMap<String, f64>,
+    pub sandwich: Vec<SandwichRow>,
 }
 
 impl std::fmt::Display for Ranking {
@@ -141,7 +165,7 @@ pub fn run(config: &RankingConfig, out: &Path) -> Result<Ranking> {
         config
             .proxies
             .iter()
-            .map(|p| json_number(&p.quality, field))
+            .map(|p| json_number(&p.quality, &[field]))
             .collect()
     };
     let metrics = [
@@ -166,7 +190,7 @@ pub fn run(config: &RankingConfig, out: &Path) -> Result<Ranking> {
             values: config
                 .proxies
                 .iter()
-                .map(|p| json_number(&p.arc, "arc_mean"))
+                .map(|p| json_number(&p.arc, &["arc_mean"]))
                 .collect::<Result<_>>()?,
         },
     ];
@@ -211,13 +235,60 @@ pub fn run(config: &RankingConfig, out: &Path) -> Result<Ranking> {
             .zip(&metric_ranks)
             .map(|(m, r)| (m.name.to_string(), mean_absolute_rank_difference(r, &truth)))
             .collect(),
+        sandwich: config
+            .proxies
+            .iter()
+            .zip(&metrics[3].values)
+            .filter_map(|(p, &arc)| p.bounds.as_ref().map(|b| sandwich_row(&p.name, arc, b)))
+            .collect::<Result<_>>()?,
     };
+    let curves: Vec<Vec<(f64, f64)>> = config
+        .proxies
+        .iter()
+        .map(|p| arc_curve(&p.arc))
+        .collect::<Result<_>>()?;
     report::create_run_dir(out)?;
     report::write_csv(&out.join("ranking.csv"), &ranking.rows)?;
+    plot_curves(out, &names, &curves)?;
+    let mut files = vec![
+        "ranking.csv",
+        "ranking.json",
+        "ranking.md",
+        "robust_discrimination.png",
+        "robust_discrimination.svg",
+    ];
+    if !ranking.sandwich.is_empty() {
+        report::write_csv(&out.join("sandwich.csv"), &ranking.sandwich)?;
+        files.push("sandwich.csv");
+    }
     report::write_json(&out.join("ranking.json"), &ranking)?;
     report::atomic_write(&out.join("ranking.md"), markdown(&ranking).as_bytes())?;
-    manifest.write(out, &["ranking.csv", "ranking.json", "ranking.md"])?;
+    manifest.write(out, &files)?;
     Ok(ranking)
+}
+
+/// A proxy's sandwich row from its ARC and its classifier's `bounds.json` (`delta_rob`, the
+/// `ot_w1` entry of `proximity`, `settings.norm`).
+fn sandwich_row(proxy: &str, arc: f64, bounds: &Path) -> Result<SandwichRow> {
+    let value = read_json(bounds)?;
+    let ot_w1 = value
+        .get("proximity")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|entries| entries.iter().find(|e| e["name"] == "ot_w1"))
+        .and_then(|e| e["value"].as_f64())
+        .ok_or_else(|| Error::file(bounds, "a `proximity` entry `ot_w1` with a number `value`"))?;
+    let norm = value
+        .pointer("/settings/norm")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| Error::file(bounds, "a string `settings.norm`"))?;
+    Ok(SandwichRow {
+        proxy: proxy.to_string(),
+        norm: norm.to_string(),
+        four_arc: 4.0 * arc,
+        delta_rob: number_at(&value, bounds, &["delta_rob", "mean"])?,
+        delta_rob_half_width: number_at(&value, bounds, &["delta_rob", "half_width"])?,
+        ot_w1,
+    })
 }
 
 /// The mean of `column` over the rows of the grid's `runs.csv` whose `proxy` is each of
@@ -266,15 +337,74 @@ fn per_proxy_means(path: &Path, column: &str, names: &[&str]) -> Result<Vec<f64>
         .collect()
 }
 
-/// The number `field` of the JSON object in `path`.
-fn json_number(path: &Path, field: &str) -> Result<f64> {
+/// The seed-mean curve `(ε, Racc_ε)` of an ARC `summary.json` (`epsilons`,
+/// `mean_robust_accuracy`).
+fn arc_curve(path: &Path) -> Result<Vec<(f64, f64)>> {
+    let value = read_json(path)?;
+    let numbers = |key: &str| -> Option<Vec<f64>> {
+        value
+            .get(key)?
+            .as_array()?
+            .iter()
+            .map(serde_json::Value::as_f64)
+            .collect()
+    };
+    match (numbers("epsilons"), numbers("mean_robust_accuracy")) {
+        (Some(e), Some(r)) if e.len() == r.len() && !e.is_empty() => {
+            Ok(e.into_iter().zip(r).collect())
+        }
+        _ => Err(Error::file(
+            path,
+            "`epsilons` and `mean_robust_accuracy`: number arrays of one length",
+        )),
+    }
+}
+
+/// Figure 3 across proxies: `robust_discrimination.{png,svg}`, each proxy's seed-mean Racc_ε.
+fn plot_curves(out: &Path, names: &[&str], curves: &[Vec<(f64, f64)>]) -> Result<()> {
+    let series: Vec<Series> = names
+        .iter()
+        .zip(curves)
+        .enumerate()
+        .map(|(i, (name, points))| Series {
+            name,
+            points,
+            color: report::TAB10[i % report::TAB10.len()],
+            line: true,
+        })
+        .collect();
+    report::plot(
+        &out.join("robust_discrimination"),
+        &Labels {
+            title: "Robust discrimination of each proxy from real data (seed mean)",
+            x: "ε",
+            y: "robust discrimination accuracy",
+        },
+        &series,
+        Axes {
+            log: false,
+            diagonal: false,
+        },
+    )
+}
+
+/// The JSON document in `path`.
+fn read_json(path: &Path) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::file(path, format!("not JSON: {e}")))?;
-    value
-        .get(field)
+    serde_json::from_str(&text).map_err(|e| Error::file(path, format!("not JSON: {e}")))
+}
+
+/// The number at the object keys `keys` (outermost first) of the JSON object in `path`.
+fn json_number(path: &Path, keys: &[&str]) -> Result<f64> {
+    number_at(&read_json(path)?, path, keys)
+}
+
+/// The number at the object keys `keys` of `value`, read from `path`.
+fn number_at(value: &serde_json::Value, path: &Path, keys: &[&str]) -> Result<f64> {
+    keys.iter()
+        .try_fold(value, |v, key| v.get(key))
         .and_then(serde_json::Value::as_f64)
-        .ok_or_else(|| Error::file(path, format!("a number `{field}`")))
+        .ok_or_else(|| Error::file(path, format!("a number `{}`", keys.join("."))))
 }
 
 /// The ranking as a markdown table (values with their ranks in parentheses) and the mean
@@ -304,6 +434,22 @@ fn markdown(ranking: &Ranking) -> String {
     text.push_str("\nMean absolute ranking difference to the robust accuracy's ranks:\n\n");
     for (metric, d) in &ranking.mean_absolute_rank_difference {
         text.push_str(&format!("- {metric}: {d:.3}\n"));
+    }
+    if !ranking.sandwich.is_empty() {
+        text.push_str(
+            "\nProximity sandwich (Theorem 2 puts 4·ARC below cwd, Theorem 1 |ΔRob| of the classifier trained on the proxy, and the exact-OT W1 of subsamples estimates it from above):\n\n| proxy | norm | 4·ARC | \\|ΔRob\\| ± 95% | OT W1 |\n|---|---|---|---|---|\n",
+        );
+        for r in &ranking.sandwich {
+            text.push_str(&format!(
+                "| {} | {} | {:.4} | {:.4} ± {:.4} | {:.4} |\n",
+                r.proxy,
+                r.norm,
+                r.four_arc,
+                r.delta_rob.abs(),
+                r.delta_rob_half_width,
+                r.ot_w1
+            ));
+        }
     }
     text
 }

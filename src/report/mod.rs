@@ -12,6 +12,19 @@ pub const BLUE: plotters::style::RGBColor = plotters::style::RGBColor(31, 119, 1
 pub const ORANGE: plotters::style::RGBColor = plotters::style::RGBColor(255, 127, 14);
 pub const GREEN: plotters::style::RGBColor = plotters::style::RGBColor(44, 160, 44);
 pub const RED: plotters::style::RGBColor = plotters::style::RGBColor(214, 39, 40);
+/// matplotlib's tab10 palette, for plots with one colour per group (the first four are the above).
+pub const TAB10: [plotters::style::RGBColor; 10] = [
+    BLUE,
+    ORANGE,
+    GREEN,
+    RED,
+    plotters::style::RGBColor(148, 103, 189),
+    plotters::style::RGBColor(140, 86, 75),
+    plotters::style::RGBColor(227, 119, 194),
+    plotters::style::RGBColor(127, 127, 127),
+    plotters::style::RGBColor(188, 189, 34),
+    plotters::style::RGBColor(23, 190, 207),
+];
 
 use std::fs::File;
 use std::io::Write;

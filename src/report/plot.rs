@@ -130,9 +130,17 @@ fn draw_on<DB: DrawingBackend>(
             |v| format!("{v:.0e}"),
         )
     } else {
-        draw(root, labels, series, axes, x.0..x.1, y.0..y.1, |v| {
-            format!("{v:.3}")
-        })
+        draw(root, labels, series, axes, x.0..x.1, y.0..y.1, tick_label)
+    }
+}
+
+/// A linear axis's tick: at most three decimals, trailing zeros dropped (`0.2`, `85`, `10000`).
+fn tick_label(v: &f64) -> String {
+    let fixed = format!("{v:.3}");
+    let trimmed = fixed.trim_end_matches('0').trim_end_matches('.');
+    match trimmed {
+        "-0" => "0".to_owned(),
+        t => t.to_owned(),
     }
 }
 
@@ -216,4 +224,24 @@ where
         .draw()
         .map_err(e)?;
     root.present().map_err(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick_label;
+
+    #[test]
+    fn ticks_drop_trailing_zeros() {
+        for (v, label) in [
+            (0.2, "0.2"),
+            (85.0, "85"),
+            (10000.0, "10000"),
+            (0.125, "0.125"),
+            (0.00004, "0"),
+            (-0.0, "0"),
+            (-1.5, "-1.5"),
+        ] {
+            assert_eq!(tick_label(&v), label);
+        }
+    }
 }

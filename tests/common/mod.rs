@@ -63,3 +63,15 @@ pub fn npz_bytes(members: &[(&str, Vec<u8>)], deflated: bool) -> Vec<u8> {
 pub fn npz(path: &Path, members: &[(&str, Vec<u8>)], deflated: bool) {
     std::fs::write(path, npz_bytes(members, deflated)).unwrap();
 }
+
+/// libtorch draws every random number from one generator per process, while the tests of one
+/// binary run on parallel threads: a test whose values depend on what it draws after seeding
+/// (directly or inside the library, which seeds from its configs) holds this guard for its whole
+/// body, so no other test draws in between.
+#[cfg(feature = "torch")]
+pub fn torch_generator() -> std::sync::MutexGuard<'static, ()> {
+    static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
