@@ -9,5 +9,7 @@ cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 2; }
 LIBTORCH="$(scripts/ensure-libtorch.sh)"
 export LIBTORCH
+# One-shot builds gain nothing from incremental caches, which would double the disk used.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo test --workspace --locked --features torch "$@"
 cargo run --locked --quiet -p proofs-check -- --cases 300
