@@ -12,8 +12,8 @@
 //! ε) with numpy.trapz semantics over the grid (footnote 4), per seed, then mean and spread over
 //! seeds; `curve.csv` keeps the trained network's own values.
 //!
-//! Two kinds of input: image sets (npz `image` uint8 N×H×W×C, attacked in [0, 1] pixel space)
-//! and vector sets (npz `x` float N×d, for point clouds whose ARC is known in closed form; the
+//! Two kinds of input: image sets (npz `image` uint8 N×H×W×C, or the seed repository's raw
+//! `.bin` of 32×32×3 uint8 images; attacked in [0, 1] pixel space) and vector sets (npz `x` float N×d, for point clouds whose ARC is known in closed form; the
 //! discriminator is then an MLP). Vectors are mapped into the unit box by one affine map with the
 //! same scale on every coordinate, padded by the largest ε, so the box never binds and ℓp
 //! distances (hence ε and ARC) are those of the original units.
@@ -108,6 +108,14 @@ fn default_restarts() -> usize {
     2
 }
 
+impl ArcConfig {
+    /// The most samples per side the splits can use (`held_out + train_limit`), or `None` where
+    /// training takes all that remain.
+    fn samples_needed(&self) -> Option<usize> {
+        (self.train_limit > 0).then(|| self.held_out + self.train_limit)
+    }
+}
+
 impl Validate for ArcConfig {
     fn validate(&self) -> Result<()> {
         if self.norm == Norm::L1 {
@@ -146,8 +154,14 @@ struct Set {
     shape: [i64; 3],
 }
 
-/// Reads `image` (uint8 NHWC) or `x` (float N×d) from an npz.
-fn read_set(path: &Path) -> Result<(Tensor, bool)> {
+/// Reads `image` (uint8 NHWC) or `x` (float N×d) from an npz, or the images of a seed-repository
+/// `.bin` (N × 32 × 32 × 3 uint8, no labels needed), of which at most `bin_limit` are read.
+fn read_set(path: &Path, bin_limit: Option<usize>) -> Result<(Tensor, bool)> {
+    if path.extension().is_some_and(|e| e == "bin") {
+        let (pixels, n, shape) = crate::data::formats::read_bin_images(path, bin_limit)?;
+        let x = crate::train::classifier::images_tensor(&pixels, n, shape, tch::Device::Cpu);
+        return Ok((x, true));
+    }
     crate::npz::check_npz_members(path, &["image", "x"])?;
     let file =
         std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
@@ -189,9 +203,16 @@ fn read_set(path: &Path) -> Result<(Tensor, bool)> {
     Ok((x, false))
 }
 
-/// Both sets in the unit box, and the factor ε is multiplied by there (1 for images).
-fn load_pair(real: &Path, proxy: &Path, eps_max: f64) -> Result<(Set, Set, f64)> {
-    let ((a, a_images), (b, b_images)) = (read_set(real)?, read_set(proxy)?);
+/// Both sets in the unit box, and the factor ε is multiplied by there (1 for images). A `.bin`
+/// set contributes at most `bin_limit` images (its first ones; a generator's samples are drawn
+/// independently, so the first N are a random sample of N).
+fn load_pair(
+    real: &Path,
+    proxy: &Path,
+    eps_max: f64,
+    bin_limit: Option<usize>,
+) -> Result<(Set, Set, f64)> {
+    let ((a, a_images), (b, b_images)) = (read_set(real, bin_limit)?, read_set(proxy, bin_limit)?);
     if a_images != b_images || a.size()[1..] != b.size()[1..] {
         return Err(Error::file(
             proxy,
@@ -525,7 +546,7 @@ fn compute_cells(
     show: bool,
 ) -> Result<()> {
     let eps_max = *config.epsilons.last().expect("validated non-empty");
-    let (real_set, proxy_set, scale) = load_pair(real, proxy, eps_max)?;
+    let (real_set, proxy_set, scale) = load_pair(real, proxy, eps_max, config.samples_needed())?;
     if real_set.shape[0] == 1 && real_set.shape[1] == 1 && config.model != Architecture::Mlp {
         return Err(Error::invalid("model", "mlp for vector sets (npz `x`)"));
     }
@@ -751,6 +772,31 @@ mod tests {
             assert_eq!(labels.iter().sum::<i64>(), 10);
         }
         assert!(split(&real, &proxy, &config(50), 0).is_err());
+    }
+
+    #[test]
+    fn a_bin_set_reads_as_the_same_images_in_npz_and_only_its_first_ones_when_limited() {
+        let dir = tempfile::tempdir().unwrap();
+        let pixels: Vec<u8> = (0..5 * 32 * 32 * 3).map(|i| (i * 7 % 251) as u8).collect();
+        let bin = dir.path().join("samples.bin");
+        std::fs::write(&bin, &pixels).unwrap();
+        let npz = dir.path().join("samples.npz");
+        let data =
+            crate::data::ImageDataset::new(pixels.clone(), vec![0; 5], [32, 32, 3], 10).unwrap();
+        crate::data::write_image_npz(&npz, &data).unwrap();
+        let (from_bin, images) = read_set(&bin, None).unwrap();
+        let (from_npz, _) = read_set(&npz, None).unwrap();
+        assert!(images);
+        assert_eq!(from_bin.size(), [5, 3, 32, 32]);
+        assert!(from_bin.equal(&from_npz));
+        let (first, _) = read_set(&bin, Some(2)).unwrap();
+        assert!(first.equal(&from_npz.narrow(0, 0, 2)));
+        std::fs::write(&bin, &pixels[..pixels.len() - 1]).unwrap();
+        let err = read_set(&bin, None).unwrap_err().to_string();
+        assert!(
+            err.contains("samples.bin") && err.contains("32×32×3"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub fn run(
         .with("real", real)?
         .with("proxy", proxy)?
         .with("epsilon", flags.epsilon)?;
-    let (real_set, proxy_set, scale) = load_pair(real, proxy, flags.epsilon)?;
+    let (real_set, proxy_set, scale) = load_pair(real, proxy, flags.epsilon, None)?;
     let labelled = labelled_images(proxy, flags)?;
     let clock = std::time::Instant::now();
     let epsilon = flags.epsilon * scale;

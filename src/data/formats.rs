@@ -123,6 +123,40 @@ pub fn read_idx(images: &Path, labels: &Path) -> Result<ImageDataset> {
     ImageDataset::new(img[16..].to_vec(), labels_vec, [h, w, 1], 10).map_err(|e| e.in_file(labels))
 }
 
+/// One image of a seed-repository `.bin`: 32 × 32 × 3 uint8, HWC.
+const BIN_SHAPE: [usize; 3] = [32, 32, 3];
+
+/// Memory-maps a `.bin` of [`BIN_SHAPE`] images and counts them.
+fn map_bin(bin: &Path) -> Result<(Mmap, usize)> {
+    let file = File::open(bin).map_err(|e| Error::file(bin, format!("cannot open: {e}")))?;
+    // SAFETY: the file is opened read-only and the map is only read; a file truncated by
+    // another process while mapped would fault, as with any mmap reader.
+    let map = unsafe { Mmap::map(&file) }
+        .map_err(|e| Error::file(bin, format!("cannot memory-map: {e}")))?;
+    let per_image: usize = BIN_SHAPE.iter().product();
+    if map.is_empty() || map.len() % per_image != 0 {
+        return Err(Error::file(
+            bin,
+            format!(
+                "{} bytes is not a whole number of 32×32×3 uint8 images ({per_image} bytes each)",
+                map.len()
+            ),
+        ));
+    }
+    let n = map.len() / per_image;
+    Ok((map, n))
+}
+
+/// The first `limit` images of a seed-repository `.bin` (all of them for `None`), without
+/// labels: pixels (N·32·32·3, HWC), N and the image shape, as [`super::read_unlabeled_npz`]
+/// returns them. Only those images are read from the memory map.
+pub fn read_bin_images(bin: &Path, limit: Option<usize>) -> Result<(Vec<u8>, usize, [usize; 3])> {
+    let (map, n) = map_bin(bin)?;
+    let n = limit.map_or(n, |l| l.min(n));
+    let bytes = n * BIN_SHAPE.iter().product::<usize>();
+    Ok((map[..bytes].to_vec(), n, BIN_SHAPE))
+}
+
 /// The seed repository's synthetic images: a raw `.bin` of N × 32 × 32 × 3 uint8 (HWC),
 /// memory-mapped, with labels from a `.npy` (uint8 or int64, N). Images are copied out only in
 /// the batches asked for.
@@ -137,23 +171,7 @@ pub struct MappedImages {
 impl MappedImages {
     /// Maps `bin` and reads `labels`; checks that the sizes agree and labels are below `num_classes`.
     pub fn open(bin: &Path, labels: &Path, num_classes: usize) -> Result<Self> {
-        let file = File::open(bin).map_err(|e| Error::file(bin, format!("cannot open: {e}")))?;
-        // SAFETY: the file is opened read-only and the map is only read; a file truncated by
-        // another process while mapped would fault, as with any mmap reader.
-        let map = unsafe { Mmap::map(&file) }
-            .map_err(|e| Error::file(bin, format!("cannot memory-map: {e}")))?;
-        let shape = [32, 32, 3];
-        let per_image: usize = shape.iter().product();
-        if map.is_empty() || map.len() % per_image != 0 {
-            return Err(Error::file(
-                bin,
-                format!(
-                    "{} bytes is not a whole number of 32×32×3 uint8 images ({per_image} bytes each)",
-                    map.len()
-                ),
-            ));
-        }
-        let n = map.len() / per_image;
+        let (map, n) = map_bin(bin)?;
         let labels = read_npy_labels(labels)?;
         if labels.len() != n {
             return Err(Error::file(
@@ -170,7 +188,7 @@ impl MappedImages {
         Ok(MappedImages {
             map,
             labels,
-            shape,
+            shape: BIN_SHAPE,
             num_classes,
             path: bin.to_owned(),
         })
