@@ -5,7 +5,7 @@
 # runs/mnist_ddpm/samples.npz; experiments/mnist_port_generative.toml says how to make it), scores
 # every sample, and writes the score-sorted set as ten groups and the 5,000 lowest-score samples
 # beside 5,000 random ones (runs/mnist_score/); then PORT on each group
-# (experiments/mnist_score_groups.toml, seed 0) and on the selected against the random half
+# (experiments/mnist_score_groups.toml, three seeds) and on the selected against the random half
 # (experiments/mnist_score_selection.toml, three seeds). The experiments resume where they
 # stopped; runs/mnist_score/ belongs to one proxy set, so move it away before scoring another.
 # EPSILON has no default: it must lie where the discriminator still tells proxy samples from real
