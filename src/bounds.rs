@@ -16,9 +16,9 @@
 //!   subsamples of equal size, averaged over repeats. The empirical W1 of subsamples is biased
 //!   upwards (its expectation exceeds the true W1 by convexity), so this is an upper estimate of
 //!   `cwd_W1`, Theorem 1's bound.
-//! - `gaussian_w2_pixels`: `Σ_y p_y W2` (Euclidean) between Gaussians fitted to each class (the closed form of
-//!   `theory::gaussian`). Gelbrich's bound makes it a lower bound of the W2 of the two class
-//!   conditionals, and W1 ≤ W2; it bounds neither side of `cwd_W1`.
+//! - `gaussian_w2_pixels`: `Σ_y p_y W2` (Euclidean) between Gaussians fitted to each class (the
+//!   closed form of `theory::gaussian`). Gelbrich's bound makes it a lower bound of the W2 of
+//!   the two class conditionals, and W1 ≤ W2; it bounds neither side of `cwd_W1`.
 //! - `gaussian_w2_features`: the same in the classifier's penultimate-layer feature space (the
 //!   space of the classifier-feature FID), in feature units: not comparable with `ΔRob`.
 //! - `four_arc`: 4·ARC from an `arc` run's summary (Theorem 2 and the sphere checks place it below

@@ -13,8 +13,9 @@
 //! seeds; `curve.csv` keeps the trained network's own values.
 //!
 //! Two kinds of input: image sets (npz `image` uint8 N×H×W×C, or the seed repository's raw
-//! `.bin` of 32×32×3 uint8 images; attacked in [0, 1] pixel space) and vector sets (npz `x` float N×d, for point clouds whose ARC is known in closed form; the
-//! discriminator is then an MLP). Vectors are mapped into the unit box by one affine map with the
+//! `.bin` of 32×32×3 uint8 images; attacked in [0, 1] pixel space) and vector sets (npz `x`
+//! float N×d, for point clouds whose ARC is known in closed form; the discriminator is then an
+//! MLP). Vectors are mapped into the unit box by one affine map with the
 //! same scale on every coordinate, padded by the largest ε, so the box never binds and ℓp
 //! distances (hence ε and ARC) are those of the original units.
 //!

@@ -163,7 +163,6 @@ pub fn read_bin_images(bin: &Path, limit: Option<usize>) -> Result<(Vec<u8>, usi
 pub struct MappedImages {
     map: Mmap,
     labels: Vec<i64>,
-    shape: [usize; 3],
     num_classes: usize,
     path: PathBuf,
 }
@@ -188,7 +187,6 @@ impl MappedImages {
         Ok(MappedImages {
             map,
             labels,
-            shape: BIN_SHAPE,
             num_classes,
             path: bin.to_owned(),
         })
@@ -204,7 +202,7 @@ impl MappedImages {
 
     /// The images at `indices` (and their labels) as an in-memory dataset.
     pub fn gather(&self, indices: &[usize]) -> Result<ImageDataset> {
-        let per_image: usize = self.shape.iter().product();
+        let per_image: usize = BIN_SHAPE.iter().product();
         let mut pixels = Vec::with_capacity(indices.len() * per_image);
         let mut labels = Vec::with_capacity(indices.len());
         for &i in indices {
@@ -217,7 +215,7 @@ impl MappedImages {
             pixels.extend_from_slice(&self.map[i * per_image..(i + 1) * per_image]);
             labels.push(self.labels[i]);
         }
-        ImageDataset::new(pixels, labels, self.shape, self.num_classes)
+        ImageDataset::new(pixels, labels, BIN_SHAPE, self.num_classes)
     }
 }
 
