@@ -5,7 +5,9 @@
 # as experiments/mnist_arc.toml says (20 epochs, three seeds, 500 held-out digits per side) at
 # ε = 0 alone; the table is OUT/table9.md (mean ± sd of the held-out accuracy over seeds).
 # Needs the proxy sets that scripts/proxy-ranking.sh uses (run its first steps, or all of it).
-#   scripts/discrimination-table9.sh [OUT=runs/mnist_table9]     env MODELS (default "cnn2 cnn4 resnet18")
+#   scripts/discrimination-table9.sh [OUT=runs/mnist_table9]
+# env MODELS (default "cnn2 cnn4 resnet18"); EPOCHS and SEEDS (a TOML list) shorten the schedule
+# for a slow model, e.g. MODELS=resnet18 EPOCHS=4 SEEDS="[0, 1]".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-runs/mnist_table9}"
@@ -24,7 +26,9 @@ for model in ${MODELS:-cnn2 cnn4 resnet18}; do
   config="$out/$model.toml"
   # experiments/mnist_arc.toml with this model, ε = 0 alone and no ladder.
   sed -e "s/^model = .*/model = \"$model\"/" -e "s/^name = .*/name = \"table9_$model\"/" \
-      -e 's/^epsilons = .*/epsilons = [0.0]/' -e '/^ladder_epochs/d' experiments/mnist_arc.toml > "$config"
+      -e 's/^epsilons = .*/epsilons = [0.0]/' -e '/^ladder_epochs/d' \
+      -e "s/^epochs = .*/epochs = ${EPOCHS:-20}/" -e "s/^seeds = .*/seeds = ${SEEDS:-[0, 1, 2]}/" \
+      experiments/mnist_arc.toml > "$config"
   for p in oracle:runs/mnist_ranking/sets/oracle.npz ddpm:runs/mnist_ddpm/samples.npz gan:runs/mnist_gan/samples.npz \
            interpolation:$sets/interpolation.npz gaussian:$sets/gaussian.npz pca-mixture:$sets/pca-mixture.npz; do
     name="${p%%:*}"; file="${p#*:}"

@@ -214,7 +214,8 @@ fn bad_ranking_inputs_get_one_line() {
 }
 
 /// The MNIST ranking's configs (scripts/proxy-ranking.sh) parse and validate: the two proxy-only
-/// grids, the ARC config and the ranking over six proxies.
+/// grids, the ARC config (two seeds, the ladder stepping by 0.01 from ε = 0) and the ranking over
+/// six proxies.
 #[cfg(feature = "torch")]
 #[test]
 fn the_mnist_ranking_configs_load() {
@@ -225,7 +226,8 @@ fn the_mnist_ranking_configs_load() {
     }
     let arc: proxyrobust::arc::ArcConfig =
         proxyrobust::config::load(&root.join("mnist_arc.toml")).unwrap();
-    assert_eq!(arc.seeds.len(), 3);
+    assert_eq!(arc.seeds.len(), 2);
+    assert_eq!(arc.epsilons[..3], [0.0, 0.01, 0.02]);
     let ranking: proxyrobust::proxy::ranking::RankingConfig =
         proxyrobust::config::load(&root.join("mnist_ranking.toml")).unwrap();
     assert_eq!(ranking.proxies.len(), 6);
