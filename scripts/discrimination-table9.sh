@@ -3,7 +3,8 @@
 # digits the proxies never saw, by several architectures — the clean accuracy saturates near 1
 # for every proxy while ARC (scripts/proxy-ranking.sh) still tells them apart. Each model trains
 # as experiments/mnist_arc.toml says (500 held-out digits per side; 20 epochs and three seeds
-# unless EPOCHS and SEEDS say otherwise) at ε = 0 alone; the table is OUT/table9.md (mean ± sd of the held-out accuracy over seeds).
+# unless EPOCHS and SEEDS say otherwise) at ε = 0 alone; the table is OUT/table9.md (mean ± sd
+# of the held-out accuracy over seeds).
 # Needs the proxy sets that scripts/proxy-ranking.sh uses (run its first steps, or all of it).
 #   scripts/discrimination-table9.sh [OUT=runs/mnist_table9]
 # env MODELS (default "cnn2 cnn4 resnet18"); EPOCHS and SEEDS (a TOML list) shorten the schedule
